@@ -1,0 +1,47 @@
+"""Fields shared by every experiment; each config file starts from these."""
+
+import ml_collections
+
+
+def get_config() -> ml_collections.ConfigDict:
+  config = ml_collections.ConfigDict()
+  config.family = 'vae'          # a key of training.families.FAMILIES
+  # Data.
+  config.dataset = 'digits'      # binarized_mnist, mnist, fashion_mnist, digits
+  config.data_dir = ''           # local canonical files; '' = none (TFDS)
+  config.data_source = 'auto'    # auto, files, tfds
+  config.binarization = 'none'   # none, threshold, dynamic (gray data)
+  # Model.
+  config.model = ml_collections.ConfigDict()
+  config.model.latent_dims = (50,)
+  config.model.hidden = ((200, 200),)
+  config.model.likelihood = 'bernoulli'
+  config.model.activation = 'tanh'
+  config.model.output_bias_from_data_mean = True
+  # Objective.
+  config.num_samples = 1         # K samples per example
+  config.analytic_kl = True      # family 'vae' only
+  # Optimization.
+  config.batch_size = 100        # global, over all devices and processes
+  config.num_epochs = 100
+  config.optimizer = ml_collections.ConfigDict()
+  config.optimizer.learning_rate = 1e-3
+  config.optimizer.final_learning_rate = 1e-4  # schedule 'exponential'
+  config.optimizer.schedule = 'exponential'    # constant, iwae, exponential
+  config.optimizer.b1 = 0.9
+  config.optimizer.b2 = 0.999
+  config.optimizer.eps = 1e-4
+  config.seed = 0
+  # Book-keeping.
+  config.log_every_steps = 500
+  config.checkpoint_every_steps = 5000
+  config.eval_every_epochs = 10  # validation bound; 0 = never
+  # eval.py.
+  config.eval = ml_collections.ConfigDict()
+  config.eval.split = 'test'
+  config.eval.num_samples = 5000  # K of the IWAE log-likelihood estimate
+  config.eval.chunk_size = 500    # samples per chunk: bounds the memory
+  config.eval.batch_size = 100
+  config.eval.max_examples = 0    # 0 = the whole split
+  config.eval.num_images = 64     # in each PNG grid
+  return config

@@ -1,0 +1,1 @@
+"""Statistics that describe a trained model beyond its likelihood."""

@@ -1,0 +1,35 @@
+"""Input pipeline: named datasets, synthetic ground truth and batching.
+
+`load_split` reads one split (one process's shard) of a named dataset into a
+host-memory `Split`, from verified local files or TFDS; `epoch_batches`
+turns it into deterministic, resumable, device-shaped batches; `synthetic`
+holds small datasets whose log p(x) is exact.
+"""
+
+from input_pipeline.batches import BINARIZATIONS
+from input_pipeline.batches import binarize
+from input_pipeline.batches import epoch_batches
+from input_pipeline.batches import fixed_binarization
+from input_pipeline.batches import num_batches
+from input_pipeline.sources import ChecksumError
+from input_pipeline.sources import DATASETS
+from input_pipeline.sources import load_split
+from input_pipeline.sources import Split
+from input_pipeline.sources import SPLITS
+from input_pipeline.synthetic import BernoulliMixture
+from input_pipeline.synthetic import LinearGaussian
+
+__all__ = [
+    'BINARIZATIONS',
+    'BernoulliMixture',
+    'ChecksumError',
+    'DATASETS',
+    'LinearGaussian',
+    'SPLITS',
+    'Split',
+    'binarize',
+    'epoch_batches',
+    'fixed_binarization',
+    'load_split',
+    'num_batches',
+]

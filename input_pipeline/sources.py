@@ -1,0 +1,612 @@
+"""Loading the named datasets into host memory, one split and shard at a time.
+
+Three kinds of source are supported:
+
+* ``'files'``: the canonical files as their authors distribute them, read
+  from a local directory (a firewalled machine, a TPU VM with a mounted
+  bucket, or the project's ``../shared/data``). Every file's SHA-256 is
+  checked against the published value *before* it is parsed, so a corrupted
+  or different file is never used silently.
+* ``'tfds'``: TensorFlow Datasets (needs TensorFlow:
+  ``pip install -e .[tfds]``).
+* ``'digits'`` is always read from the copy embedded in scikit-learn and needs
+  no download.
+
+Splits. ``binarized_mnist`` has the canonical 50k/10k/10k train/valid/test
+split of Larochelle's files. For ``mnist`` and ``fashion_mnist``, 'train' is
+the first 50,000 images of the 60,000-image training set, 'valid' its last
+10,000 and 'test' the 10,000-image test set. ``digits`` (1,797 8x8 images) is
+split by a fixed permutation (seed baked in below) into 1297/250/250.
+
+Note: TFDS stores examples in its own (fixed) shuffled order. With
+``source='tfds'`` the test sets and binarized_mnist's splits hold the same
+examples as with ``source='files'`` (possibly in another order), but the
+50k/10k train/valid partition of mnist and fashion_mnist is a different,
+equally fixed, partition of the same 60k images.
+
+Nothing is cached on disk. Parsed files are kept in an in-process cache keyed
+on (path, size, mtime), so loading several splits or shards re-reads nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import gzip
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+
+DATASETS: tuple[str, ...] = ('binarized_mnist', 'mnist', 'fashion_mnist',
+                             'digits')
+SPLITS: tuple[str, ...] = ('train', 'valid', 'test')
+SOURCES: tuple[str, ...] = ('auto', 'files', 'tfds')
+
+_TFDS_INSTALL_HINT = 'pip install -e .[tfds]'
+
+# --- binarized MNIST (Salakhutdinov & Murray 2008, files by H. Larochelle) ---
+_BMNIST_URL = (
+    'http://www.cs.toronto.edu/~larocheh/public/datasets/binarized_mnist/')
+_BMNIST_ROWS = {'train': 50000, 'valid': 10000, 'test': 10000}
+# SHA-256 of the *uncompressed* .amat files: the values of TFDS's
+# binarized_mnist checksums.tsv (also listed in ../shared/data/README.md).
+_BMNIST_SHA256 = {
+    'train': 'ad693b29f94c14277b095f5238ddefbbdaaae0939789dd2f4f0205278cee3e4d',
+    'valid': '1de3d397c40fe8eeb33dafd4099a1f665ec01e96d9be234aaeeac8a34930e2e2',
+    'test': 'e6687bfea3f820c174f33b7865140b2a2dd2930ef786f35d45795fc193b5ab2c',
+}
+_AMAT_PIXELS = 784
+_AMAT_ROW_BYTES = 2 * _AMAT_PIXELS  # one digit and one separator per pixel.
+
+# --- MNIST and Fashion-MNIST IDX files ---
+_IDX_FILES = {
+    'train_images': 'train-images-idx3-ubyte.gz',
+    'train_labels': 'train-labels-idx1-ubyte.gz',
+    'test_images': 't10k-images-idx3-ubyte.gz',
+    'test_labels': 't10k-labels-idx1-ubyte.gz',
+}
+_IDX_SHAPES = {
+    'train_images': (60000, 28, 28),
+    'train_labels': (60000,),
+    'test_images': (10000, 28, 28),
+    'test_labels': (10000,),
+}
+# SHA-256 of the .gz files as served at
+# https://storage.googleapis.com/cvdf-datasets/mnist/ : the values in TFDS's
+# url_checksums/mnist.txt (tensorflow-datasets 4.9.10), which many independent
+# projects list for these files too.
+_MNIST_SHA256 = {
+    'train_images': (
+        '440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609',),
+    'train_labels': (
+        '3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c',),
+    'test_images': (
+        '8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6',),
+    'test_labels': (
+        'f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6',),
+}
+# Fashion-MNIST is distributed in two byte-wise different gzip wrappings of
+# the same IDX content: Debian's dataset-fashion-mnist package (first value,
+# as in ../shared/data/README.md) and the upstream Zalando files (second
+# value, from TFDS's url_checksums/fashion_mnist.txt; these gzip headers also
+# store the file name). Either is accepted.
+_FASHION_SHA256 = {
+    'train_images': (
+        'b0564c3eedabfbf835052cff8503ea422014ce006caf5b757f851416ee8300c7',
+        '3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84'),
+    'train_labels': (
+        '0ae29f65d86684f32d1b9c85147786c547b9c6aebcaf235f0400a0cce308b056',
+        'a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845'),
+    'test_images': (
+        'cc1d090a38ace84dfa1aa66e3ada7c336ef481a96936906477e6dd344da56eaa',
+        '346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073'),
+    'test_labels': (
+        '8d3605d196f4be44669e46906da9733c8131fef761fdbfec72c424d5222f1a05',
+        '67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5'),
+}
+_IDX_SHA256 = {'mnist': _MNIST_SHA256, 'fashion_mnist': _FASHION_SHA256}
+_IDX_DOWNLOAD = {
+    'mnist': ('download them from https://storage.googleapis.com/'
+              'cvdf-datasets/mnist/ (the files TFDS uses)'),
+    'fashion_mnist': (
+        'download them from https://github.com/zalandoresearch/fashion-mnist '
+        '(data/fashion/), or install the Debian package dataset-fashion-mnist '
+        'and use data_dir=/usr/share/datasets/fashion-mnist'),
+}
+_MNIST_TRAIN_SIZE = 50000  # 'train' = first 50k of the 60k; 'valid' = rest.
+
+# --- digits (scikit-learn's embedded copy of the UCI optical digits) ---
+_DIGITS_SPLIT_SEED = 20240607  # Fixed forever: changing it changes the split.
+_DIGITS_SIZES = {'train': 1297, 'valid': 250, 'test': 250}
+
+_TFDS_SPLITS = {
+    'binarized_mnist': {'train': 'train', 'valid': 'validation',
+                        'test': 'test'},
+    'mnist': {'train': f'train[:{_MNIST_TRAIN_SIZE}]',
+              'valid': f'train[{_MNIST_TRAIN_SIZE}:]', 'test': 'test'},
+}
+_TFDS_SPLITS['fashion_mnist'] = _TFDS_SPLITS['mnist']
+
+
+class ChecksumError(ValueError):
+  """A local data file's SHA-256 differs from the published value."""
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Split:
+  """One split (or one process's shard of it) of a dataset, in host memory.
+
+  Attributes:
+    images: [N, D] float32, values in [0, 1] (gray) or exactly {0, 1}
+      (binary); D = image_shape[0] * image_shape[1], row-major.
+    labels: [N] int32 class labels, or None for unlabelled data
+      (binarized_mnist).
+    image_shape: (height, width) of one image, (28, 28) or (8, 8).
+    binary: True when images are already exactly {0, 1}.
+
+  Raises:
+    ValueError: on construction, if the shapes or dtypes are inconsistent.
+  """
+  images: np.ndarray
+  labels: np.ndarray | None
+  image_shape: tuple[int, int]
+  binary: bool
+
+  def __post_init__(self):
+    images = self.images
+    if images.ndim != 2 or images.dtype != np.float32:
+      raise ValueError('Split.images must be a [N, D] float32 array, got '
+                       f'shape {images.shape} dtype {images.dtype}')
+    if len(self.image_shape) != 2 or (
+        self.image_shape[0] * self.image_shape[1] != images.shape[1]):
+      raise ValueError(f'image_shape {self.image_shape} does not match '
+                       f'D={images.shape[1]}')
+    if self.labels is not None and (
+        self.labels.shape != (images.shape[0],)
+        or self.labels.dtype != np.int32):
+      raise ValueError(f'Split.labels must be [{images.shape[0]}] int32, got '
+                       f'shape {self.labels.shape} dtype {self.labels.dtype}')
+
+  @property
+  def num_examples(self) -> int:
+    """N, the number of examples in this split or shard."""
+    return int(self.images.shape[0])
+
+
+# ----------------------------------------------------------------------------
+# Parsers: pure functions of the bytes, usable on any file (and in tests).
+# ----------------------------------------------------------------------------
+
+
+def _read_bytes(path: Path) -> bytes:
+  """Returns the file's content, gunzipped when it starts with gzip's magic."""
+  data = path.read_bytes()
+  if data[:2] == b'\x1f\x8b':
+    try:
+      data = gzip.decompress(data)
+    except (OSError, EOFError) as e:  # gzip.BadGzipFile is an OSError.
+      raise ValueError(f'{path}: not a valid gzip file ({e})') from e
+  return data
+
+
+def parse_amat(data: bytes, *, path: str | os.PathLike = '<bytes>',
+               num_rows: int | None = None) -> np.ndarray:
+  """Parses the text of a binarized-MNIST .amat file.
+
+  The format is one image per line: 784 characters '0' or '1' separated by
+  single spaces, the line ended by '\\n' (1568 bytes a row). This is checked
+  exactly; the parser is vectorized (no text tokenizing).
+
+  Args:
+    data: the uncompressed file content.
+    path: the file's name, for error messages.
+    num_rows: the expected number of rows, or None to accept any.
+
+  Returns:
+    [N, 784] uint8 array of 0 and 1.
+
+  Raises:
+    ValueError: naming `path`, if the length, the separators or the digits are
+      not those of the format, or the row count differs from `num_rows`.
+  """
+  if len(data) == 0 or len(data) % _AMAT_ROW_BYTES:
+    raise ValueError(
+        f'{path}: expected rows of {_AMAT_PIXELS} space-separated 0/1 values '
+        f'({_AMAT_ROW_BYTES} bytes a row), but the length {len(data)} is not '
+        f'a positive multiple of {_AMAT_ROW_BYTES}: truncated or wrong file?')
+  rows = len(data) // _AMAT_ROW_BYTES
+  if num_rows is not None and rows != num_rows:
+    raise ValueError(f'{path}: expected {num_rows} rows, found {rows}')
+  table = np.frombuffer(data, dtype=np.uint8).reshape(rows, _AMAT_ROW_BYTES)
+  separators = table[:, 1::2]
+  if not (np.all(separators[:, :-1] == ord(' '))
+          and np.all(separators[:, -1] == ord('\n'))):
+    raise ValueError(f'{path}: expected values separated by single spaces and '
+                     'each row ended by a newline')
+  digits = table[:, 0::2] - np.uint8(ord('0'))
+  if np.any(digits > 1):
+    raise ValueError(f'{path}: expected only the values 0 and 1')
+  return digits
+
+
+def read_amat(path: str | os.PathLike, *,
+              num_rows: int | None = None) -> np.ndarray:
+  """Reads a binarized-MNIST .amat or .amat.gz file without checksum check.
+
+  Args:
+    path: the file (gzip is detected from its content).
+    num_rows: the expected number of rows, or None to accept any.
+
+  Returns:
+    [N, 784] uint8 array of 0 and 1.
+
+  Raises:
+    FileNotFoundError: if the file does not exist.
+    ValueError: if the content is not in .amat format (see `parse_amat`).
+  """
+  path = Path(path)
+  return parse_amat(_read_bytes(path), path=path, num_rows=num_rows)
+
+
+def parse_idx(data: bytes, *, path: str | os.PathLike = '<bytes>',
+              expected_shape: tuple[int, ...] | None = None) -> np.ndarray:
+  """Parses an uncompressed IDX file (LeCun's MNIST format) of uint8 data.
+
+  The header is a big-endian magic number (two zero bytes, the type code
+  0x08 for uint8, then the number of dimensions), followed by one big-endian
+  uint32 per dimension, then the data, row-major.
+
+  Args:
+    data: the uncompressed file content.
+    path: the file's name, for error messages.
+    expected_shape: the expected dimensions, or None to accept any.
+
+  Returns:
+    uint8 array of the dimensions given by the header.
+
+  Raises:
+    ValueError: naming `path`, if the magic number is wrong or not uint8,
+      the file is truncated or too long, or the shape is not `expected_shape`.
+  """
+  if len(data) < 4 or data[0] != 0 or data[1] != 0:
+    raise ValueError(f'{path}: not an IDX file (expected a magic number '
+                     f'starting with two zero bytes, got {data[:4]!r})')
+  if data[2] != 0x08:
+    raise ValueError(f'{path}: expected IDX type code 0x08 (uint8), got '
+                     f'{data[2]:#04x}')
+  ndim = data[3]
+  header = 4 + 4 * ndim
+  if ndim == 0 or len(data) < header:
+    raise ValueError(f'{path}: truncated IDX header (ndim={ndim}, '
+                     f'{len(data)} bytes)')
+  shape = tuple(int(d) for d in np.frombuffer(data, dtype='>u4', count=ndim,
+                                              offset=4))
+  if expected_shape is not None and shape != tuple(expected_shape):
+    raise ValueError(f'{path}: expected dimensions {tuple(expected_shape)}, '
+                     f'the header says {shape}')
+  size = int(np.prod(shape, dtype=np.int64))
+  if len(data) - header != size:
+    problem = 'truncated' if len(data) - header < size else 'trailing bytes'
+    raise ValueError(
+        f'{path}: the header {shape} needs {size} data bytes, the file has '
+        f'{len(data) - header} ({problem})')
+  return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
+
+
+def read_idx(path: str | os.PathLike, *,
+             expected_shape: tuple[int, ...] | None = None) -> np.ndarray:
+  """Reads an IDX or IDX.gz file without checksum check.
+
+  Args:
+    path: the file (gzip is detected from its content).
+    expected_shape: the expected dimensions, or None to accept any.
+
+  Returns:
+    uint8 array, read-only (a view of the file's bytes).
+
+  Raises:
+    FileNotFoundError: if the file does not exist.
+    ValueError: if the content is not a uint8 IDX file (see `parse_idx`).
+  """
+  path = Path(path)
+  return parse_idx(_read_bytes(path), path=path, expected_shape=expected_shape)
+
+
+def _check_sha256(path: Path, data: bytes, expected: tuple[str, ...],
+                  what: str, others: dict[str, tuple[str, ...]] | None = None
+                  ) -> None:
+  """Raises ChecksumError unless sha256(data) is one of `expected`.
+
+  `others` maps a dataset name to its digests for the same file name, so that
+  e.g. a Fashion-MNIST file passed off as MNIST is called by its name.
+  """
+  actual = hashlib.sha256(data).hexdigest()
+  if actual not in expected:
+    hint = ''
+    for other, digests in (others or {}).items():
+      if actual in digests:
+        hint = f' This is the {other} file, not the one asked for.'
+    raise ChecksumError(
+        f'{path}: SHA-256 of the {what} is {actual}, expected '
+        f'{" or ".join(expected)}.{hint} The file is corrupted, truncated or '
+        'not the canonical one: delete it and download it again.')
+
+
+# ----------------------------------------------------------------------------
+# Verified, cached loading of the canonical files.
+# ----------------------------------------------------------------------------
+
+
+def _file_key(path: Path) -> tuple[str, int, int]:
+  stat = path.stat()
+  return str(path.resolve()), stat.st_size, stat.st_mtime_ns
+
+
+@functools.lru_cache(maxsize=16)
+def _verified_amat(key: tuple[str, int, int], split: str) -> np.ndarray:
+  path = Path(key[0])
+  data = _read_bytes(path)
+  _check_sha256(path, data, (_BMNIST_SHA256[split],), 'uncompressed content')
+  images = parse_amat(data, path=path, num_rows=_BMNIST_ROWS[split])
+  images.flags.writeable = False
+  return images
+
+
+@functools.lru_cache(maxsize=16)
+def _verified_idx(key: tuple[str, int, int], name: str,
+                  part: str) -> np.ndarray:
+  path = Path(key[0])
+  raw = path.read_bytes()  # The published digests are of the .gz files.
+  others = {n: d[part] for n, d in _IDX_SHA256.items() if n != name}
+  _check_sha256(path, raw, _IDX_SHA256[name][part], 'file', others)
+  try:
+    data = gzip.decompress(raw)
+  except (OSError, EOFError) as e:
+    raise ValueError(f'{path}: not a valid gzip file ({e})') from e
+  array = parse_idx(data, path=path, expected_shape=_IDX_SHAPES[part])
+  array.flags.writeable = False
+  return array
+
+
+def _candidates(data_dir: str | os.PathLike, name: str,
+                filename: str) -> list[Path]:
+  root = Path(data_dir).expanduser()
+  return [root / filename, root / name / filename]
+
+
+def _find(data_dir, name: str, filenames: tuple[str, ...]) -> Path | None:
+  for filename in filenames:
+    for path in _candidates(data_dir, name, filename):
+      if path.is_file():
+        return path
+  return None
+
+
+def _amat_names(split: str) -> tuple[str, str]:
+  stem = f'binarized_mnist_{split}.amat'
+  return stem, stem + '.gz'
+
+
+def _missing_files(name: str, split: str, data_dir) -> list[str]:
+  """Names of the files `name`/`split` needs that are not in data_dir."""
+  if name == 'binarized_mnist':
+    names = _amat_names(split)
+    return [] if _find(data_dir, name, names) else [names[1]]
+  prefix = 'test' if split == 'test' else 'train'
+  parts = (f'{prefix}_images', f'{prefix}_labels')
+  return [_IDX_FILES[p] for p in parts
+          if _find(data_dir, name, (_IDX_FILES[p],)) is None]
+
+
+def _not_found(name: str, data_dir, missing: list[str]) -> FileNotFoundError:
+  looked = [str(p) for f in missing for p in _candidates(data_dir, name, f)]
+  if name == 'binarized_mnist':
+    how = (f'download {", ".join(m.removesuffix(".gz") for m in missing)} '
+           f'from {_BMNIST_URL} (gzipped or not)')
+  else:
+    how = _IDX_DOWNLOAD[name]
+  return FileNotFoundError(
+      f'{name}: missing {", ".join(missing)} (looked for {", ".join(looked)}). '
+      f'To get the files, {how}, and put them in data_dir or data_dir/{name}/. '
+      "Alternatively load through TensorFlow Datasets with source='tfds'.")
+
+
+def _load_files(name: str, split: str, data_dir,
+                process_index: int, process_count: int) -> Split:
+  missing = _missing_files(name, split, data_dir)
+  if missing:
+    raise _not_found(name, data_dir, missing)
+  shard = slice(process_index, None, process_count)
+  if name == 'binarized_mnist':
+    path = _find(data_dir, name, _amat_names(split))
+    images = _verified_amat(_file_key(path), split)[shard]
+    return Split(images=images.astype(np.float32), labels=None,
+                 image_shape=(28, 28), binary=True)
+  prefix = 'test' if split == 'test' else 'train'
+  arrays = {}
+  for kind in ('images', 'labels'):
+    part = f'{prefix}_{kind}'
+    path = _find(data_dir, name, (_IDX_FILES[part],))
+    arrays[kind] = _verified_idx(_file_key(path), name, part)
+  images, labels = arrays['images'], arrays['labels']
+  if split == 'train':
+    images, labels = images[:_MNIST_TRAIN_SIZE], labels[:_MNIST_TRAIN_SIZE]
+  elif split == 'valid':
+    images, labels = images[_MNIST_TRAIN_SIZE:], labels[_MNIST_TRAIN_SIZE:]
+  images, labels = images[shard], labels[shard]
+  images = images.reshape(images.shape[0], -1).astype(np.float32)
+  images *= np.float32(1.0 / 255.0)
+  return Split(images=images, labels=labels.astype(np.int32),
+               image_shape=(28, 28), binary=False)
+
+
+# ----------------------------------------------------------------------------
+# TFDS and digits.
+# ----------------------------------------------------------------------------
+
+
+def _import_tfds(reason: str = ''):
+  try:
+    import tensorflow  # noqa: F401  # pylint: disable=g-import-not-at-top
+    import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  except ImportError as e:
+    raise ImportError(
+        f"source='tfds' needs TensorFlow and tensorflow-datasets ({e}). "
+        f'Install them with `{_TFDS_INSTALL_HINT}`, or load the canonical '
+        f"files with source='files' and data_dir=...{reason}") from e
+  return tfds
+
+
+def tfds_split_spec(name: str, split: str, process_index: int = 0,
+                    process_count: int = 1):
+  """The TFDS split argument that loads one process's shard of a split.
+
+  Args:
+    name: 'binarized_mnist', 'mnist' or 'fashion_mnist'.
+    split: 'train', 'valid' or 'test'.
+    process_index: this process's index in [0, process_count).
+    process_count: the number of processes.
+
+  Returns:
+    A split string such as 'train[:50000]', or for process_count > 1 the
+    `tfds.even_splits` sub-split for this process (contiguous shards).
+
+  Raises:
+    ValueError: if name or split is unknown.
+    ImportError: if process_count > 1 and tensorflow_datasets is missing.
+  """
+  if name not in _TFDS_SPLITS:
+    raise ValueError(f'no TFDS dataset for {name!r}; choose from '
+                     f'{tuple(_TFDS_SPLITS)}')
+  if split not in SPLITS:
+    raise ValueError(f'unknown split {split!r}; choose from {SPLITS}')
+  spec = _TFDS_SPLITS[name][split]
+  if process_count == 1:
+    return spec
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  return tfds.even_splits(spec, n=process_count)[process_index]
+
+
+def _load_tfds(name: str, split: str, data_dir, process_index: int,
+               process_count: int, reason: str = '') -> Split:
+  tfds = _import_tfds(reason)
+  spec = tfds_split_spec(name, split, process_index, process_count)
+  data = tfds.as_numpy(tfds.load(name, split=spec, data_dir=data_dir,
+                                 batch_size=-1, shuffle_files=False))
+  images = np.asarray(data['image'])
+  images = images.reshape(images.shape[0], -1)
+  binary = name == 'binarized_mnist'
+  if binary:
+    images = images.astype(np.float32)
+  else:
+    images = images.astype(np.float32) * np.float32(1.0 / 255.0)
+  labels = (np.asarray(data['label']).astype(np.int32)
+            if 'label' in data else None)
+  return Split(images=images, labels=labels, image_shape=(28, 28),
+               binary=binary)
+
+
+@functools.lru_cache(maxsize=1)
+def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
+  try:
+    from sklearn import datasets  # pylint: disable=g-import-not-at-top
+  except ImportError as e:
+    raise ImportError("the 'digits' dataset needs scikit-learn: "
+                      'pip install scikit-learn') from e
+  digits = datasets.load_digits()
+  images = np.asarray(digits.data, dtype=np.float64)
+  labels = np.asarray(digits.target)
+  images.flags.writeable = False
+  labels.flags.writeable = False
+  return images, labels
+
+
+def _load_digits(split: str, process_index: int, process_count: int) -> Split:
+  images, labels = _digits_arrays()
+  order = np.random.default_rng(_DIGITS_SPLIT_SEED).permutation(len(images))
+  n_train, n_valid = _DIGITS_SIZES['train'], _DIGITS_SIZES['valid']
+  rows = {'train': order[:n_train],
+          'valid': order[n_train:n_train + n_valid],
+          'test': order[n_train + n_valid:]}[split]
+  rows = rows[process_index::process_count]
+  return Split(images=(images[rows] / 16.0).astype(np.float32),
+               labels=labels[rows].astype(np.int32), image_shape=(8, 8),
+               binary=False)
+
+
+def load_split(name: str, split: str, *, data_dir: str | None = None,
+               source: str = 'auto', process_index: int = 0,
+               process_count: int = 1) -> Split:
+  """Loads one split of a named dataset (this process's shard of it).
+
+  Args:
+    name: one of `DATASETS`: 'binarized_mnist', 'mnist', 'fashion_mnist' or
+      'digits'.
+    split: 'train', 'valid' or 'test'. binarized_mnist: the canonical
+      50000/10000/10000. mnist, fashion_mnist: 'train' = the first 50000 of
+      the 60000 training images, 'valid' = the last 10000 of them, 'test' =
+      the 10000 test images. digits: a fixed random 1297/250/250 split.
+    data_dir: for source='files', the directory holding the canonical files,
+      directly or in a subdirectory named like the dataset (so both
+      '../shared/data' and '../shared/data/binarized_mnist' work). For
+      source='tfds', TFDS's data_dir.
+    source: 'files' (verified local files), 'tfds' (TensorFlow Datasets), or
+      'auto': 'files' when data_dir holds the files this split needs, else
+      'tfds'. Ignored for 'digits', which scikit-learn embeds.
+    process_index: this process's index in [0, process_count).
+    process_count: the number of processes sharing the split. With files or
+      digits, a process keeps rows process_index::process_count; with TFDS it
+      loads only its contiguous `tfds.even_splits` shard. Either way the
+      shards are disjoint and together make up the split. When process_count
+      does not divide N, shard sizes differ by one; to give every process the
+      same number of steps, count batches from N // process_count.
+
+  Returns:
+    A `Split` with [N, D] float32 images in [0, 1] (exactly {0, 1} and
+    binary=True for binarized_mnist) and int32 labels (None for
+    binarized_mnist).
+
+  Raises:
+    ValueError: for an unknown name, split or source (the message lists the
+      choices), invalid process arguments, or a local file whose format,
+      shape or row count is wrong (the message names the file).
+    ChecksumError: (a ValueError) if a local file's SHA-256 is not the
+      published one.
+    FileNotFoundError: with source='files', if a file is missing; the message
+      names it and says where to download it.
+    ImportError: with source='tfds' (or 'auto' without local files), if
+      TensorFlow or tensorflow-datasets is not installed.
+  """
+  if name not in DATASETS:
+    raise ValueError(f'unknown dataset {name!r}; choose from {DATASETS}')
+  if split not in SPLITS:
+    raise ValueError(f'unknown split {split!r}; choose from {SPLITS}')
+  if source not in SOURCES:
+    raise ValueError(f'unknown source {source!r}; choose from {SOURCES}')
+  if (isinstance(process_count, bool) or not isinstance(process_count, int)
+      or process_count < 1):
+    raise ValueError(f'process_count must be a positive int, got '
+                     f'{process_count!r}')
+  if (isinstance(process_index, bool) or not isinstance(process_index, int)
+      or not 0 <= process_index < process_count):
+    raise ValueError(f'process_index must be an int in [0, {process_count}), '
+                     f'got {process_index!r}')
+  if name == 'digits':
+    return _load_digits(split, process_index, process_count)
+  if source == 'files':
+    if data_dir is None:
+      raise ValueError("source='files' needs data_dir, the directory that "
+                       f'holds the {name} files')
+    return _load_files(name, split, data_dir, process_index, process_count)
+  if source == 'auto' and data_dir is not None:
+    missing = _missing_files(name, split, data_dir)
+    if not missing:
+      return _load_files(name, split, data_dir, process_index, process_count)
+    reason = (' (source=auto found no local files: '
+              f'{_not_found(name, data_dir, missing)})')
+  else:
+    reason = ''
+  return _load_tfds(name, split, data_dir, process_index, process_count,
+                    reason)

@@ -1,0 +1,1 @@
+"""Estimators of the test log-likelihood: IWAE-k for latent-variable models."""

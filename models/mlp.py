@@ -1,0 +1,91 @@
+"""Multilayer perceptrons and the distribution heads built on them."""
+
+from typing import Callable, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from models.distributions import Bernoulli, Normal
+
+ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
+    'tanh': nn.tanh,
+    'relu': nn.relu,
+    'sigmoid': nn.sigmoid,
+    'softplus': nn.softplus,
+    'elu': nn.elu,
+    'gelu': nn.gelu,
+}
+
+
+def activation_by_name(name: str) -> Callable[[jax.Array], jax.Array]:
+  """Looks up an activation; ValueError naming the choices if unknown."""
+  if name not in ACTIVATIONS:
+    raise ValueError(f'unknown activation {name!r}; choose from '
+                     f'{sorted(ACTIVATIONS)}')
+  return ACTIVATIONS[name]
+
+
+class MLP(nn.Module):
+  """Dense layers, each followed by the activation. [..., Din] -> [..., widths[-1]].
+
+  With no widths it is the identity, so a head on top of it is linear.
+  """
+  widths: Sequence[int]
+  activation: str = 'tanh'
+
+  @nn.compact
+  def __call__(self, h: jax.Array) -> jax.Array:
+    act = activation_by_name(self.activation)
+    for width in self.widths:
+      h = act(nn.Dense(width)(h))
+    return h
+
+
+class GaussianHead(nn.Module):
+  """An MLP followed by linear mean and log-variance heads: N(μ(h), diag(exp(log σ²(h))))."""
+  hidden: Sequence[int]
+  features: int
+  activation: str = 'tanh'
+
+  @nn.compact
+  def __call__(self, h: jax.Array) -> Normal:
+    h = MLP(self.hidden, self.activation)(h)
+    return Normal(nn.Dense(self.features, name='loc')(h),
+                  nn.Dense(self.features, name='log_var')(h))
+
+
+class BernoulliHead(nn.Module):
+  """An MLP followed by a linear logit layer: a factorized Bernoulli.
+
+  `bias_init` sets the initial output logits; `data_mean_bias_init` gives the
+  IWAE paper's choice, the logit of the training-data mean.
+  """
+  hidden: Sequence[int]
+  features: int
+  activation: str = 'tanh'
+  bias_init: Callable = nn.initializers.zeros_init()
+
+  @nn.compact
+  def __call__(self, h: jax.Array) -> Bernoulli:
+    h = MLP(self.hidden, self.activation)(h)
+    return Bernoulli(nn.Dense(self.features, bias_init=self.bias_init,
+                              name='logits')(h))
+
+
+def data_mean_bias_init(data_mean, eps: float = 1e-3) -> Callable:
+  """Bias initializer logit(clip(mean, eps, 1 − eps)); data_mean: [D] -> init of shape [D].
+
+  Burda et al. 2016 (§5) initialise the output biases from the training-data
+  mean so the untrained decoder already predicts the average image.
+  """
+  mean = jnp.clip(jnp.asarray(data_mean, jnp.float32), eps, 1.0 - eps)
+  logits = jnp.log(mean) - jnp.log1p(-mean)
+
+  def init(key, shape, dtype=jnp.float32):
+    del key
+    if tuple(shape) != logits.shape:
+      raise ValueError(f'data mean has shape {logits.shape}, the output '
+                       f'layer needs {tuple(shape)}')
+    return logits.astype(dtype)
+  return init

@@ -1,0 +1,128 @@
+"""The variational autoencoder with one or more stochastic layers.
+
+This is the model of Kingma & Welling (2014) and of Burda et al. (2016, §5),
+whose two-stochastic-layer architecture factorizes as
+
+  q(z_1, …, z_L | x) = q(z_1 | x) Π_{l>1} q(z_l | z_{l−1}),
+  p(x, z_1, …, z_L) = p(z_L) Π_{l<L} p(z_l | z_{l+1}) · p(x | z_1),
+
+with p(z_L) = N(0, I) and diagonal Gaussians for every other latent factor.
+The module maps inputs and externally drawn standard-normal noise to
+distribution parameters. It computes no loss and draws no random numbers:
+that is the job of `objectives.vae` and `samplers.ancestral`.
+"""
+
+from typing import Callable, Sequence
+
+import flax.linen as nn
+import flax.struct
+import jax
+
+from models.distributions import Bernoulli, Normal
+from models.mlp import BernoulliHead, GaussianHead
+
+
+@flax.struct.dataclass
+class VAEOutputs:
+  """One reparameterized pass; K samples of B examples, layer l = 1…L at index l−1."""
+  z: tuple[jax.Array, ...]       # each [K, B, d_l]
+  posterior: tuple[Normal, ...]  # q(z_l | z_{l−1}); [B, d_1] for l = 1, [K, B, d_l] after
+  prior: tuple[Normal, ...]      # p(z_l | z_{l+1}) for l < L, each [K, B, d_l]
+  likelihood: Bernoulli | Normal  # p(x | z_1), [K, B, D]
+
+
+class VAE(nn.Module):
+  """A VAE with L = len(latent_dims) stochastic layers.
+
+  Attributes:
+    data_dim: D, the size of a flattened example.
+    latent_dims: (d_1, …, d_L); e.g. (50,) or the IWAE paper's (100, 50).
+    hidden: for each stochastic layer, the hidden widths of its inference
+      network q(z_l | z_{l−1}); its generative network p(z_{l−1} | z_l) uses
+      the same widths (e.g. ((200, 200),) or ((200, 200), (100, 100))).
+    likelihood: 'bernoulli' (binary data) or 'gaussian' (continuous data).
+    activation: the hidden nonlinearity ('tanh' in the IWAE paper).
+    output_bias_init: initializer of the Bernoulli output logits.
+  """
+  data_dim: int
+  latent_dims: Sequence[int]
+  hidden: Sequence[Sequence[int]]
+  likelihood: str = 'bernoulli'
+  activation: str = 'tanh'
+  output_bias_init: Callable = nn.initializers.zeros_init()
+
+  def setup(self):
+    if len(self.hidden) != len(self.latent_dims):
+      raise ValueError(f'hidden has {len(self.hidden)} entries but there are '
+                       f'{len(self.latent_dims)} stochastic layers')
+    self.encoders = [GaussianHead(h, d, self.activation)
+                     for h, d in zip(self.hidden, self.latent_dims)]
+    # decoders[l] parameterizes p(z_l | z_{l+1}); decoders[0] is p(x | z_1).
+    if self.likelihood == 'bernoulli':
+      observation = BernoulliHead(self.hidden[0], self.data_dim,
+                                  self.activation, self.output_bias_init)
+    elif self.likelihood == 'gaussian':
+      observation = GaussianHead(self.hidden[0], self.data_dim,
+                                 self.activation)
+    else:
+      raise ValueError(f"likelihood must be 'bernoulli' or 'gaussian', got "
+                       f'{self.likelihood!r}')
+    self.decoders = [observation] + [
+        GaussianHead(h, d, self.activation)
+        for h, d in zip(self.hidden[1:], self.latent_dims[:-1])]
+
+  def noise_shapes(self, num_samples: int,
+                   batch_size: int) -> tuple[tuple[int, ...], ...]:
+    """The shapes of the standard-normal noise `__call__` takes: [K, B, d_l]."""
+    return tuple((num_samples, batch_size, d) for d in self.latent_dims)
+
+  def encode(self, x: jax.Array, eps: Sequence[jax.Array]):
+    """Samples z_l = μ_l + σ_l ε_l layer by layer up the inference network.
+
+    Args:
+      x: [B, D].
+      eps: one [K, B, d_l] standard-normal array per stochastic layer.
+
+    Returns:
+      (z, posterior): tuples over layers, as in `VAEOutputs`.
+    """
+    h, zs, posteriors = x, [], []
+    for encoder, e in zip(self.encoders, eps):
+      q = encoder(h)
+      h = q.reparameterize(e)
+      zs.append(h)
+      posteriors.append(q)
+    return tuple(zs), tuple(posteriors)
+
+  def decode(self, z: Sequence[jax.Array]):
+    """Generative conditionals given every latent layer.
+
+    Args:
+      z: one [..., d_l] array per stochastic layer.
+
+    Returns:
+      (prior, likelihood): p(z_l | z_{l+1}) for l < L, and p(x | z_1).
+    """
+    prior = tuple(self.decoders[l](z[l]) for l in range(1, len(z)))
+    return prior, self.decoders[0](z[0])
+
+  def __call__(self, x: jax.Array, eps: Sequence[jax.Array]) -> VAEOutputs:
+    """One reparameterized pass: x [B, D], eps [K, B, d_l] per layer -> VAEOutputs."""
+    z, posterior = self.encode(x, eps)
+    prior, likelihood = self.decode(z)
+    return VAEOutputs(z=z, posterior=posterior, prior=prior,
+                      likelihood=likelihood)
+
+  def generate(self, eps: Sequence[jax.Array]) -> Bernoulli | Normal:
+    """Ancestral pass down the generative model: z_L = ε_L, z_l ~ p(z_l | z_{l+1}).
+
+    Args:
+      eps: one [..., d_l] standard-normal array per stochastic layer.
+
+    Returns:
+      p(x | z_1), with parameters of shape [..., D].
+    """
+    z = eps[-1]
+    for l in reversed(range(1, len(eps))):
+      z = self.decoders[l](z).reparameterize(eps[l - 1])
+    return self.decoders[0](z)

@@ -1,0 +1,1 @@
+"""Sampling procedures: ancestral sampling, and Markov chains of denoising autoencoders."""

@@ -1,0 +1,1 @@
+"""The training loop's parts: optimizers, the generic pmapped step, checkpoints, metrics."""

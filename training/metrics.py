@@ -1,0 +1,92 @@
+"""Metrics written as JSON lines, and the progress line of long jobs."""
+
+import json
+import logging as std_logging
+import os
+import time
+from typing import Any
+
+from absl import logging
+
+
+class MetricsWriter:
+  """Appends one JSON object per line to WORKDIR/metrics.jsonl.
+
+  On resume at step s, lines with a step after s (written by the interrupted
+  run after its last checkpoint) are dropped first, atomically.
+  """
+
+  def __init__(self, workdir: str, *, resume_step: int = 0,
+               enabled: bool = True):
+    self.path = os.path.join(workdir, 'metrics.jsonl')
+    self.enabled = enabled
+    if enabled and os.path.exists(self.path):
+      with open(self.path) as f:
+        kept = [line for line in f
+                if line.strip() and json.loads(line)['step'] <= resume_step]
+      write_atomic(self.path, ''.join(kept))
+
+  def write(self, step: int, values: dict[str, Any]) -> None:
+    if not self.enabled:
+      return
+    record = {'step': int(step), **{k: float(v) for k, v in values.items()}}
+    with open(self.path, 'a') as f:
+      f.write(json.dumps(record) + '\n')
+
+
+def write_atomic(path: str, text: str) -> None:
+  """Writes text to path through a temporary file and a rename."""
+  tmp = f'{path}.tmp{os.getpid()}'
+  with open(tmp, 'w') as f:
+    f.write(text)
+    f.flush()
+    os.fsync(f.fileno())
+  os.replace(tmp, path)
+
+
+class Progress:
+  """Logs 'step s/N (p%) | examples/s | ETA' lines for a job of N steps."""
+
+  def __init__(self, total_steps: int, examples_per_step: int, *,
+               start_step: int = 0, what: str = 'step'):
+    self.total = total_steps
+    self.examples_per_step = examples_per_step
+    self.what = what
+    self._t0, self._s0 = time.perf_counter(), start_step
+    self._t, self._s = self._t0, start_step
+
+  def update(self, step: int, extra: str = '') -> float:
+    """Logs the line for `step`; returns examples/s since the last call."""
+    now = time.perf_counter()
+    rate = (step - self._s) * self.examples_per_step / max(now - self._t,
+                                                           1e-9)
+    overall = (step - self._s0) / max(now - self._t0, 1e-9)
+    eta = (self.total - step) / overall if overall > 0 else float('inf')
+    logging.info('%s %d/%d (%.0f%%) | %.0f examples/s | ETA %s%s', self.what,
+                 step, self.total, 100 * step / self.total, rate,
+                 format_seconds(eta), f' | {extra}' if extra else '')
+    self._t, self._s = now, step
+    return rate
+
+
+def format_seconds(seconds: float) -> str:
+  """12345 -> '3h25m45s'."""
+  if seconds == float('inf'):
+    return '?'
+  seconds = int(seconds)
+  h, rem = divmod(seconds, 3600)
+  m, s = divmod(rem, 60)
+  return f'{h}h{m:02d}m{s:02d}s' if h else f'{m}m{s:02d}s'
+
+
+class _LibraryInfoFilter(std_logging.Filter):
+  """Drops INFO records from orbax, which logs every checkpoint step at length."""
+
+  def filter(self, record: std_logging.LogRecord) -> bool:
+    return (record.levelno >= std_logging.WARNING
+            or '/orbax/' not in record.pathname)
+
+
+def quiet_library_logs() -> None:
+  """Keeps the absl log to this project's lines and to warnings from libraries."""
+  logging.get_absl_handler().addFilter(_LibraryInfoFilter())
