@@ -11,18 +11,17 @@ Writes, in the workdir:
   reconstructions.png  rows of data and their reconstructions, alternating.
 """
 
+import functools
 import json
 import os
 import time
 
 from absl import app
-from absl import flags
 from absl import logging
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-from ml_collections import config_flags
 
 import input_pipeline
 from diagnostics import vae as vae_diagnostics
@@ -32,13 +31,6 @@ from samplers import ancestral
 from training import checkpoints
 from training import experiment
 from training import metrics as metrics_lib
-
-_CONFIG = config_flags.DEFINE_config_file(
-    'config', experiment.DEFAULT_CONFIG, 'The config the run was trained with.',
-    lock_config=True)
-_WORKDIR = flags.DEFINE_string('workdir', None,
-                               'The training run to evaluate.')
-
 
 def reconstruct(params, x: jax.Array, *, model) -> jax.Array:
   """Means of p(x | z_1) at the posterior means: [B, D] -> [B, D]."""
@@ -134,14 +126,15 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   return results
 
 
-def main(argv):
+def main(argv, *, config_flag, workdir_flag):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
-  if _WORKDIR.value is None:
-    raise app.UsageError('--workdir is required')
   metrics_lib.quiet_library_logs()
-  evaluate(_CONFIG.value, _WORKDIR.value)
+  evaluate(config_flag.value, workdir_flag.value)
 
 
 if __name__ == '__main__':
-  app.run(main)
+  _config_flag, _workdir_flag = experiment.define_flags(
+      'The training run to evaluate.')
+  app.run(functools.partial(main, config_flag=_config_flag,
+                            workdir_flag=_workdir_flag))

@@ -9,13 +9,13 @@ itself from the latest checkpoint in --workdir. The workdir receives
 checkpoints/, metrics.jsonl and config.json.
 """
 
+import functools
 import json
 import math
 import os
 import time
 
 from absl import app
-from absl import flags
 from absl import logging
 import jax
 import jax.numpy as jnp
@@ -23,7 +23,6 @@ import ml_collections
 import numpy as np
 from flax import jax_utils
 from flax.training import train_state
-from ml_collections import config_flags
 
 import input_pipeline
 from training import checkpoints
@@ -31,10 +30,6 @@ from training import experiment
 from training import metrics as metrics_lib
 from training.step import make_train_step
 
-_CONFIG = config_flags.DEFINE_config_file(
-    'config', experiment.DEFAULT_CONFIG, 'Experiment config file.', lock_config=True)
-_WORKDIR = flags.DEFINE_string('workdir', None,
-                               'Directory for checkpoints and metrics.')
 
 
 def evaluate_bound(loss_fn, params, split: input_pipeline.Split,
@@ -158,16 +153,17 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   return jax_utils.unreplicate(replicated)
 
 
-def main(argv):
+def main(argv, *, config_flag, workdir_flag):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
-  if _WORKDIR.value is None:
-    raise app.UsageError('--workdir is required')
   metrics_lib.quiet_library_logs()
   start = time.process_time()
-  train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+  train_and_evaluate(config_flag.value, workdir_flag.value)
   logging.info('Done: %.1f s of CPU time.', time.process_time() - start)
 
 
 if __name__ == '__main__':
-  app.run(main)
+  _config_flag, _workdir_flag = experiment.define_flags(
+      'Directory for checkpoints and metrics; a run resumes from it.')
+  app.run(functools.partial(main, config_flag=_config_flag,
+                            workdir_flag=_workdir_flag))

@@ -6,11 +6,13 @@ the state it was written from.
 
 import os
 
+from absl import flags
 import jax
 import jax.numpy as jnp
 import ml_collections
 from flax.training import train_state
 from jax.experimental import multihost_utils
+from ml_collections import config_flags
 
 import input_pipeline
 from training import families
@@ -18,6 +20,24 @@ from training import optimizers
 
 DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))), 'configs', 'digits_vae.py')
+
+
+def define_flags(workdir_help: str):
+  """Defines --config (every field overridable) and --workdir for a script.
+
+  Called from a script's `__main__` block only, so that train.py and eval.py
+  can both be imported as libraries.
+
+  Returns:
+    (config flag holder, workdir flag holder).
+  """
+  config = config_flags.DEFINE_config_file(
+      'config', DEFAULT_CONFIG,
+      'Experiment config file; override fields with --config.FIELD=VALUE.',
+      lock_config=True)
+  workdir = flags.DEFINE_string('workdir', None, workdir_help)
+  flags.mark_flag_as_required('workdir')
+  return config, workdir
 
 
 def validate_config(config: ml_collections.ConfigDict,
