@@ -1,0 +1,43 @@
+"""Learning-rate schedules against their published definitions."""
+
+import ml_collections
+import numpy as np
+import pytest
+
+from configs import default
+from training import optimizers
+
+
+def test_iwae_schedule_is_the_papers_at_3280_passes():
+  """Burda et al. 2016 §5: 3^i passes at 1e-3 · 10^(−i/7), i = 0 … 7."""
+  steps_per_pass = 500
+  schedule = optimizers.iwae_schedule(1e-3, total_steps=3280 * steps_per_pass)
+  first_pass = 0
+  for i in range(8):
+    last_pass = first_pass + 3 ** i - 1
+    expected = 1e-3 * 10 ** (-i / 7)
+    for p in (first_pass, last_pass):
+      for step in (p * steps_per_pass, (p + 1) * steps_per_pass - 1):
+        np.testing.assert_allclose(schedule(step), expected, rtol=1e-5)
+    first_pass = last_pass + 1
+  assert first_pass == 3280
+
+
+def test_exponential_schedule_reaches_the_final_rate():
+  config = default.get_config()
+  config.optimizer.schedule = 'exponential'
+  schedule = optimizers.make_schedule(config, 1000)
+  np.testing.assert_allclose(schedule(0), 1e-3, rtol=1e-6)
+  np.testing.assert_allclose(schedule(500), np.sqrt(1e-3 * 1e-4), rtol=1e-5)
+  np.testing.assert_allclose(schedule(1000), 1e-4, rtol=1e-5)
+
+
+def test_unknown_schedule_is_refused():
+  config = default.get_config()
+  config.optimizer.schedule = 'cosine-ish'
+  with pytest.raises(ValueError, match='constant'):
+    optimizers.make_schedule(config, 10)
+  config = ml_collections.ConfigDict(default.get_config())
+  config.optimizer.learning_rate = -1.0
+  with pytest.raises(ValueError, match='learning_rate'):
+    optimizers.make_optimizer(config, 10)
