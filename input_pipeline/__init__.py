@@ -15,6 +15,7 @@ from input_pipeline.sources import ChecksumError
 from input_pipeline.sources import DATASETS
 from input_pipeline.sources import load_split
 from input_pipeline.sources import Split
+from input_pipeline.sources import SOURCES
 from input_pipeline.sources import SPLITS
 from input_pipeline.synthetic import BernoulliMixture
 from input_pipeline.synthetic import LinearGaussian
@@ -25,6 +26,7 @@ __all__ = [
     'ChecksumError',
     'DATASETS',
     'LinearGaussian',
+    'SOURCES',
     'SPLITS',
     'Split',
     'binarize',

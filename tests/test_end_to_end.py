@@ -117,6 +117,22 @@ def test_binarized_mnist_trains_and_evaluates(tmp_path, shared_data):
       assert image.mode == 'L' and min(image.size) >= 56
 
 
+def test_two_stochastic_layers_train_and_evaluate(tmp_path):
+  config = tiny_digits_config()
+  config.family = 'iwae'
+  config.num_samples = 3
+  config.model.latent_dims = (4, 2)
+  config.model.hidden = ((16,), (8,))
+  config.num_epochs = 2
+  config.eval.num_samples = 40
+  config.eval.chunk_size = 20
+  train.train_and_evaluate(config, str(tmp_path))
+  results = eval_lib.evaluate(config, str(tmp_path))
+  assert results['log_likelihood'] >= results['elbo']
+  assert len(results['active_units']) == 2
+  assert os.path.exists(tmp_path / 'samples.png')
+
+
 def test_main_job_command_line(tmp_path):
   """The README's main command, shortened: train.py then eval.py."""
   env = dict(os.environ, PYTHONPATH=str(REPO))

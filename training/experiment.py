@@ -55,7 +55,7 @@ def validate_config(config: ml_collections.ConfigDict,
   families.get_family(config.family)
   choices = {'dataset': input_pipeline.DATASETS,
              'binarization': input_pipeline.BINARIZATIONS,
-             'data_source': ('auto', 'files', 'tfds')}
+             'data_source': input_pipeline.SOURCES}
   for field, allowed in choices.items():
     if config[field] not in allowed:
       raise ValueError(f'config.{field}={config[field]!r}; choose from '
