@@ -1,0 +1,1 @@
+"""Flax modules that map inputs (and externally drawn noise) to distribution parameters."""

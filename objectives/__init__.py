@@ -1,0 +1,1 @@
+"""Pure losses: per-example primitives and model-level losses with one shared signature."""
