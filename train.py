@@ -10,6 +10,7 @@ checkpoints/, metrics.jsonl and config.json.
 """
 
 import functools
+import itertools
 import json
 import math
 import os
@@ -70,8 +71,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
 
   train, valid = experiment.load_splits(config, 'train', 'valid')
   local_batch = config.batch_size // jax.process_count()
-  steps_per_epoch = input_pipeline.num_batches(train.num_examples,
-                                               local_batch)
+  steps_per_epoch = input_pipeline.num_batches(
+      experiment.smallest_shard(train.num_examples), local_batch)
   total_steps = config.num_epochs * steps_per_epoch
   family, model, state = experiment.create_state(config, train,
                                                  total_steps)
@@ -121,6 +122,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
         train, batch_size=local_batch, num_devices=local_devices,
         seed=config.seed, epoch=epoch, start_batch=first,
         binarization=config.binarization)
+    # Shards may differ by one example: every process takes the same count.
+    batches = itertools.islice(batches, steps_per_epoch - first)
     for b, batch in enumerate(batches, start=first):
       replicated, step_metrics = p_train_step(replicated, batch, rng)
       pending.append(step_metrics)

@@ -77,6 +77,14 @@ def load_splits(config: ml_collections.ConfigDict, *splits: str):
       process_count=jax.process_count()) for split in splits]
 
 
+def smallest_shard(num_examples: int) -> int:
+  """The smallest per-process shard size, so all processes step in lockstep."""
+  if jax.process_count() == 1:
+    return num_examples
+  sizes = multihost_utils.process_allgather(jnp.int32(num_examples))
+  return int(jnp.min(sizes))
+
+
 def create_state(config: ml_collections.ConfigDict, train: input_pipeline.Split,
                  total_steps: int):
   """(family, model, unreplicated TrainState) for a config and its training data."""
