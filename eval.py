@@ -95,7 +95,10 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
                                          num_samples=n)
   save_image_grid(os.path.join(workdir, 'samples.png'),
                   np.asarray(sample_means), split.image_shape)
-  originals = images[:8 * max(1, n // 16)]  # rows of 8 data, 8 recons
+  # Rows of 8 data then their 8 reconstructions; evenly spaced examples,
+  # since some test sets are sorted by class.
+  picks = np.linspace(0, images.shape[0] - 1, 8 * max(1, n // 16)).astype(int)
+  originals = images[picks]
   recon = np.asarray(reconstruct(params, jnp.asarray(originals), model=model))
   rows = np.stack([originals.reshape(-1, 8, originals.shape[1]),
                    recon.reshape(-1, 8, recon.shape[1])], axis=1)
