@@ -18,6 +18,7 @@ from configs import digits_vae
 from conftest import REPO
 from objectives import densities
 from training import checkpoints
+from training import experiment
 
 
 def tiny_digits_config():
@@ -150,3 +151,33 @@ def test_main_job_command_line(tmp_path):
     assert json.load(f)['num_samples'] == 20
   proc = run('train.py', '--config.batch_size=-1')
   assert proc.returncode != 0 and 'batch_size' in proc.stderr
+
+
+def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(
+    tmp_path, monkeypatch):
+  """A NaN image poisons the params at step 7; the run must stop at the next
+  check (step 10) and keep the checkpoint of step 5."""
+  clean_train, valid = experiment.load_splits(tiny_digits_config(),
+                                              'train', 'valid')
+  images = clean_train.images.copy()
+  # Epoch 0's order is default_rng((seed, 0)).permutation(N) (see
+  # input_pipeline.epoch_batches): position 300 is in step 7 at batch 50.
+  images[np.random.default_rng((0, 0)).permutation(len(images))[300]] = np.nan
+  poisoned = input_pipeline.Split(images=images, labels=clean_train.labels,
+                                  image_shape=clean_train.image_shape,
+                                  binary=clean_train.binary)
+  monkeypatch.setattr(experiment, 'load_splits',
+                      lambda config, *splits: [poisoned, valid])
+  config = tiny_digits_config()
+  config.binarization = 'none'   # a NaN would become a 0 or 1 otherwise
+  config.model.output_bias_from_data_mean = False  # the mean would be NaN
+  config.log_every_steps = 5
+  config.checkpoint_every_steps = 5
+  with pytest.raises(FloatingPointError, match='last good checkpoint'):
+    train.train_and_evaluate(config, str(tmp_path))
+  mngr = checkpoints.manager(str(tmp_path))
+  assert mngr.latest_step() == 5
+  state = experiment.create_state(config, clean_train, 100)[2]
+  restored, _ = checkpoints.restore_latest(mngr, state, config=config)
+  assert all(np.all(np.isfinite(leaf))
+             for leaf in jax.tree.leaves(restored.params))
