@@ -32,16 +32,16 @@ from training import metrics as metrics_lib
 from training.step import make_train_step
 
 
-def evaluate_bound(metric_fn, params, images: np.ndarray,
-                   batch_size: int) -> dict[str, float]:
-  """Means of metric_fn(params, x, rng) over the full batches of images.
+def evaluate_bound(metric_fn, params, images: np.ndarray, batch_size: int,
+                   step: int) -> dict[str, float]:
+  """Means of metric_fn(params, x, rng, step) over the full batches of images.
 
   Batch i uses the key PRNGKey(i), so repeated evaluations are comparable.
   The metrics stay on the device until the end: one host transfer in all.
   """
   batch_size = min(batch_size, images.shape[0])
   per_batch = [metric_fn(params, images[i * batch_size:(i + 1) * batch_size],
-                         jax.random.PRNGKey(i))
+                         jax.random.PRNGKey(i), step)
                for i in range(images.shape[0] // batch_size)]
   means = jax.tree.map(lambda *m: jnp.mean(jnp.stack(m)), *per_batch)
   return {k: float(v) for k, v in jax.device_get(means).items()}
@@ -97,7 +97,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
                                      enabled=is_chief)
 
   p_train_step = make_train_step(loss_fn)
-  valid_metrics = jax.jit(lambda p, x, key: loss_fn(p, {'image': x}, key)[1])
+  valid_metrics = jax.jit(
+      lambda p, x, key, step: loss_fn(p, {'image': x, 'step': step}, key)[1])
   valid_images = input_pipeline.fixed_binarization(
       valid, config.binarization, seed=config.seed).images
   rng = jax.random.PRNGKey(config.seed)
@@ -147,7 +148,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
         and (epoch + 1) % config.eval_every_epochs == 0 and is_chief):
       values = evaluate_bound(valid_metrics,
                               jax_utils.unreplicate(replicated).params,
-                              valid_images, config.eval.batch_size)
+                              valid_images, config.eval.batch_size, step)
       logging.info('epoch %d validation: %s', epoch + 1, json.dumps(
           {k: round(v, 3) for k, v in values.items()}))
       writer.write(step, {'epoch': epoch + 1,

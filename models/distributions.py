@@ -19,9 +19,10 @@ class Bernoulli:
   logits: jax.Array  # [..., D] log-odds of x_d = 1
 
   def log_prob(self, x: jax.Array) -> jax.Array:
-    """[..., D] (broadcast against logits) -> [...] (nats)."""
-    return densities.bernoulli_log_prob(
-        self.logits, jnp.broadcast_to(x, self.logits.shape))
+    """[..., D], broadcast against the logits, -> [...] (nats)."""
+    shape = jnp.broadcast_shapes(jnp.shape(self.logits), jnp.shape(x))
+    return densities.bernoulli_log_prob(jnp.broadcast_to(self.logits, shape),
+                                        jnp.broadcast_to(x, shape))
 
   def mean(self) -> jax.Array:
     """[..., D] probabilities of x_d = 1."""

@@ -14,10 +14,13 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import ml_collections
+import optax
 
 from input_pipeline import Split
+from models.dga import DGA
 from models.mlp import data_mean_bias_init
 from models.vae import VAE
+from objectives.dga import dga_loss
 from objectives.vae import iwae_loss, vae_loss
 from training.step import LossFn
 
@@ -52,12 +55,34 @@ def init_vae(model: VAE, rng: jax.Array, x: jax.Array):
   return model.init(rng, x, eps)
 
 
+def build_dga(config: ml_collections.ConfigDict, train: Split) -> DGA:
+  """One DGA stage (Ozair & Bengio 2014) from config.model.{code_dim, hidden}."""
+  m = config.model
+  kwargs = {}
+  if m.output_bias_from_data_mean:
+    kwargs['output_bias_init'] = data_mean_bias_init(train.images.mean(0))
+  return DGA(data_dim=train.images.shape[1], code_dim=m.code_dim,
+             hidden=tuple(m.hidden), activation=m.activation, **kwargs)
+
+
+def dga_beta_schedule(config: ml_collections.ConfigDict) -> optax.Schedule:
+  """β = 0 for config.beta.begin_step steps, then linear to config.beta.final
+  over config.beta.ramp_steps steps: reconstruct first, then raise β."""
+  b = config.beta
+  return optax.linear_schedule(0.0, b.final, transition_steps=b.ramp_steps,
+                               transition_begin=b.begin_step)
+
+
 FAMILIES: dict[str, Family] = {
     'vae': Family(build_vae, init_vae, lambda config, model: functools.partial(
         vae_loss, model=model, num_samples=config.num_samples,
         analytic_kl=config.analytic_kl)),
     'iwae': Family(build_vae, init_vae, lambda config, model: functools.partial(
         iwae_loss, model=model, num_samples=config.num_samples)),
+    'dga': Family(build_dga, lambda model, rng, x: model.init(rng, x),
+                  lambda config, model: functools.partial(
+                      dga_loss, model=model, beta=dga_beta_schedule(config),
+                      noise_prob=config.noise_prob)),
 }
 
 

@@ -5,7 +5,9 @@ with `functools.partial`, becomes a jitted, pmapped step:
 
   step(state, batch, rng) -> (state, metrics)
 
-with `batch` shaped [local_devices, per_device_batch, ...]. Gradients and
+with `batch` shaped [local_devices, per_device_batch, ...]. The step adds
+the current step number to each device's batch as batch['step'], so that a
+loss with an annealed hyperparameter (the DGA's β) can read it. Gradients and
 metrics are averaged across devices with `lax.pmean`, so every replica applies
 the same update. The per-device key follows the recipe
 fold_in(fold_in(rng, step), axis_index), which makes a run reproducible from
@@ -34,7 +36,8 @@ def train_step(state: train_state.TrainState, batch: dict[str, jax.Array],
 
   Args:
     state: the replicated train state.
-    batch: this device's shard, e.g. {'image': [per_device_batch, D]}.
+    batch: this device's shard, e.g. {'image': [per_device_batch, D]};
+      'step' is added before the loss sees it.
     rng: the run's base key (the same on every device).
     loss_fn: loss_fn(params, batch, rng) -> (scalar loss, metrics).
 
@@ -43,7 +46,8 @@ def train_step(state: train_state.TrainState, batch: dict[str, jax.Array],
     plus 'loss'.
   """
   grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
-  (loss, metrics), grads = grad_fn(state.params, batch,
+  (loss, metrics), grads = grad_fn(state.params,
+                                   {**batch, 'step': state.step},
                                    device_rng(rng, state.step))
   grads = jax.lax.pmean(grads, AXIS)
   metrics = jax.lax.pmean({**metrics, 'loss': loss}, AXIS)
