@@ -139,10 +139,9 @@ def log_mean_exp_with_standard_error(
   return shift + jnp.log(mean), std / (math.sqrt(num) * mean)
 
 
-@functools.partial(jax.jit, static_argnames=('log_unnormalized', 'num_chunks',
-                                             'chunk_size'))
-def _chunked_log_weights(logits: jax.Array, rng: jax.Array, *,
-                         log_unnormalized: Callable[[jax.Array], jax.Array],
+@functools.partial(jax.jit, static_argnames=('num_chunks', 'chunk_size'))
+def _chunked_log_weights(logits: jax.Array, rng: jax.Array,
+                         log_unnormalized: jax.tree_util.Partial, *,
                          num_chunks: int, chunk_size: int) -> jax.Array:
   """[num_chunks · chunk_size] log w = log P*(x) − log π(x), x ~ π."""
 
@@ -175,9 +174,10 @@ def estimate_log_partition(log_unnormalized: Callable[[jax.Array], jax.Array],
   The samples are drawn in a `lax.scan` over M / chunk_size chunks under one
   `jit`, so the [C, D] samples and [C, N] component log-densities exist for
   one chunk at a time; only the M log-weights (4 bytes each) are kept.
-  log_unnormalized is a static argument of the compiled function: pass the
-  same callable object to reuse the compilation (arrays it closes over are
-  baked in as constants).
+  Pass the model's parameters through a `jax.tree_util.Partial`, e.g.
+  Partial(log_p_star, params): its arrays are then arguments of the compiled
+  function, not constants baked into it, and the compilation is reused for
+  new parameters. Any other callable is wrapped in a Partial.
 
   Args:
     log_unnormalized: log P*, a JAX-traceable map [C, D] -> [C] in nats.
@@ -201,8 +201,10 @@ def estimate_log_partition(log_unnormalized: Callable[[jax.Array], jax.Array],
     raise ValueError(f'num_samples={num_samples} must be a multiple of '
                      f'chunk_size={chunk_size}, with num_samples >= 2 and '
                      f'chunk_size >= 1')
+  if not isinstance(log_unnormalized, jax.tree_util.Partial):
+    log_unnormalized = jax.tree_util.Partial(log_unnormalized)
   log_w = _chunked_log_weights(
-      jnp.asarray(logits), rng, log_unnormalized=log_unnormalized,
+      jnp.asarray(logits), rng, log_unnormalized,
       num_chunks=num_samples // chunk_size, chunk_size=chunk_size)
   log_z, standard_error = jax.device_get(
       log_mean_exp_with_standard_error(log_w))

@@ -8,6 +8,7 @@ import ml_collections
 import numpy as np
 import pytest
 
+import eval as eval_lib
 import input_pipeline
 import train
 from configs import digits_vae
@@ -136,3 +137,17 @@ def test_dga_trains_through_the_generic_step(tmp_path):
       valid.images)))
   assert log_lik > baseline + 5, (log_lik, baseline)
   assert float(jnp.mean(out.code)) > 0.01  # the code is in use
+
+  config.eval.num_components = 200
+  config.eval.num_samples = 20_000
+  config.eval.chunk_size = 1000
+  results = eval_lib.evaluate(config, str(tmp_path))
+  # Z = Σ_x P(f(x)) P(x | f(x)) ≤ Σ_h P(h) = 1, so log Z ≤ 0 up to the
+  # estimate's noise, and normalizing can only raise log P*.
+  se = results['log_z_standard_error']
+  assert 0 < se < 1 and results['log_z'] < 4 * se, results
+  assert results['log_likelihood'] > results['log_unnormalized'] - 4 * se
+  assert results['num_examples'] == 250
+  assert results['code_statistics']['num_units'] == 32
+  assert results['data_statistics']['num_units'] == 64
+  assert (tmp_path / 'samples.png').exists()

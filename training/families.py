@@ -16,6 +16,8 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
+from evaluators.dga import evaluate as evaluate_dga
+from evaluators.vae import evaluate as evaluate_vae
 from input_pipeline import Split
 from models.dga import DGA
 from models.mlp import data_mean_bias_init
@@ -32,10 +34,12 @@ class Family:
   build_model(config, train_split) -> flax module.
   init_params(model, rng, x [B, D]) -> variables.
   build_loss(config, model) -> loss(params, batch, rng) -> (loss, metrics).
+  evaluate: what eval.py measures (the signature in `evaluators`).
   """
   build_model: Callable[[ml_collections.ConfigDict, Split], nn.Module]
   init_params: Callable[[nn.Module, jax.Array, jax.Array], Any]
   build_loss: Callable[[ml_collections.ConfigDict, nn.Module], LossFn]
+  evaluate: Callable[..., dict[str, Any]]
 
 
 def build_vae(config: ml_collections.ConfigDict, train: Split) -> VAE:
@@ -76,13 +80,13 @@ def dga_beta_schedule(config: ml_collections.ConfigDict) -> optax.Schedule:
 FAMILIES: dict[str, Family] = {
     'vae': Family(build_vae, init_vae, lambda config, model: functools.partial(
         vae_loss, model=model, num_samples=config.num_samples,
-        analytic_kl=config.analytic_kl)),
+        analytic_kl=config.analytic_kl), evaluate_vae),
     'iwae': Family(build_vae, init_vae, lambda config, model: functools.partial(
-        iwae_loss, model=model, num_samples=config.num_samples)),
+        iwae_loss, model=model, num_samples=config.num_samples), evaluate_vae),
     'dga': Family(build_dga, lambda model, rng, x: model.init(rng, x),
                   lambda config, model: functools.partial(
                       dga_loss, model=model, beta=dga_beta_schedule(config),
-                      noise_prob=config.noise_prob)),
+                      noise_prob=config.noise_prob), evaluate_dga),
 }
 
 

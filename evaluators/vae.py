@@ -1,0 +1,63 @@
+"""Evaluation of a VAE or IWAE: IWAE-K log-likelihood, ELBO, active units, images."""
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from absl import logging
+
+from diagnostics import vae as vae_diagnostics
+from evaluators.grids import save_samples_and_reconstructions
+from likelihood import iwae
+from samplers import ancestral
+
+
+def reconstruct(params, x: jax.Array, *, model) -> jax.Array:
+  """Means of p(x | z_1) at the posterior means: [B, D] -> [B, D]."""
+  eps = [jnp.zeros(s) for s in model.noise_shapes(1, x.shape[0])]
+  return model.apply(params, x, eps).likelihood.mean()[0]
+
+
+def evaluate(config: ml_collections.ConfigDict, model, params,
+             images: np.ndarray, rng: jax.Array, *,
+             image_shape: tuple[int, int], workdir: str) -> dict:
+  """The test log-likelihood by IWAE with K = config.eval.num_samples.
+
+  Returns:
+    {'log_likelihood', 'log_likelihood_standard_error', 'nll', 'elbo',
+    'elbo_standard_error', 'num_samples', 'active_units', 'latent_dims'}:
+    means and standard errors over examples, in nats per example.
+  """
+  ll_rng, au_rng, sample_rng = jax.random.split(rng, 3)
+  logging.info('IWAE log-likelihood with K=%d on %d examples.',
+               config.eval.num_samples, images.shape[0])
+  per_example = iwae.evaluate_log_likelihood(
+      params, images, ll_rng, model=model,
+      num_samples=config.eval.num_samples, chunk_size=config.eval.chunk_size,
+      batch_size=config.eval.batch_size)
+  ll, ll_se = iwae.mean_and_standard_error(per_example['log_likelihood'])
+  elbo, elbo_se = iwae.mean_and_standard_error(per_example['elbo'])
+
+  means_fn = jax.jit(lambda p, x: vae_diagnostics.posterior_means(
+      p, x, au_rng, model=model))
+  batches = [means_fn(params, images[i:i + 1000])
+             for i in range(0, images.shape[0], 1000)]
+  active = [vae_diagnostics.active_units(np.concatenate([b[l] for b in batches]))
+            for l in range(len(model.latent_dims))]
+
+  _, sample_means = ancestral.sample_vae(params, sample_rng, model=model,
+                                         num_samples=config.eval.num_images)
+  save_samples_and_reconstructions(
+      workdir, np.asarray(sample_means), images,
+      lambda x: reconstruct(params, jnp.asarray(x), model=model),
+      image_shape, config.eval.num_images)
+  return {
+      'num_samples': config.eval.num_samples,
+      'log_likelihood': ll,
+      'log_likelihood_standard_error': ll_se,
+      'nll': -ll,
+      'elbo': elbo,
+      'elbo_standard_error': elbo_se,
+      'active_units': active,
+      'latent_dims': list(model.latent_dims),
+  }
