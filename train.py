@@ -139,7 +139,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
           raise FloatingPointError(
               f'loss is {means["loss"]} at step {step} (epoch {epoch}); '
               f'stopped. The last good checkpoint is in {workdir}.')
-        rate = progress.update(step, f'epoch {epoch} loss {means["loss"]:.3f}')
+        # A surrogate loss (DGA, REINFORCE) reports its true value as
+        # 'objective'; show that rather than the surrogate.
+        name = 'objective' if 'objective' in means else 'loss'
+        rate = progress.update(step, f'epoch {epoch} {name} {means[name]:.3f}')
         writer.write(step, {'epoch': epoch, **means,
                             'examples_per_second': rate})
       if step % config.checkpoint_every_steps == 0:
