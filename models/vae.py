@@ -31,6 +31,16 @@ class VAEOutputs:
   likelihood: Bernoulli | Normal  # p(x | z_1), [K, B, D]
 
 
+# p(x | z_1) for each value of VAE.likelihood.
+_OBSERVATION_HEADS: dict[str, Callable[['VAE'], nn.Module]] = {
+    'bernoulli': lambda vae: BernoulliHead(vae.hidden[0], vae.data_dim,
+                                           vae.activation,
+                                           vae.output_bias_init),
+    'gaussian': lambda vae: GaussianHead(vae.hidden[0], vae.data_dim,
+                                         vae.activation),
+}
+
+
 class VAE(nn.Module):
   """A VAE with L = len(latent_dims) stochastic layers.
 
@@ -58,15 +68,10 @@ class VAE(nn.Module):
     self.encoders = [GaussianHead(h, d, self.activation)
                      for h, d in zip(self.hidden, self.latent_dims)]
     # decoders[l] parameterizes p(z_l | z_{l+1}); decoders[0] is p(x | z_1).
-    if self.likelihood == 'bernoulli':
-      observation = BernoulliHead(self.hidden[0], self.data_dim,
-                                  self.activation, self.output_bias_init)
-    elif self.likelihood == 'gaussian':
-      observation = GaussianHead(self.hidden[0], self.data_dim,
-                                 self.activation)
-    else:
-      raise ValueError(f"likelihood must be 'bernoulli' or 'gaussian', got "
-                       f'{self.likelihood!r}')
+    if self.likelihood not in _OBSERVATION_HEADS:
+      raise ValueError(f'likelihood must be one of '
+                       f'{sorted(_OBSERVATION_HEADS)}, got {self.likelihood!r}')
+    observation = _OBSERVATION_HEADS[self.likelihood](self)
     self.decoders = [observation] + [
         GaussianHead(h, d, self.activation)
         for h, d in zip(self.hidden[1:], self.latent_dims[:-1])]

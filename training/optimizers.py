@@ -1,11 +1,11 @@
 """Optimizers and learning-rate schedules built from a config."""
 
 import math
+from typing import Callable
 
 import ml_collections
 import optax
 
-SCHEDULES = ('constant', 'iwae', 'exponential')
 
 
 def iwae_schedule(learning_rate: float, *, total_steps: int,
@@ -31,6 +31,17 @@ def iwae_schedule(learning_rate: float, *, total_steps: int,
   return optax.piecewise_constant_schedule(learning_rate, boundaries)
 
 
+SCHEDULES: dict[str, Callable[[ml_collections.ConfigDict, int],
+                               optax.Schedule]] = {
+    'constant': lambda opt, total: optax.constant_schedule(opt.learning_rate),
+    'iwae': lambda opt, total: iwae_schedule(opt.learning_rate,
+                                             total_steps=total),
+    'exponential': lambda opt, total: optax.exponential_decay(
+        opt.learning_rate, transition_steps=total,
+        decay_rate=opt.final_learning_rate / opt.learning_rate),
+}
+
+
 def make_schedule(config: ml_collections.ConfigDict,
                   total_steps: int) -> optax.Schedule:
   """config.optimizer.{schedule, learning_rate, final_learning_rate} -> schedule.
@@ -42,16 +53,10 @@ def make_schedule(config: ml_collections.ConfigDict,
     ValueError: for an unknown schedule.
   """
   opt = config.optimizer
-  if opt.schedule == 'constant':
-    return optax.constant_schedule(opt.learning_rate)
-  if opt.schedule == 'iwae':
-    return iwae_schedule(opt.learning_rate, total_steps=total_steps)
-  if opt.schedule == 'exponential':
-    return optax.exponential_decay(
-        opt.learning_rate, transition_steps=total_steps,
-        decay_rate=opt.final_learning_rate / opt.learning_rate)
-  raise ValueError(f'unknown schedule {opt.schedule!r}; choose from '
-                   f'{SCHEDULES}')
+  if opt.schedule not in SCHEDULES:
+    raise ValueError(f'unknown schedule {opt.schedule!r}; choose from '
+                     f'{tuple(SCHEDULES)}')
+  return SCHEDULES[opt.schedule](opt, total_steps)
 
 
 def make_optimizer(config: ml_collections.ConfigDict,
