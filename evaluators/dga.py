@@ -12,7 +12,6 @@ import functools
 import math
 
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from absl import logging
@@ -21,19 +20,13 @@ from diagnostics import codes as code_statistics
 from evaluators.grids import save_samples_and_reconstructions
 from likelihood.iwae import mean_and_standard_error
 from likelihood.partition import estimate_log_partition
+from samplers import ancestral
 
 
 def log_unnormalized(params, x: jax.Array, *, model) -> jax.Array:
   """log P*(x) = log P(x | f(x)) + log P(f(x)): [B, D] -> [B] (nats)."""
   out = model.apply(params, x)
   return out.reconstruction.log_prob(x) + out.prior.log_prob(out.code)
-
-
-def prior_samples(params, rng: jax.Array, num: int, *, model) -> jax.Array:
-  """num codes h ~ P(h): -> [num, H] in {0, 1}."""
-  logits = model.apply(params, method=model.prior).logits
-  return jax.random.bernoulli(rng, jax.nn.sigmoid(logits),
-                              (num, logits.shape[0])).astype(jnp.float32)
 
 
 def evaluate(config: ml_collections.ConfigDict, model, params,
@@ -59,8 +52,8 @@ def evaluate(config: ml_collections.ConfigDict, model, params,
                            for i in range(0, images.shape[0], 1000)])
   p_star_mean, p_star_se = mean_and_standard_error(p_star)
 
-  components = prior_samples(params, proposal_rng, config.eval.num_components,
-                             model=model)
+  _, _, components = ancestral.sample_dga(
+      params, proposal_rng, model=model, num_samples=config.eval.num_components)
   proposal_logits = model.apply(params, components, method=model.decode).logits
   logging.info('Estimating log Z with %d samples from a %d-component '
                'proposal.', config.eval.num_samples, components.shape[0])
@@ -74,8 +67,8 @@ def evaluate(config: ml_collections.ConfigDict, model, params,
       params, images))
   decode_means = jax.jit(
       lambda p, h: model.apply(p, h, method=model.decode).mean())
-  samples = decode_means(params, prior_samples(
-      params, sample_rng, config.eval.num_images, model=model))
+  _, samples, _ = ancestral.sample_dga(params, sample_rng, model=model,
+                                       num_samples=config.eval.num_images)
   save_samples_and_reconstructions(
       workdir, np.asarray(samples), images,
       lambda x: decode_means(params, model.apply(params, x).code),
