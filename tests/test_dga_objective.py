@@ -15,6 +15,7 @@ from configs import digits_vae
 from models.dga import DGA
 from objectives import densities
 from objectives.dga import dga_loss, salt_and_pepper
+from samplers import ancestral
 from training import families
 
 D, H, B = 12, 5, 64
@@ -151,3 +152,17 @@ def test_dga_trains_through_the_generic_step(tmp_path):
   assert results['code_statistics']['num_units'] == 32
   assert results['data_statistics']['num_units'] == 64
   assert (tmp_path / 'samples.png').exists()
+
+
+def test_ancestral_samples_follow_the_prior_and_decoder(linear_dga):
+  model, params, _ = linear_dga
+  n = 20_000
+  x, mean, h = ancestral.sample_dga(params, jax.random.PRNGKey(3),
+                                    model=model, num_samples=n)
+  p_h = jax.nn.sigmoid(params['params']['prior_logits'])
+  np.testing.assert_array_less(np.abs(h.mean(0) - p_h),
+                               4 * np.sqrt(p_h * (1 - p_h) / n) + 1e-6)
+  # E[x] = E[σ(decoder logits at h)]: the draws agree with their means.
+  p_x = np.asarray(mean).mean(0)
+  np.testing.assert_array_less(np.abs(np.asarray(x).mean(0) - p_x),
+                               4 * np.sqrt(p_x * (1 - p_x) / n) + 1e-6)

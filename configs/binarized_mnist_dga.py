@@ -1,0 +1,36 @@
+"""A shallow DGA (Ozair & Bengio 2014) on binarized MNIST: one stage, 500 code bits.
+
+Encoder 784-500-500(code), decoder 500-500-784, tanh hidden units, sigmoid
+outputs, minibatch 100, 1% salt-and-pepper noise on the code. β stays 0 for
+the first 10 epochs (reconstruct first), then rises linearly to 1 over the
+next 100. Adam replaces the paper's SGD with learning-rate halving.
+"""
+
+import ml_collections
+
+from configs import default
+
+
+def get_config():
+  config = default.get_config()
+  config.family = 'dga'
+  config.dataset = 'binarized_mnist'
+  config.data_dir = '../shared/data/binarized_mnist'
+  config.model = ml_collections.ConfigDict()
+  config.model.code_dim = 500
+  config.model.hidden = (500,)
+  config.model.activation = 'tanh'
+  config.model.output_bias_from_data_mean = True
+  config.noise_prob = 0.01
+  steps_per_epoch = 50_000 // 100
+  config.beta = ml_collections.ConfigDict()
+  config.beta.begin_step = 10 * steps_per_epoch
+  config.beta.ramp_steps = 100 * steps_per_epoch
+  config.beta.final = 1.0
+  config.num_epochs = 200
+  config.checkpoint_every_steps = 25_000
+  config.eval_every_epochs = 10
+  config.eval.num_components = 10_000
+  config.eval.num_samples = 100_000
+  config.eval.chunk_size = 500
+  return config
