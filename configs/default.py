@@ -25,6 +25,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.batch_size = 100        # global, over all devices and processes
   config.num_epochs = 100
   config.optimizer = ml_collections.ConfigDict()
+  config.optimizer.name = 'adam'                # adam, sgd
   config.optimizer.learning_rate = 1e-3
   config.optimizer.final_learning_rate = 1e-4  # schedule 'exponential'
   config.optimizer.schedule = 'exponential'    # constant, iwae, exponential

@@ -41,3 +41,18 @@ def test_unknown_schedule_is_refused():
   config.optimizer.learning_rate = -1.0
   with pytest.raises(ValueError, match='learning_rate'):
     optimizers.make_optimizer(config, 10)
+
+
+def test_plain_sgd_takes_the_scheduled_step():
+  config = default.get_config()
+  config.optimizer.name = 'sgd'
+  config.optimizer.schedule = 'constant'
+  config.optimizer.learning_rate = 0.1
+  tx = optimizers.make_optimizer(config, 10)
+  params = {'w': np.array([1.0, -2.0], np.float32)}
+  updates, _ = tx.update({'w': np.array([0.5, 4.0], np.float32)},
+                         tx.init(params), params)
+  np.testing.assert_allclose(updates['w'], [-0.05, -0.4], rtol=1e-6)
+  config.optimizer.name = 'adagrad-ish'
+  with pytest.raises(ValueError, match='adam'):
+    optimizers.make_optimizer(config, 10)

@@ -59,15 +59,29 @@ def make_schedule(config: ml_collections.ConfigDict,
   return SCHEDULES[opt.schedule](opt, total_steps)
 
 
+OPTIMIZERS: dict[str, Callable[[ml_collections.ConfigDict, optax.Schedule],
+                                optax.GradientTransformation]] = {
+    'adam': lambda opt, lr: optax.adam(lr, b1=opt.b1, b2=opt.b2, eps=opt.eps),
+    'sgd': lambda opt, lr: optax.sgd(lr),
+}
+
+
 def make_optimizer(config: ml_collections.ConfigDict,
                    total_steps: int) -> optax.GradientTransformation:
-  """Adam with config.optimizer.{b1, b2, eps} and the configured schedule.
+  """config.optimizer.name ('adam' or plain 'sgd') with the configured schedule.
 
-  Burda et al. 2016 use β1 = 0.9, β2 = 0.999, ε = 1e-4.
+  Adam takes config.optimizer.{b1, b2, eps}; Burda et al. 2016 use
+  β1 = 0.9, β2 = 0.999, ε = 1e-4.
+
+  Raises:
+    ValueError: for an unknown optimizer or schedule, or a learning rate
+      that is not positive.
   """
   opt = config.optimizer
   if not (opt.learning_rate > 0 and math.isfinite(opt.learning_rate)):
     raise ValueError(f'learning_rate must be positive, got '
                      f'{opt.learning_rate}')
-  return optax.adam(make_schedule(config, total_steps), b1=opt.b1, b2=opt.b2,
-                    eps=opt.eps)
+  if opt.name not in OPTIMIZERS:
+    raise ValueError(f'unknown optimizer {opt.name!r}; choose from '
+                     f'{tuple(OPTIMIZERS)}')
+  return OPTIMIZERS[opt.name](opt, make_schedule(config, total_steps))
