@@ -4,6 +4,13 @@ Encoder 784-500-500(code), decoder 500-500-784, tanh hidden units, sigmoid
 outputs, minibatch 100, 1% salt-and-pepper noise on the code. β stays 0 for
 the first 10 epochs (reconstruct first), then rises linearly to 1 over the
 next 100. Adam replaces the paper's SGD with learning-rate halving.
+
+A starting point, not yet a reproduction. Measured with these settings, the
+validation log P*(x) = log P(x | f(x)) + log P(f(x)) was -394 nats at
+β = 0 (epoch 10) and -156 at β = 0.1 (epoch 20). By β = 0.3 (epoch 40) the
+code had become constant: log P(f(x)) was about 0 and log P(x | f(x)) was
+-207, the factorized data-mean model. With Adam at 1e-4 the code degraded
+more slowly, in the same direction. Plain SGD at 0.1 diverged.
 """
 
 import ml_collections
