@@ -27,6 +27,7 @@ def get_config():
   config.model.code_dim = 500
   config.model.hidden = (500,)
   config.model.activation = 'tanh'
+  config.model.code_activation = 'linear'
   config.model.output_bias_from_data_mean = True
   config.noise_prob = 0.01
   steps_per_epoch = 50_000 // 100

@@ -18,7 +18,7 @@ import flax.struct
 import jax
 
 from models.distributions import Bernoulli
-from models.mlp import MLP, BernoulliHead
+from models.mlp import MLP, BernoulliHead, activation_by_name
 
 
 @flax.struct.dataclass
@@ -37,12 +37,17 @@ class DGA(nn.Module):
     code_dim: H, the number of code bits (500 in the paper).
     hidden: hidden widths of the encoder; the decoder uses them reversed.
     activation: the hidden nonlinearity ('tanh' in the paper).
+    code_activation: applied to the code layer's output to give a(x):
+      'linear' or a name in `models.mlp.ACTIVATIONS` such as 'tanh'. The
+      code 1[a > 0] is the same for any odd, increasing choice; the
+      straight-through gradient then also passes through its derivative.
     output_bias_init: initializer of the decoder's output logits.
   """
   data_dim: int
   code_dim: int
   hidden: Sequence[int] = ()
   activation: str = 'tanh'
+  code_activation: str = 'linear'
   output_bias_init: Callable = nn.initializers.zeros_init()
 
   def setup(self):
@@ -55,7 +60,10 @@ class DGA(nn.Module):
 
   def encode(self, x: jax.Array) -> jax.Array:
     """Pre-activations a(x): [..., D] -> [..., H]; the code is 1[a > 0]."""
-    return self.code_layer(self.encoder(x))
+    a = self.code_layer(self.encoder(x))
+    if self.code_activation == 'linear':
+      return a
+    return activation_by_name(self.code_activation)(a)
 
   def prior(self) -> Bernoulli:
     """The factorized prior P(h), logits [H]."""

@@ -166,3 +166,21 @@ def test_ancestral_samples_follow_the_prior_and_decoder(linear_dga):
   p_x = np.asarray(mean).mean(0)
   np.testing.assert_array_less(np.abs(np.asarray(x).mean(0) - p_x),
                                4 * np.sqrt(p_x * (1 - p_x) / n) + 1e-6)
+
+
+def test_tanh_code_activation_keeps_the_code_and_scales_the_gradient(
+    linear_dga):
+  """a = tanh(u): 1[a > 0] = 1[u > 0], and Δu = ∂L/∂f(x) · (1 − a²)."""
+  model, params, x = linear_dga
+  tanh_model = DGA(data_dim=D, code_dim=H, code_activation='tanh')
+  np.testing.assert_array_equal(model.apply(params, x).code,
+                                tanh_model.apply(params, x).code)
+  p, h, kernel, logits = _numpy_parts(params, x)
+  u = x @ p['code_layer']['kernel'] + p['code_layer']['bias']
+  dl_dh = -BETA * p['prior_logits'] + (_sigmoid(logits) - x) @ kernel.T
+  grads = jax.grad(lambda q: dga_loss(q, {'image': x}, jax.random.PRNGKey(1),
+                                      model=tanh_model, beta=BETA,
+                                      noise_prob=0.0)[0])(params)['params']
+  np.testing.assert_allclose(grads['code_layer']['bias'],
+                             (dl_dh * (1 - np.tanh(u) ** 2)).mean(0),
+                             rtol=1e-4, atol=1e-5)

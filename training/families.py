@@ -66,7 +66,8 @@ def build_dga(config: ml_collections.ConfigDict, train: Split) -> DGA:
   if m.output_bias_from_data_mean:
     kwargs['output_bias_init'] = data_mean_bias_init(train.images.mean(0))
   return DGA(data_dim=train.images.shape[1], code_dim=m.code_dim,
-             hidden=tuple(m.hidden), activation=m.activation, **kwargs)
+             hidden=tuple(m.hidden), activation=m.activation,
+             code_activation=m.get('code_activation', 'linear'), **kwargs)
 
 
 def dga_beta_schedule(config: ml_collections.ConfigDict) -> optax.Schedule:
