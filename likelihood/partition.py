@@ -189,6 +189,7 @@ def estimate_log_partition(log_unnormalized: Callable[[jax.Array], jax.Array],
   Returns:
     {'log_z': log Ẑ (nats), 'log_z_standard_error': the delta-method
     standard error of log Ẑ (`log_mean_exp_with_standard_error`, nats),
+    'effective_sample_size': `effective_sample_size` of the weights,
     'num_samples': M, 'num_components': N}, Python floats and ints.
 
   Raises:
@@ -210,5 +211,23 @@ def estimate_log_partition(log_unnormalized: Callable[[jax.Array], jax.Array],
       log_mean_exp_with_standard_error(log_w))
   return {'log_z': float(log_z),
           'log_z_standard_error': float(standard_error),
+          'effective_sample_size': float(effective_sample_size(log_w)),
           'num_samples': int(num_samples),
           'num_components': int(np.shape(logits)[0])}
+
+
+def effective_sample_size(log_w: jax.Array) -> jax.Array:
+  """Kish's effective sample size (Σ w)² / Σ w² of M importance weights.
+
+  It equals M for equal weights and 1 when one weight dominates. A small
+  value warns that Ẑ is carried by a few draws, so that log Ẑ is likely
+  biased low and the delta-method standard error too small (Kish 1965;
+  Owen, *Monte Carlo theory, methods and examples*, ch. 9).
+
+  Args:
+    log_w: [M] log importance weights.
+
+  Returns:
+    A scalar in [1, M].
+  """
+  return jnp.exp(2 * jax.nn.logsumexp(log_w) - jax.nn.logsumexp(2 * log_w))

@@ -273,3 +273,14 @@ def test_table1_statistics_collects_the_three_statistics():
 def test_code_statistics_reject_bad_inputs(fn, bad, match):
   with pytest.raises(ValueError, match=match):
     fn(bad)
+
+
+def test_effective_sample_size_of_equal_and_dominated_weights():
+  effective_sample_size = partition.effective_sample_size
+  np.testing.assert_allclose(effective_sample_size(jnp.full(50, -3.0)), 50.0,
+                             rtol=1e-5)
+  dominated = jnp.array([0.0] + [-100.0] * 49)
+  np.testing.assert_allclose(effective_sample_size(dominated), 1.0, rtol=1e-5)
+  # Two equal weights and the rest negligible: 2.
+  two = jnp.array([5.0, 5.0] + [-200.0] * 10)
+  np.testing.assert_allclose(effective_sample_size(two), 2.0, rtol=1e-5)
