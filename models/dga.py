@@ -37,8 +37,8 @@ class DGA(nn.Module):
     code_dim: H, the number of code bits (500 in the paper).
     hidden: hidden widths of the encoder; the decoder uses them reversed.
     activation: the hidden nonlinearity ('tanh' in the paper).
-    code_activation: applied to the code layer's output to give a(x):
-      'linear' or a name in `models.mlp.ACTIVATIONS` such as 'tanh'. The
+    code_activation: a name in `models.mlp.ACTIVATIONS` ('linear', 'tanh',
+      ...), applied to the code layer's output to give a(x). The
       code 1[a > 0] is the same for any odd, increasing choice; the
       straight-through gradient then also passes through its derivative.
     output_bias_init: initializer of the decoder's output logits.
@@ -60,10 +60,8 @@ class DGA(nn.Module):
 
   def encode(self, x: jax.Array) -> jax.Array:
     """Pre-activations a(x): [..., D] -> [..., H]; the code is 1[a > 0]."""
-    a = self.code_layer(self.encoder(x))
-    if self.code_activation == 'linear':
-      return a
-    return activation_by_name(self.code_activation)(a)
+    return activation_by_name(self.code_activation)(
+        self.code_layer(self.encoder(x)))
 
   def prior(self) -> Bernoulli:
     """The factorized prior P(h), logits [H]."""

@@ -9,6 +9,7 @@ import jax.numpy as jnp
 from models.distributions import Bernoulli, Normal
 
 ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
+    'linear': lambda x: x,
     'tanh': nn.tanh,
     'relu': nn.relu,
     'sigmoid': nn.sigmoid,
