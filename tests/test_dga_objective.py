@@ -117,6 +117,7 @@ def test_dga_trains_through_the_generic_step(tmp_path):
   config.binarization = 'threshold'
   config.model = ml_collections.ConfigDict({
       'code_dim': 32, 'hidden': (64,), 'activation': 'tanh',
+      'code_activation': 'tanh',
       'output_bias_from_data_mean': True})
   config.beta = ml_collections.ConfigDict({'begin_step': 10_000,
                                            'ramp_steps': 1, 'final': 1.0})

@@ -60,14 +60,15 @@ def init_vae(model: VAE, rng: jax.Array, x: jax.Array):
 
 
 def build_dga(config: ml_collections.ConfigDict, train: Split) -> DGA:
-  """One DGA stage (Ozair & Bengio 2014) from config.model.{code_dim, hidden}."""
+  """One DGA stage (Ozair & Bengio 2014) from config.model.{code_dim, hidden,
+  activation, code_activation}."""
   m = config.model
   kwargs = {}
   if m.output_bias_from_data_mean:
     kwargs['output_bias_init'] = data_mean_bias_init(train.images.mean(0))
   return DGA(data_dim=train.images.shape[1], code_dim=m.code_dim,
              hidden=tuple(m.hidden), activation=m.activation,
-             code_activation=m.get('code_activation', 'linear'), **kwargs)
+             code_activation=m.code_activation, **kwargs)
 
 
 def dga_beta_schedule(config: ml_collections.ConfigDict) -> optax.Schedule:
