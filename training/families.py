@@ -55,6 +55,7 @@ def build_vae(config: ml_collections.ConfigDict, train: Split) -> VAE:
 
 
 def init_vae(model: VAE, rng: jax.Array, x: jax.Array):
+  """The VAE's variables, initialized from an example batch x: [B, D]."""
   eps = [jnp.zeros(s) for s in model.noise_shapes(1, x.shape[0])]
   return model.init(rng, x, eps)
 
