@@ -53,6 +53,9 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   # seed, for evaluation (Burda et al. 2016 do the same).
   split = input_pipeline.fixed_binarization(split, config.binarization,
                                             seed=config.seed)
+  # The top stage of a greedy DGA stack is rebuilt on the lower stages'
+  # codes; it is evaluated, with them, on the data.
+  lower_stages, (train_split,) = experiment.stage_inputs(config, train_split)
   family, model, state = experiment.create_state(config, train_split, 1)
   state, position = checkpoints.restore_latest(
       checkpoints.manager(workdir), state, config=config)
@@ -73,7 +76,8 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
       'units': 'nats per example',
       **family.evaluate(config, model, state.params, images,
                         jax.random.PRNGKey(config.seed + 1),
-                        image_shape=split.image_shape, workdir=workdir),
+                        image_shape=split.image_shape, workdir=workdir,
+                        lower_stages=lower_stages),
   }
   results['cpu_seconds'] = time.process_time() - cpu_start
   path = os.path.join(workdir, f'eval_{config.eval.split}.json')

@@ -70,6 +70,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   os.makedirs(workdir, exist_ok=True)
 
   train, valid = experiment.load_splits(config, 'train', 'valid')
+  # A stage of a greedy DGA stack trains on the codes of the stages below.
+  _, (train, valid) = experiment.stage_inputs(config, train, valid)
   local_batch = config.batch_size // jax.process_count()
   steps_per_epoch = input_pipeline.num_batches(
       experiment.smallest_shard(train.num_examples), local_batch)

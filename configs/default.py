@@ -21,6 +21,9 @@ def get_config() -> ml_collections.ConfigDict:
   # Objective.
   config.num_samples = 1         # K samples per example
   config.analytic_kl = True      # family 'vae' only
+  # Greedy stacking (family 'dga'): workdirs of the trained stages below this
+  # one, bottom first; this stage trains on the codes of the top one.
+  config.lower_stages = ()
   # Optimization.
   config.batch_size = 100        # global, over all devices and processes
   config.num_epochs = 100

@@ -1,15 +1,15 @@
-"""Evaluation of one DGA stage (Ozair & Bengio 2014).
+"""Evaluation of a DGA: one stage, or a greedy stack (Ozair & Bengio 2014).
 
-The DGA's probability P*(x) = P(x | h = f(x)) P(h = f(x)) is unnormalized:
-its sum Z over all binary x is at most 1 (each code h spends at most its
-mass P(h) on the x with f(x) = h), and is estimated by importance sampling
-with the paper's proposal, a mixture of the decoder's factorized Bernoullis
-at N codes drawn from the prior. The test log-likelihood is
-log P*(x) − log Ẑ.
+The DGA's probability P*(x) (see `models.dga.stack_log_unnormalized`) is
+unnormalized: its sum Z over all binary x is at most 1, and is estimated by
+importance sampling with the paper's proposal, a mixture of the bottom
+decoder's factorized Bernoullis E[X | H_j] at N codes H_j drawn ancestrally
+from the model. The test log-likelihood is log P*(x) − log Ẑ.
 """
 
 import functools
 import math
+from typing import Any, Sequence
 
 import jax
 import ml_collections
@@ -20,59 +20,73 @@ from diagnostics import codes as code_statistics
 from evaluators.grids import save_samples_and_reconstructions
 from likelihood.iwae import mean_and_standard_error
 from likelihood.partition import estimate_log_partition
+from models.dga import DGA, stack_codes, stack_log_unnormalized
+from models.dga import stack_reconstruct
 from samplers import ancestral
 
 
-def log_unnormalized(params, x: jax.Array, *, model) -> jax.Array:
-  """log P*(x) = log P(x | f(x)) + log P(f(x)): [B, D] -> [B] (nats)."""
-  out = model.apply(params, x)
-  return out.reconstruction.log_prob(x) + out.prior.log_prob(out.code)
+def _batched(fn, x: np.ndarray, batch_size: int = 1000) -> list[np.ndarray]:
+  return [jax.device_get(fn(x[i:i + batch_size]))
+          for i in range(0, x.shape[0], batch_size)]
 
 
-def evaluate(config: ml_collections.ConfigDict, model, params,
+def evaluate(config: ml_collections.ConfigDict, model: DGA, params,
              images: np.ndarray, rng: jax.Array, *,
-             image_shape: tuple[int, int], workdir: str) -> dict:
+             image_shape: tuple[int, int], workdir: str,
+             lower_stages: Sequence[tuple[DGA, Any]] = ()) -> dict:
   """Normalized test log-likelihood, log Z, and the Table 1 statistics.
 
-  config.eval.num_components codes H_j ~ P(H) make the proposal;
-  config.eval.num_samples draws from it, in chunks of config.eval.chunk_size,
-  estimate log Z.
+  Args:
+    config: uses config.eval.{num_components, num_samples, chunk_size,
+      num_images}: num_components codes H_j make the proposal, num_samples
+      draws from it, in chunks of chunk_size, estimate log Z.
+    model, params: the (top) stage being evaluated.
+    images: [N, D] binary data.
+    rng: PRNG key.
+    image_shape: (height, width) of one image, for the PNG grids.
+    workdir: where samples.png and reconstructions.png go.
+    lower_stages: (module, variables) of the trained stages below this one,
+      bottom first; empty for a shallow DGA.
 
   Returns:
     {'log_likelihood', 'log_likelihood_standard_error', 'nll',
     'log_unnormalized', 'log_unnormalized_standard_error', 'log_z',
-    'log_z_standard_error', 'num_samples', 'num_components',
-    'data_statistics', 'code_statistics'} in nats (statistics in bits and
-    counts). The log-likelihood's standard error combines the spread over
-    examples with the standard error of log Ẑ.
+    'log_z_standard_error', 'effective_sample_size', 'num_samples',
+    'num_components', 'num_stages', 'data_statistics', 'code_statistics'}
+    in nats; 'code_statistics' lists the Table 1 statistics (bits and
+    counts) of f_1(x), f_2(f_1(x)), … The log-likelihood's standard error
+    combines the spread over examples with the standard error of log Ẑ.
   """
+  models = tuple(m for m, _ in lower_stages) + (model,)
+  stack = tuple(p for _, p in lower_stages) + (params,)
   proposal_rng, is_rng, sample_rng = jax.random.split(rng, 3)
-  p_star_fn = jax.jit(lambda p, x: log_unnormalized(p, x, model=model))
-  p_star = np.concatenate([np.asarray(p_star_fn(params, images[i:i + 1000]))
-                           for i in range(0, images.shape[0], 1000)])
+  p_star_fn = jax.jit(functools.partial(stack_log_unnormalized, models=models))
+  p_star = np.concatenate(_batched(lambda x: p_star_fn(stack, x), images))
   p_star_mean, p_star_se = mean_and_standard_error(p_star)
 
-  _, _, components = ancestral.sample_dga(
-      params, proposal_rng, model=model, num_samples=config.eval.num_components)
-  proposal_logits = model.apply(params, components, method=model.decode).logits
-  logging.info('Estimating log Z with %d samples from a %d-component '
-               'proposal.', config.eval.num_samples, components.shape[0])
+  sample = jax.jit(functools.partial(ancestral.sample_dga_stack, models=models),
+                   static_argnames='num_samples')
+  _, _, components = sample(stack, proposal_rng,
+                            num_samples=config.eval.num_components)
+  proposal_logits = models[0].apply(stack[0], components,
+                                    method=models[0].decode).logits
+  logging.info('Estimating log Z of a %d-stage DGA with %d samples from a '
+               '%d-component proposal.', len(models), config.eval.num_samples,
+               proposal_logits.shape[0])
   z = estimate_log_partition(
-      jax.tree_util.Partial(functools.partial(log_unnormalized, model=model),
-                            params),
+      jax.tree_util.Partial(
+          functools.partial(stack_log_unnormalized, models=models), stack),
       proposal_logits, is_rng, num_samples=config.eval.num_samples,
       chunk_size=config.eval.chunk_size)
 
-  codes = np.asarray(jax.jit(lambda p, x: model.apply(p, x).code)(
-      params, images))
-  decode_means = jax.jit(
-      lambda p, h: model.apply(p, h, method=model.decode).mean())
-  _, samples, _ = ancestral.sample_dga(params, sample_rng, model=model,
-                                       num_samples=config.eval.num_images)
+  codes_fn = jax.jit(functools.partial(stack_codes, models=models))
+  levels = [np.concatenate(level) for level in
+            zip(*_batched(lambda x: codes_fn(stack, x), images))]
+  reconstruct = jax.jit(functools.partial(stack_reconstruct, models=models))
+  _, samples, _ = sample(stack, sample_rng, num_samples=config.eval.num_images)
   save_samples_and_reconstructions(
       workdir, np.asarray(samples), images,
-      lambda x: decode_means(params, model.apply(params, x).code),
-      image_shape, config.eval.num_images)
+      lambda x: reconstruct(stack, x), image_shape, config.eval.num_images)
 
   log_likelihood = p_star_mean - z['log_z']
   return {
@@ -83,7 +97,8 @@ def evaluate(config: ml_collections.ConfigDict, model, params,
       'log_unnormalized': p_star_mean,
       'log_unnormalized_standard_error': p_star_se,
       **z,
+      'num_stages': len(models),
       'data_statistics': code_statistics.table1_statistics(images),
-      'code_statistics': code_statistics.table1_statistics(codes),
+      'code_statistics': [code_statistics.table1_statistics(h)
+                          for h in levels],
   }
-

@@ -76,3 +76,54 @@ class DGA(nn.Module):
     code = (self.encode(x) > 0).astype(x.dtype)
     return DGAOutputs(code=code, prior=self.prior(),
                       reconstruction=self.decode(code))
+
+
+# A greedy stack (Ozair & Bengio 2014, §3): stage 1 models the data x = h_0,
+# stage l models the codes h_{l-1} = f_{l-1}(h_{l-2}) of the stage below, and
+# the top prior replaces every lower one. Each function below takes the
+# stages bottom first, as parallel sequences of modules and their variables.
+
+
+def stack_codes(params: Sequence, x: jax.Array, *,
+                models: Sequence[DGA]) -> list[jax.Array]:
+  """The codes [h_1, …, h_L], h_l = f_l(h_{l−1}), h_0 = x: [B, D] -> [[B, H_l]]."""
+  codes, h = [], x
+  for model, p in zip(models, params, strict=True):
+    h = (model.apply(p, h, method=model.encode) > 0).astype(x.dtype)
+    codes.append(h)
+  return codes
+
+
+def stack_log_unnormalized(params: Sequence, x: jax.Array, *,
+                           models: Sequence[DGA]) -> jax.Array:
+  """log P*(x) of a greedy stack: [B, D] -> [B] (nats).
+
+  log P*(x) = Σ_l log P_l(h_{l−1} | h_l) + log P_L(h_L), with h_0 = x and
+  h_l = f_l(h_{l−1}); one stage gives the shallow log P(x | f(x)) +
+  log P(f(x)). Its sum Z over all binary x is at most 1 (each code spends at
+  most its probability on the inputs that encode to it), so log P*(x) is a
+  lower bound on log P*(x) − log Z, the normalized log-likelihood.
+
+  Raises:
+    ValueError: if models and params differ in length.
+  """
+  log_p, h = 0.0, x
+  for model, p in zip(models, params, strict=True):
+    out = model.apply(p, h)
+    log_p = log_p + out.reconstruction.log_prob(h)
+    h = out.code
+  return log_p + out.prior.log_prob(h)
+
+
+def stack_reconstruct(params: Sequence, x: jax.Array, *,
+                      models: Sequence[DGA]) -> jax.Array:
+  """E[X | h_1] for the h_1 decoded down from the top code of x: [B, D] -> [B, D].
+
+  x is encoded to h_L; each h_{l−1} is then the most probable value under
+  P_l(h_{l−1} | h_l), and the bottom decoder's mean is returned. One stage
+  gives E[X | f(x)].
+  """
+  h = stack_codes(params, x, models=models)[-1]
+  for model, p in reversed(list(zip(models, params, strict=True))[1:]):
+    h = (model.apply(p, h, method=model.decode).logits > 0).astype(x.dtype)
+  return models[0].apply(params[0], h, method=models[0].decode).mean()

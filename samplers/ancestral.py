@@ -1,8 +1,8 @@
 """Ancestral sampling from directed generative models (*Deep Learning* §16.3).
 
 For a VAE: z_L ~ N(0, I), then z_l ~ p(z_l | z_{l+1}) down to x ~ p(x | z_1)
-(Kingma & Welling 2014). For a DGA stage: h ~ P(h), then x ~ P(x | h)
-(Ozair & Bengio 2014).
+(Kingma & Welling 2014). For a DGA stage: h ~ P(h), then x ~ P(x | h), and for a
+greedy stack of them, down through every decoder (Ozair & Bengio 2014).
 """
 
 import jax
@@ -35,29 +35,46 @@ def sample_vae(params, rng: jax.Array, *, model, num_samples: int):
   return p_x.sample(x_rng), p_x.mean()
 
 
-def sample_dga(params, rng: jax.Array, *, model, num_samples: int):
-  """Draws num_samples examples from one DGA stage: h ~ P(h), x ~ P(x | h).
+def sample_dga_stack(params, rng: jax.Array, *, models, num_samples: int):
+  """Draws num_samples examples from a greedy DGA stack, bottom stage first.
 
-  Ozair & Bengio 2014: the DGA is a directed model, sampled ancestrally.
+  Ozair & Bengio 2014, §3: h_L ~ P_L(h), then h_{l−1} ~ P_l(h_{l−1} | h_l)
+  through each decoder in turn, down to x = h_0.
 
   Args:
-    params: the model's variables.
+    params: the stages' variables, bottom first.
     rng: PRNG key.
-    model: a `models.dga.DGA`.
+    models: the stages' `models.dga.DGA` modules, bottom first.
     num_samples: N.
 
   Returns:
-    (x, mean, h): [N, D] draws from P(x | h), [N, D] their means, and the
-    [N, H] codes drawn from the prior.
+    (x, mean, h_1): [N, D] draws from P_1(x | h_1), [N, D] their means, and
+    the [N, H_1] bottom codes they were decoded from.
 
   Raises:
-    ValueError: if num_samples < 1.
+    ValueError: if num_samples < 1 or there is no stage.
   """
   if num_samples < 1:
     raise ValueError(f'num_samples must be >= 1, got {num_samples}')
-  code_rng, x_rng = jax.random.split(rng)
-  logits = model.apply(params, method=model.prior).logits
-  h = jax.random.bernoulli(code_rng, jax.nn.sigmoid(logits),
+  if not models or len(models) != len(params):
+    raise ValueError(f'need as many params as models (>= 1), got '
+                     f'{len(params)} and {len(models)}')
+  rngs = jax.random.split(rng, len(models) + 1)
+  top, top_params = models[-1], params[-1]
+  logits = top.apply(top_params, method=top.prior).logits
+  h = jax.random.bernoulli(rngs[-1], jax.nn.sigmoid(logits),
                            (num_samples, logits.shape[0])).astype(jnp.float32)
-  p_x = model.apply(params, h, method=model.decode)
-  return p_x.sample(x_rng), p_x.mean(), h
+  for l in reversed(range(1, len(models))):
+    h = models[l].apply(params[l], h, method=models[l].decode).sample(rngs[l])
+  p_x = models[0].apply(params[0], h, method=models[0].decode)
+  return p_x.sample(rngs[0]), p_x.mean(), h
+
+
+def sample_dga(params, rng: jax.Array, *, model, num_samples: int):
+  """Draws num_samples examples from one DGA stage: h ~ P(h), x ~ P(x | h).
+
+  The one-stage case of `sample_dga_stack`; see it for the returns and
+  errors.
+  """
+  return sample_dga_stack((params,), rng, models=(model,),
+                          num_samples=num_samples)

@@ -8,6 +8,7 @@ whose model or objective differ from the current config is refused.
 """
 
 import json
+import os
 from typing import Any
 
 import ml_collections
@@ -75,6 +76,23 @@ def restore_latest(mngr: ocp.CheckpointManager, state: Any, *,
         f'checkpoint {mngr.directory / str(step)} does not fit this model: '
         f'{e}') from e
   return state.replace(**restored), meta['data_position']
+
+
+def saved_config(workdir: str) -> ml_collections.ConfigDict:
+  """The config that wrote workdir's latest checkpoint.
+
+  Raises:
+    FileNotFoundError: if workdir has no checkpoint.
+  """
+  step = None
+  if os.path.isdir(os.path.join(workdir, 'checkpoints')):
+    mngr = manager(workdir)
+    step = mngr.latest_step()
+  if step is None:
+    raise FileNotFoundError(f'no checkpoint in {workdir}/checkpoints')
+  meta = mngr.restore(step, args=ocp.args.Composite(
+      meta=ocp.args.JsonRestore()))['meta']
+  return ml_collections.ConfigDict(meta['config'])
 
 
 def check_compatible(saved: dict[str, Any], current: dict[str, Any], *,

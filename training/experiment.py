@@ -5,16 +5,20 @@ the state it was written from.
 """
 
 import os
+from typing import Any
 
 from absl import flags
 import jax
 import jax.numpy as jnp
 import ml_collections
+import numpy as np
 from flax.training import train_state
 from jax.experimental import multihost_utils
 from ml_collections import config_flags
 
 import input_pipeline
+from models.dga import DGA, stack_codes
+from training import checkpoints
 from training import families
 from training import optimizers
 
@@ -64,6 +68,12 @@ def validate_config(config: ml_collections.ConfigDict,
                 'checkpoint_every_steps'):
     if config[field] < 1:
       raise ValueError(f'config.{field} must be >= 1, got {config[field]}')
+  if config.lower_stages and config.family != 'dga':
+    raise ValueError(f'config.lower_stages: only DGA stages are stacked, '
+                     f'not family {config.family!r}')
+  if config.lower_stages and config.binarization == 'dynamic':
+    raise ValueError("config.lower_stages needs fixed binary inputs to "
+                     "encode; use binarization 'threshold' or 'none'")
   if config.batch_size % num_devices:
     raise ValueError(f'config.batch_size={config.batch_size} is not '
                      f'divisible by the {num_devices} devices')
@@ -98,3 +108,81 @@ def create_state(config: ml_collections.ConfigDict, train: input_pipeline.Split,
       apply_fn=model.apply, params=params,
       tx=optimizers.make_optimizer(config, total_steps))
   return family, model, state
+
+
+Stage = tuple[DGA, Any]  # a trained DGA stage: (module, variables)
+
+
+def encode_split(stages: list[Stage], split: input_pipeline.Split,
+                 batch_size: int = 1000) -> input_pipeline.Split:
+  """split with its images replaced by their top code under `stages`.
+
+  The codes h_L = f_L(…f_1(x)) are [N, H_L] in {0, 1}; labels are kept.
+  No stages return the split unchanged.
+  """
+  if not stages:
+    return split
+  models, params = zip(*stages)
+  top_code = jax.jit(lambda p, x: stack_codes(p, x, models=models)[-1])
+  codes = np.concatenate(
+      [np.asarray(top_code(params, split.images[i:i + batch_size]))
+       for i in range(0, split.num_examples, batch_size)])
+  return input_pipeline.Split(images=codes, labels=split.labels,
+                              image_shape=(1, codes.shape[1]), binary=True)
+
+
+def load_lower_stages(config: ml_collections.ConfigDict,
+                      train: input_pipeline.Split) -> list[Stage]:
+  """The trained DGA stages that config.lower_stages names, bottom first.
+
+  Each is rebuilt from the config stored in its workdir's latest checkpoint
+  and restored from it, so it is the model that was trained.
+
+  Args:
+    config: this stage's config.
+    train: the binary training data x, which rebuilds stage 1; stage l is
+      rebuilt on the codes of stages 1 … l−1.
+
+  Returns:
+    [(module, variables)] per stage.
+
+  Raises:
+    FileNotFoundError: if a workdir has no checkpoint.
+    ValueError: if a stage is not a DGA of config.dataset, or was trained
+      on other stages than the ones listed below it.
+  """
+  stages = []
+  for i, workdir in enumerate(config.lower_stages):
+    stage_config = checkpoints.saved_config(workdir)
+    if (stage_config.family, stage_config.dataset) != ('dga', config.dataset):
+      raise ValueError(
+          f'lower stage {workdir} is a {stage_config.family!r} model of '
+          f'{stage_config.dataset!r}; expected a DGA of {config.dataset!r}')
+    below = [os.path.realpath(w) for w in stage_config.get('lower_stages', ())]
+    if below != [os.path.realpath(w) for w in config.lower_stages[:i]]:
+      raise ValueError(
+          f'lower stage {workdir} was trained on the stages {below}, not on '
+          f'the ones listed below it: {list(config.lower_stages[:i])}')
+    _, model, state = create_state(stage_config, train, 1)
+    state, _ = checkpoints.restore_latest(checkpoints.manager(workdir), state,
+                                          config=stage_config)
+    stages.append((model, state.params))
+    train = encode_split(stages[-1:], train)
+  return stages
+
+
+def stage_inputs(config: ml_collections.ConfigDict,
+                 *splits: input_pipeline.Split):
+  """(lower stages, the splits as this stage sees them).
+
+  Without config.lower_stages: ([], splits) unchanged. Otherwise the splits
+  (the first is the training split) are binarized once by
+  config.binarization and encoded by the lower stages.
+  """
+  if not config.lower_stages:
+    return [], list(splits)
+  splits = [input_pipeline.fixed_binarization(s, config.binarization,
+                                              seed=config.seed)
+            for s in splits]
+  stages = load_lower_stages(config, splits[0])
+  return stages, [encode_split(stages, s) for s in splits]
