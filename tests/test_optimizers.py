@@ -56,3 +56,22 @@ def test_plain_sgd_takes_the_scheduled_step():
   config.optimizer.name = 'adagrad-ish'
   with pytest.raises(ValueError, match='adam'):
     optimizers.make_optimizer(config, 10)
+
+
+def test_halve_on_rise_halves_when_an_epoch_does_not_improve():
+  """Epoch costs 3, 2, 2.5 (rise: halve), 1, 1 (no fall: halve again)."""
+  config = default.get_config()
+  config.optimizer.name = 'sgd'
+  config.optimizer.schedule = 'halve_on_rise'
+  config.optimizer.learning_rate = 1.0
+  config.num_epochs = 5
+  tx = optimizers.make_optimizer(config, 10)  # 2 steps per epoch
+  params = {'w': np.zeros(1, np.float32)}
+  state = tx.init(params)
+  steps = []
+  for cost in (3, 3, 2, 2, 2.5, 2.5, 1, 1, 1, 1):
+    updates, state = tx.update({'w': np.ones(1, np.float32)}, state, params,
+                               value=cost)
+    steps.append(-float(updates['w'][0]))
+  # An epoch's verdict applies from its last step on.
+  np.testing.assert_allclose(steps, [1, 1, 1, 1, 1, 0.5, 0.5, 0.5, 0.5, 0.25])

@@ -39,6 +39,9 @@ SCHEDULES: dict[str, Callable[[ml_collections.ConfigDict, int],
     'exponential': lambda opt, total: optax.exponential_decay(
         opt.learning_rate, transition_steps=total,
         decay_rate=opt.final_learning_rate / opt.learning_rate),
+    # The rate starts constant; `make_optimizer` adds the halving.
+    'halve_on_rise': lambda opt, total: optax.constant_schedule(
+        opt.learning_rate),
 }
 
 
@@ -47,7 +50,8 @@ def make_schedule(config: ml_collections.ConfigDict,
   """config.optimizer.{schedule, learning_rate, final_learning_rate} -> schedule.
 
   'constant'; 'iwae' (see `iwae_schedule`); 'exponential', a geometric decay
-  from learning_rate to final_learning_rate over total_steps.
+  from learning_rate to final_learning_rate over total_steps;
+  'halve_on_rise', constant here and halved by `make_optimizer`.
 
   Raises:
     ValueError: for an unknown schedule.
@@ -66,12 +70,28 @@ OPTIMIZERS: dict[str, Callable[[ml_collections.ConfigDict, optax.Schedule],
 }
 
 
+def halve_on_rise(steps_per_epoch: int) -> optax.GradientTransformationExtraArgs:
+  """Halves the step whenever an epoch's mean cost is not below the best so far.
+
+  The learning-rate rule of Ozair & Bengio 2014 (halve when the epoch cost
+  rises), with each epoch compared to the best so far rather than to the
+  previous one.
+  `update` needs the step's cost as `value=`; the generic train step passes
+  the loss's 'objective' metric (or the loss). Built on
+  `optax.contrib.reduce_on_plateau`.
+  """
+  return optax.contrib.reduce_on_plateau(
+      factor=0.5, patience=1, rtol=0.0, atol=1e-6,
+      accumulation_size=max(1, steps_per_epoch))
+
+
 def make_optimizer(config: ml_collections.ConfigDict,
-                   total_steps: int) -> optax.GradientTransformation:
+                   total_steps: int) -> optax.GradientTransformationExtraArgs:
   """config.optimizer.name ('adam' or plain 'sgd') with the configured schedule.
 
   Adam takes config.optimizer.{b1, b2, eps}; Burda et al. 2016 use
-  β1 = 0.9, β2 = 0.999, ε = 1e-4.
+  β1 = 0.9, β2 = 0.999, ε = 1e-4. Schedule 'halve_on_rise' chains
+  `halve_on_rise` over epochs of total_steps / config.num_epochs steps.
 
   Raises:
     ValueError: for an unknown optimizer or schedule, or a learning rate
@@ -84,4 +104,7 @@ def make_optimizer(config: ml_collections.ConfigDict,
   if opt.name not in OPTIMIZERS:
     raise ValueError(f'unknown optimizer {opt.name!r}; choose from '
                      f'{tuple(OPTIMIZERS)}')
-  return OPTIMIZERS[opt.name](opt, make_schedule(config, total_steps))
+  tx = OPTIMIZERS[opt.name](opt, make_schedule(config, total_steps))
+  if opt.schedule == 'halve_on_rise':
+    tx = optax.chain(tx, halve_on_rise(total_steps // config.num_epochs))
+  return optax.with_extra_args_support(tx)

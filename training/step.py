@@ -17,6 +17,7 @@ fold_in(fold_in(rng, step), axis_index), which makes a run reproducible from
 from typing import Callable
 
 import jax
+import optax
 from flax.training import train_state
 
 AXIS = 'batch'
@@ -51,7 +52,14 @@ def train_step(state: train_state.TrainState, batch: dict[str, jax.Array],
                                    device_rng(rng, state.step))
   grads = jax.lax.pmean(grads, AXIS)
   metrics = jax.lax.pmean({**metrics, 'loss': loss}, AXIS)
-  return state.apply_gradients(grads=grads), metrics
+  # A cost-driven learning rate (training.optimizers.halve_on_rise) reads
+  # the true cost: 'objective' for a surrogate loss, else the loss.
+  updates, opt_state = optax.with_extra_args_support(state.tx).update(
+      grads, state.opt_state, state.params,
+      value=metrics.get('objective', metrics['loss']))
+  return state.replace(step=state.step + 1, opt_state=opt_state,
+                       params=optax.apply_updates(state.params,
+                                                  updates)), metrics
 
 
 def make_train_step(loss_fn: LossFn):
