@@ -46,4 +46,5 @@ def get_config():
   config.eval.num_components = 10_000
   config.eval.num_samples = 100_000
   config.eval.chunk_size = 500
+  config.eval.num_reencoding_samples = 2_000_000
   return config

@@ -28,6 +28,7 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
+from scipy import stats
 
 _HIGHEST = jax.lax.Precision.HIGHEST
 
@@ -231,3 +232,44 @@ def effective_sample_size(log_w: jax.Array) -> jax.Array:
     A scalar in [1, M].
   """
   return jnp.exp(2 * jax.nn.logsumexp(log_w) - jax.nn.logsumexp(2 * log_w))
+
+
+def log_rate_with_standard_error(hits: int, trials: int) -> tuple[float, float]:
+  """log(hits / trials) and its delta-method standard error √((1 − p̂) / hits).
+
+  Raises:
+    ValueError: unless 1 ≤ hits ≤ trials (with no hits the log is −∞; use
+      `log_rate_upper_bound`).
+  """
+  if not 1 <= hits <= trials:
+    raise ValueError(f'need 1 <= hits <= trials, got {hits} and {trials}')
+  rate = hits / trials
+  return math.log(rate), math.sqrt((1 - rate) / hits)
+
+
+def log_rate_upper_bound(hits: int, trials: int, *,
+                         confidence: float = 0.95) -> float:
+  """log of the one-sided Clopper–Pearson upper confidence limit of a rate.
+
+  For hits successes in trials independent Bernoulli(p) trials, p ≤ the
+  returned bound with probability at least `confidence` (Clopper & Pearson
+  1934). With no hits it is log(1 − (1 − confidence)^(1/trials)), about
+  log(3 / trials) at 95%.
+
+  Args:
+    hits: successes, 0 ≤ hits ≤ trials.
+    trials: trials ≥ 1.
+    confidence: in (0, 1).
+
+  Returns:
+    log of the upper limit (nats when the rate is a probability), ≤ 0.
+
+  Raises:
+    ValueError: for counts or a confidence outside those ranges.
+  """
+  if not (trials >= 1 and 0 <= hits <= trials and 0 < confidence < 1):
+    raise ValueError(f'need 0 <= hits <= trials, trials >= 1 and confidence '
+                     f'in (0, 1); got {hits}, {trials}, {confidence}')
+  if hits == trials:
+    return 0.0
+  return float(np.log(stats.beta.ppf(confidence, hits + 1, trials - hits)))

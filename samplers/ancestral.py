@@ -48,8 +48,8 @@ def sample_dga_stack(params, rng: jax.Array, *, models, num_samples: int):
     num_samples: N.
 
   Returns:
-    (x, mean, h_1): [N, D] draws from P_1(x | h_1), [N, D] their means, and
-    the [N, H_1] bottom codes they were decoded from.
+    (x, mean, codes): [N, D] draws from P_1(x | h_1), [N, D] their means,
+    and the drawn codes [h_1 [N, H_1], …, h_L [N, H_L]], bottom first.
 
   Raises:
     ValueError: if num_samples < 1 or there is no stage.
@@ -62,19 +62,22 @@ def sample_dga_stack(params, rng: jax.Array, *, models, num_samples: int):
   rngs = jax.random.split(rng, len(models) + 1)
   top, top_params = models[-1], params[-1]
   logits = top.apply(top_params, method=top.prior).logits
-  h = jax.random.bernoulli(rngs[-1], jax.nn.sigmoid(logits),
-                           (num_samples, logits.shape[0])).astype(jnp.float32)
+  codes = [jax.random.bernoulli(rngs[-1], jax.nn.sigmoid(logits),
+                                (num_samples, logits.shape[0])).astype(
+                                    jnp.float32)]
   for l in reversed(range(1, len(models))):
-    h = models[l].apply(params[l], h, method=models[l].decode).sample(rngs[l])
-  p_x = models[0].apply(params[0], h, method=models[0].decode)
-  return p_x.sample(rngs[0]), p_x.mean(), h
+    codes.insert(0, models[l].apply(params[l], codes[0],
+                                    method=models[l].decode).sample(rngs[l]))
+  p_x = models[0].apply(params[0], codes[0], method=models[0].decode)
+  return p_x.sample(rngs[0]), p_x.mean(), codes
 
 
 def sample_dga(params, rng: jax.Array, *, model, num_samples: int):
   """Draws num_samples examples from one DGA stage: h ~ P(h), x ~ P(x | h).
 
-  The one-stage case of `sample_dga_stack`; see it for the returns and
-  errors.
+  The one-stage case of `sample_dga_stack`; returns (x, mean, h), the
+  [N, H] codes drawn from the prior being h.
   """
-  return sample_dga_stack((params,), rng, models=(model,),
-                          num_samples=num_samples)
+  x, mean, (h,) = sample_dga_stack((params,), rng, models=(model,),
+                                   num_samples=num_samples)
+  return x, mean, h

@@ -143,12 +143,20 @@ def test_dga_trains_through_the_generic_step(tmp_path):
   config.eval.num_components = 200
   config.eval.num_samples = 20_000
   config.eval.chunk_size = 1000
+  config.eval.num_reencoding_samples = 20_000
   results = eval_lib.evaluate(config, str(tmp_path))
   # Z = Σ_x P(f(x)) P(x | f(x)) ≤ Σ_h P(h) = 1, so log Z ≤ 0 up to the
   # estimate's noise, and normalizing can only raise log P*.
-  se = results['log_z_standard_error']
-  assert 0 < se < 1 and results['log_z'] < 4 * se, results
-  assert results['log_likelihood'] > results['log_unnormalized'] - 4 * se
+  importance = results['importance_sampling']
+  se = importance['log_z_standard_error']
+  assert 0 < se < 1 and importance['log_z'] < 4 * se, results
+  assert importance['log_likelihood'] > results['log_unnormalized'] - 4 * se
+  assert results['log_z_upper_bound_95'] <= 0
+  assert (results['log_likelihood_lower_bound_95']
+          >= results['log_unnormalized'])
+  assert results['reencoding_samples'] == 20_000
+  if results['reencoding_hits']:
+    assert results['log_z'] <= results['log_z_upper_bound_95']
   assert results['num_examples'] == 250
   assert [s['num_units'] for s in results['code_statistics']] == [32]
   assert results['data_statistics']['num_units'] == 64

@@ -18,6 +18,7 @@ from likelihood import partition
 from models.dga import DGA, stack_codes, stack_log_unnormalized
 from models.dga import stack_reconstruct
 from models.distributions import Bernoulli
+from evaluators.dga import count_reencoded
 from samplers import ancestral
 from training import experiment
 
@@ -66,9 +67,9 @@ def test_stack_sampler_draws_from_the_composed_model():
   exact = _exact_marginal(models, params)
   assert abs(exact.sum() - 1) < 1e-6
   n = 40_000
-  x, mean, h1 = ancestral.sample_dga_stack(params, jax.random.PRNGKey(1),
-                                           models=models, num_samples=n)
-  assert x.shape == (n, 4) and h1.shape == (n, 3)
+  x, mean, (h1, h2) = ancestral.sample_dga_stack(
+      params, jax.random.PRNGKey(1), models=models, num_samples=n)
+  assert x.shape == (n, 4) and h1.shape == (n, 3) and h2.shape == (n, 2)
   index = np.asarray(x, np.int64) @ (2 ** np.arange(3, -1, -1))
   freq = np.bincount(index, minlength=16) / n
   se = np.sqrt(exact * (1 - exact) / n)
@@ -108,8 +109,8 @@ def test_deep_partition_function_matches_enumeration():
   log_p_star = lambda x: stack_log_unnormalized(params, x, models=models)
   exact = float(special.logsumexp(np.asarray(
       log_p_star(_all_configurations(12)), np.float64)))
-  _, _, h1 = ancestral.sample_dga_stack(params, jax.random.PRNGKey(5),
-                                        models=models, num_samples=300)
+  _, _, (h1, _) = ancestral.sample_dga_stack(
+      params, jax.random.PRNGKey(5), models=models, num_samples=300)
   logits = models[0].apply(params[0], h1, method=models[0].decode).logits
   result = partition.estimate_log_partition(
       log_p_star, logits, jax.random.PRNGKey(6), num_samples=16_384,
@@ -117,6 +118,37 @@ def test_deep_partition_function_matches_enumeration():
   se = result['log_z_standard_error']
   assert 0 < se < 0.1, result
   assert abs(result['log_z'] - exact) < 4 * se, (result, exact)
+
+
+def test_reencoding_rate_estimates_the_partition_function():
+  """Z = P(every level re-encodes to its drawn code), against enumeration."""
+  models, params = _random_stack((8, 4, 3), seed=7)
+  exact = float(np.exp(special.logsumexp(np.asarray(stack_log_unnormalized(
+      params, _all_configurations(8), models=models), np.float64))))
+  m = 100_000
+  hits = count_reencoded(params, jax.random.PRNGKey(8), models=models,
+                         num_samples=m, chunk_size=10_000)
+  assert 0.01 < exact < 0.99, exact  # a model where the test has power
+  assert abs(hits / m - exact) < 4 * np.sqrt(exact * (1 - exact) / m)
+  log_z, se = partition.log_rate_with_standard_error(hits, m)
+  assert abs(log_z - np.log(exact)) < 4 * se
+  assert np.log(exact) <= partition.log_rate_upper_bound(hits, m)
+
+
+def test_rate_upper_bound_covers_the_rate():
+  """The 95% Clopper–Pearson bound is below the true rate in ≤ 5% of runs."""
+  rng = np.random.default_rng(0)
+  p, trials, runs = 0.002, 1000, 4000
+  hits = rng.binomial(trials, p, size=runs)
+  misses = sum(partition.log_rate_upper_bound(int(h), trials) < np.log(p)
+               for h in hits)
+  # Exact intervals are conservative: the miss rate is at most 5%; allow
+  # 4 standard errors of a 5% proportion over the runs.
+  assert misses / runs <= 0.05 + 4 * np.sqrt(0.05 * 0.95 / runs)
+  assert partition.log_rate_upper_bound(0, 10**6) == pytest.approx(
+      np.log(1 - 0.05 ** 1e-6), rel=1e-6)
+  with pytest.raises(ValueError, match='hits'):
+    partition.log_rate_upper_bound(5, 3)
 
 
 def _tiny_stage(data_dir, workdir_below=None):
@@ -135,6 +167,7 @@ def _tiny_stage(data_dir, workdir_below=None):
   config.eval.max_examples = 500
   config.eval.num_components = 100
   config.eval.num_samples = 2000
+  config.eval.num_reencoding_samples = 2000
   config.eval.num_images = 16
   return config
 
@@ -168,8 +201,8 @@ def test_greedy_two_stage_run_trains_samples_and_evaluates(two_stages):
            + out2.reconstruction.log_prob(out1.code)
            + out2.prior.log_prob(out2.code))
   assert abs(results['log_unnormalized'] - float(jnp.mean(log_p))) < 1e-3
-  assert np.isfinite(results['log_likelihood'])
-  assert results['effective_sample_size'] >= 1
+  assert results['log_likelihood_lower_bound_95'] >= log_p.mean() - 1e-3
+  assert results['importance_sampling']['effective_sample_size'] >= 1
   for name in ('samples.png', 'reconstructions.png'):
     assert os.path.exists(os.path.join(wd2, name))
 
