@@ -177,7 +177,8 @@ def two_stages(tmp_path_factory, shared_data):
   wd1 = str(tmp_path_factory.mktemp('stage1'))
   wd2 = str(tmp_path_factory.mktemp('stage2'))
   train.train_and_evaluate(_tiny_stage(shared_data), wd1)
-  config2 = _tiny_stage(shared_data, wd1)
+  # A relative workdir, as in the README's commands.
+  config2 = _tiny_stage(shared_data, os.path.relpath(wd1))
   train.train_and_evaluate(config2, wd2)
   return wd1, wd2, config2
 

@@ -28,7 +28,7 @@ class IncompatibleCheckpointError(ValueError):
 def manager(workdir: str, *, max_to_keep: int = 2) -> ocp.CheckpointManager:
   """The checkpoint manager of a workdir; checkpoints go to WORKDIR/checkpoints."""
   return ocp.CheckpointManager(
-      epath.Path(workdir) / 'checkpoints',
+      epath.Path(os.path.abspath(workdir)) / 'checkpoints',
       options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep,
                                            create=True))
 
