@@ -86,7 +86,11 @@ def dga_loss(params, batch: Batch, rng: jax.Array, *, model,
     (surrogate, metrics). The surrogate is a training device only. The
     metrics are batch means in nats: 'objective' = L (Eq. 8, with the noisy
     decoder input), 'log_prior' = log P(f(x)), 'log_likelihood' =
-    log P(x | h̃), 'beta', and 'code_density' (the fraction of 1 bits).
+    log P(x | h̃), 'beta', 'code_density' (the fraction of 1 bits), and
+    'epoch_cost' = L at β = 1, the cost whose epoch mean drives the paper's
+    learning-rate halving (`training.optimizers.halve_on_rise`): the
+    annealed L rises with β, so it would halve the rate at every epoch of
+    the ramp.
 
   Raises:
     ValueError: if the images are not [B, model.data_dim].
@@ -114,5 +118,6 @@ def dga_loss(params, batch: Batch, rng: jax.Array, *, model,
       'log_likelihood': jnp.mean(log_likelihood),
       'beta': beta,
       'code_density': jnp.mean(jax.lax.stop_gradient(code)),
+      'epoch_cost': jnp.mean(-log_prior - log_likelihood),
   }
   return surrogate, metrics

@@ -59,6 +59,8 @@ def test_objective_value_is_eq_8(linear_dga):
   np.testing.assert_allclose(metrics['objective'],
                              np.mean(-BETA * log_prior - log_lik), rtol=1e-5)
   np.testing.assert_allclose(metrics['log_prior'], log_prior.mean(), rtol=1e-5)
+  np.testing.assert_allclose(metrics['epoch_cost'],
+                             np.mean(-log_prior - log_lik), rtol=1e-5)
 
 
 def test_straight_through_gradient_is_the_gradient_with_respect_to_the_code(

@@ -77,7 +77,7 @@ def halve_on_rise(steps_per_epoch: int) -> optax.GradientTransformationExtraArgs
   rises), with each epoch compared to the best so far rather than to the
   previous one.
   `update` needs the step's cost as `value=`; the generic train step passes
-  the loss's 'objective' metric (or the loss). Built on
+  the loss's 'epoch_cost' metric, else its 'objective', else the loss. Built on
   `optax.contrib.reduce_on_plateau`.
   """
   return optax.contrib.reduce_on_plateau(

@@ -53,10 +53,11 @@ def train_step(state: train_state.TrainState, batch: dict[str, jax.Array],
   grads = jax.lax.pmean(grads, AXIS)
   metrics = jax.lax.pmean({**metrics, 'loss': loss}, AXIS)
   # A cost-driven learning rate (training.optimizers.halve_on_rise) reads
-  # the true cost: 'objective' for a surrogate loss, else the loss.
+  # the loss's 'epoch_cost' metric if it has one, else the true objective of
+  # a surrogate loss, else the loss.
+  cost = metrics.get('epoch_cost', metrics.get('objective', metrics['loss']))
   updates, opt_state = optax.with_extra_args_support(state.tx).update(
-      grads, state.opt_state, state.params,
-      value=metrics.get('objective', metrics['loss']))
+      grads, state.opt_state, state.params, value=cost)
   return state.replace(step=state.step + 1, opt_state=opt_state,
                        params=optax.apply_updates(state.params,
                                                   updates)), metrics
