@@ -163,12 +163,28 @@ def load_lower_stages(config: ml_collections.ConfigDict,
       raise ValueError(
           f'lower stage {workdir} was trained on the stages {below}, not on '
           f'the ones listed below it: {list(config.lower_stages[:i])}')
-    _, model, state = create_state(stage_config, train, 1)
-    state, _ = checkpoints.restore_latest(checkpoints.manager(workdir), state,
-                                          config=stage_config)
-    stages.append((model, state.params))
+    stages.append(restore_trained(workdir, train, stage_config))
     train = encode_split(stages[-1:], train)
   return stages
+
+
+def restore_trained(workdir: str, train: input_pipeline.Split,
+                    config: ml_collections.ConfigDict | None = None):
+  """(module, variables) of the model trained in workdir.
+
+  Args:
+    workdir: a training run's directory.
+    train: the data the run trained on (it fixes the model's shapes).
+    config: the run's config, if already read from its checkpoint.
+
+  Raises:
+    FileNotFoundError: if workdir has no checkpoint.
+  """
+  config = config or checkpoints.saved_config(workdir)
+  _, model, state = create_state(config, train, 1)
+  state, _ = checkpoints.restore_latest(checkpoints.manager(workdir), state,
+                                        config=config)
+  return model, state.params
 
 
 def stage_inputs(config: ml_collections.ConfigDict,

@@ -16,13 +16,20 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
+from evaluators.classifier import evaluate as evaluate_classifier
+from evaluators.dae import corruption_of
+from evaluators.dae import evaluate as evaluate_dae
 from evaluators.dga import evaluate as evaluate_dga
 from evaluators.vae import evaluate as evaluate_vae
 from input_pipeline import Split
+from models.autoencoder import Autoencoder
+from models.classifier import Classifier
 from models.dga import DGA
 from models.mlp import data_mean_bias_init
 from models.vae import VAE
+from objectives.classification import cross_entropy_loss
 from objectives.dga import dga_loss
+from objectives.regularized import walkback_loss
 from objectives.vae import iwae_loss, vae_loss
 from training.step import LossFn
 
@@ -80,16 +87,56 @@ def dga_beta_schedule(config: ml_collections.ConfigDict) -> optax.Schedule:
                                transition_begin=b.begin_step)
 
 
+def build_autoencoder(config: ml_collections.ConfigDict,
+                      train: Split) -> Autoencoder:
+  """The autoencoder of config.model.{code_dim, hidden, activation,
+  code_activation, likelihood, log_var}; Bernoulli output biases from the
+  training mean if config.model.output_bias_from_data_mean."""
+  m = config.model
+  kwargs = {}
+  if m.likelihood == 'bernoulli' and m.output_bias_from_data_mean:
+    kwargs['output_bias_init'] = data_mean_bias_init(train.images.mean(0))
+  return Autoencoder(data_dim=train.images.shape[1], code_dim=m.code_dim,
+                     hidden=tuple(m.hidden), activation=m.activation,
+                     code_activation=m.code_activation,
+                     likelihood=m.likelihood, log_var=m.log_var, **kwargs)
+
+
+def build_classifier(config: ml_collections.ConfigDict,
+                     train: Split) -> Classifier:
+  """The MLP classifier of config.model.{hidden, activation, num_classes}."""
+  m = config.model
+  return Classifier(data_dim=train.images.shape[1],
+                    num_classes=m.num_classes, hidden=tuple(m.hidden),
+                    activation=m.activation)
+
+
+def _init(model, rng, x):
+  return model.init(rng, x)
+
+
 FAMILIES: dict[str, Family] = {
     'vae': Family(build_vae, init_vae, lambda config, model: functools.partial(
         vae_loss, model=model, num_samples=config.num_samples,
         analytic_kl=config.analytic_kl), evaluate_vae),
     'iwae': Family(build_vae, init_vae, lambda config, model: functools.partial(
         iwae_loss, model=model, num_samples=config.num_samples), evaluate_vae),
-    'dga': Family(build_dga, lambda model, rng, x: model.init(rng, x),
+    'dga': Family(build_dga, _init,
                   lambda config, model: functools.partial(
                       dga_loss, model=model, beta=dga_beta_schedule(config),
                       noise_prob=config.noise_prob), evaluate_dga),
+    # A DAE is walk-back with one step (Bengio et al. 2013).
+    'dae': Family(build_autoencoder, _init,
+                  lambda config, model: functools.partial(
+                      walkback_loss, model=model,
+                      corruption=corruption_of(config),
+                      num_steps=config.walkback.num_steps,
+                      last_step_only=config.walkback.last_step_only),
+                  evaluate_dae),
+    'classifier': Family(build_classifier, _init,
+                         lambda config, model: functools.partial(
+                             cross_entropy_loss, model=model),
+                         evaluate_classifier),
 }
 
 

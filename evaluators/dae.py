@@ -1,0 +1,184 @@
+"""Evaluation of a denoising autoencoder as a generative model.
+
+The DAE defines a Markov chain, x̃ ~ C(x̃ | x), x ~ p(x | g(f(x̃)))
+(Bengio et al. 2013, "Generalized denoising auto-encoders as generative
+models"; `samplers.markov.dae_chain`), whose stationary distribution is the
+model. Its samples are judged three ways:
+
+* the Parzen-window log-likelihood of the test set under 10,000 chain
+  samples, with the bandwidth chosen on validation data (the GAN paper's
+  protocol, `likelihood.parzen`; a biased estimate, see its caveat), beside
+  the same estimate with real training images in place of the samples;
+* mixing: how many of the classes a chain visits in a fixed number of
+  steps from one start, as labelled by a classifier trained by this library,
+  and the integrated autocorrelation time of the chain's mean intensity;
+* PNG grids of samples, of chains (every 10th step) and of inpainting (the
+  left half clamped, the right half sampled by a clamped chain).
+"""
+
+import os
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from absl import logging
+
+import input_pipeline
+from diagnostics import chains as chain_statistics
+from evaluators.grids import save_samples_and_reconstructions
+from image_grids import save_image_grid
+from likelihood.iwae import mean_and_standard_error
+from likelihood.parzen import evaluate_parzen
+from objectives.regularized import Corruption, corruption_by_name
+from samplers import markov
+
+
+def corruption_of(config: ml_collections.ConfigDict) -> Corruption:
+  """The corruption process C of config.corruption.{name, level}."""
+  return corruption_by_name(config.corruption.name,
+                            level=config.corruption.level)
+
+
+def chain_samples(params, rng: jax.Array, *, model, corruption: Corruption,
+                  num_chains: int, burn_in: int, thin: int,
+                  num_samples: int) -> jax.Array:
+  """num_samples chain means from num_chains chains started at uniform noise.
+
+  Each chain runs burn_in steps, then records E[x | g(h_t)] every thin-th
+  step until it has num_samples / num_chains records.
+
+  Returns:
+    [num_samples, D] samples, chain by chain in record order.
+
+  Raises:
+    ValueError: if num_samples is not a multiple of num_chains.
+  """
+  if num_samples % num_chains:
+    raise ValueError(f'num_samples={num_samples} must be a multiple of '
+                     f'num_chains={num_chains}')
+  per_chain = num_samples // num_chains
+  start_rng, chain_rng = jax.random.split(rng)
+  x0 = jax.random.uniform(start_rng, (num_chains, model.data_dim))
+  chain = markov.dae_chain(params, x0, chain_rng, model=model,
+                           corruption=corruption,
+                           num_steps=burn_in + thin * per_chain,
+                           return_means=True)                  # [T, C, D]
+  kept = chain[burn_in + thin - 1::thin]                       # [per_chain, C, D]
+  return jnp.swapaxes(kept, 0, 1).reshape(num_samples, model.data_dim)
+
+
+def _load(config, split: str) -> input_pipeline.Split:
+  return input_pipeline.load_split(config.dataset, split,
+                                   data_dir=config.data_dir or None,
+                                   source=config.data_source)
+
+
+def evaluate(config: ml_collections.ConfigDict, model, params,
+             images: np.ndarray, rng: jax.Array, *,
+             image_shape: tuple[int, int], workdir: str,
+             lower_stages=()) -> dict:
+  """Parzen log-likelihood, chain mixing and PNG grids of a DAE.
+
+  Args:
+    config: uses config.corruption and config.eval.{parzen_samples,
+      parzen_valid_examples, num_chains, burn_in, thin, mixing_chains,
+      mixing_steps, classifier_workdir, num_images}.
+    model, params: the DAE (`models.autoencoder.Autoencoder`).
+    images: [N, D] test images (the first N of config.eval.split).
+    rng: PRNG key.
+    image_shape: (height, width) of one image.
+    workdir: where samples.png, reconstructions.png, chains.png and
+      inpainting.png go.
+    lower_stages: must be empty.
+
+  Returns:
+    {'parzen': `evaluate_parzen` of the test set under the chain samples,
+    'parzen_training_images': the same under as many training images,
+    'classes_visited' and its standard error over the mixing chains (out
+    of the labelled classes, in config.eval.mixing_steps steps),
+    'classes_visited_per_chain', 'autocorrelation_time' (in steps, of the
+    mean intensity), 'classifier_test_accuracy'}; log-likelihoods in nats.
+  """
+  if lower_stages:
+    raise ValueError('a DAE has no lower stages')
+  # The classifier is a training run of its own; restoring it needs the
+  # run-building helpers, which import this module through the families.
+  from training import experiment  # pylint: disable=g-import-not-at-top
+  e = config.eval
+  corruption = corruption_of(config)
+  sample_rng, mixing_rng, inpaint_rng = jax.random.split(rng, 3)
+  train, valid = _load(config, 'train'), _load(config, 'valid')
+
+  logging.info('Drawing %d samples from %d DAE chains.', e.parzen_samples,
+               e.num_chains)
+  samples = np.asarray(chain_samples(
+      params, sample_rng, model=model, corruption=corruption,
+      num_chains=e.num_chains, burn_in=e.burn_in, thin=e.thin,
+      num_samples=e.parzen_samples))
+  valid_images = valid.images[:e.parzen_valid_examples]
+  parzen = evaluate_parzen(images, valid_images, samples)
+  reference = evaluate_parzen(images, valid_images,
+                              train.images[:e.parzen_samples])
+
+  classifier, classifier_params = experiment.restore_trained(
+      e.classifier_workdir, train)
+  predict = jax.jit(lambda x: classifier.apply(classifier_params, x,
+                                               method=classifier.predict))
+  test_labels = _load(config, e.split).labels[:images.shape[0]]
+  accuracy = float(np.mean(np.asarray(predict(images)) == test_labels))
+  starts = images[np.linspace(0, images.shape[0] - 1,
+                              e.mixing_chains).astype(int)]
+  mixing = np.asarray(jax.jit(lambda x, key: markov.dae_chain(
+      params, x, key, model=model, corruption=corruption,
+      num_steps=e.mixing_steps, return_means=True))(starts, mixing_rng))
+  labels = np.asarray(predict(mixing))                          # [T, M]
+  visited = chain_statistics.classes_visited(labels)            # [M]
+  visited_mean, visited_se = mean_and_standard_error(visited)
+  tau = chain_statistics.integrated_autocorrelation_time(mixing.mean(-1))
+
+  save_samples_and_reconstructions(
+      workdir, samples[::e.parzen_samples // e.num_images][:e.num_images],
+      images, lambda x: model.apply(params, x).reconstruction.mean(),
+      image_shape, e.num_images)
+  # One chain per row, every 10th of its first 160 steps.
+  rows = np.swapaxes(mixing[9:160:10, :8], 0, 1)
+  save_image_grid(os.path.join(workdir, 'chains.png'),
+                  rows.reshape(-1, images.shape[1]), image_shape,
+                  num_columns=rows.shape[1])
+  save_inpainting(os.path.join(workdir, 'inpainting.png'), params,
+                  images[np.linspace(0, images.shape[0] - 1, 8).astype(int)],
+                  inpaint_rng, model=model, corruption=corruption,
+                  image_shape=image_shape)
+  return {
+      'parzen': parzen,
+      'parzen_training_images': reference,
+      'classes_visited': visited_mean,
+      'classes_visited_standard_error': visited_se,
+      'classes_visited_per_chain': [int(v) for v in visited],
+      'mixing_steps': e.mixing_steps,
+      'autocorrelation_time': tau,
+      'classifier_test_accuracy': accuracy,
+  }
+
+
+def save_inpainting(path: str, params, images: np.ndarray, rng: jax.Array, *,
+                    model, corruption: Corruption,
+                    image_shape: tuple[int, int], num_steps: int = 100):
+  """Writes rows of: originals, their left halves with noise, the inpainting.
+
+  The left half of each image is clamped; the right half starts as uniform
+  noise and is sampled by `samplers.markov.clamped_dae_chain`; the last
+  step's means are shown.
+  """
+  height, width = image_shape
+  mask = np.tile(np.arange(width) < width // 2, height)          # [D]
+  noise_rng, chain_rng = jax.random.split(rng)
+  start = np.where(mask, images,
+                   np.asarray(jax.random.uniform(noise_rng, images.shape)))
+  final = markov.clamped_dae_chain(
+      params, jnp.asarray(start, jnp.float32), chain_rng, model=model,
+      corruption=corruption, mask=mask, num_steps=num_steps,
+      return_chain=False, return_means=True)
+  save_image_grid(path, np.concatenate([images, start, np.asarray(final)]),
+                  image_shape)
