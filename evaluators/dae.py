@@ -26,6 +26,7 @@ from absl import logging
 
 import input_pipeline
 from diagnostics import chains as chain_statistics
+from diagnostics.dae import manifold_tangents
 from evaluators.grids import save_samples_and_reconstructions
 from image_grids import save_image_grid
 from likelihood.iwae import mean_and_standard_error
@@ -78,27 +79,29 @@ def evaluate(config: ml_collections.ConfigDict, model, params,
              images: np.ndarray, rng: jax.Array, *,
              image_shape: tuple[int, int], workdir: str,
              lower_stages=()) -> dict:
-  """Parzen log-likelihood, chain mixing and PNG grids of a DAE.
+  """Parzen log-likelihood, chain mixing and PNG grids of a DAE or CAE.
 
   Args:
     config: uses config.corruption and config.eval.{parzen_samples,
       parzen_valid_examples, num_chains, burn_in, thin, mixing_chains,
-      mixing_steps, classifier_workdir, num_images}.
+      mixing_steps, classifier_workdir ('' = no class counts),
+      cae_noise_std (0 = no CAE chain), cae_steps, num_images}.
     model, params: the DAE (`models.autoencoder.Autoencoder`).
     images: [N, D] test images (the first N of config.eval.split).
     rng: PRNG key.
     image_shape: (height, width) of one image.
-    workdir: where samples.png, reconstructions.png, chains.png and
-      inpainting.png go.
+    workdir: where samples.png, reconstructions.png, chains.png,
+      inpainting.png, tangents.png and cae_samples.png go.
     lower_stages: must be empty.
 
   Returns:
     {'parzen': `evaluate_parzen` of the test set under the chain samples,
     'parzen_training_images': the same under as many training images,
-    'classes_visited' and its standard error over the mixing chains (out
-    of the labelled classes, in config.eval.mixing_steps steps),
-    'classes_visited_per_chain', 'autocorrelation_time' (in steps, of the
-    mean intensity), 'classifier_test_accuracy'}; log-likelihoods in nats.
+    'autocorrelation_time' (in steps, of the mean intensity along the
+    mixing chains), 'mixing_steps'; with a classifier also
+    'classes_visited' and its standard error over the mixing chains (in
+    config.eval.mixing_steps steps), 'classes_visited_per_chain' and
+    'classifier_test_accuracy'}; log-likelihoods in nats.
   """
   if lower_stages:
     raise ValueError('a DAE has no lower stages')
@@ -107,7 +110,7 @@ def evaluate(config: ml_collections.ConfigDict, model, params,
   from training import experiment  # pylint: disable=g-import-not-at-top
   e = config.eval
   corruption = corruption_of(config)
-  sample_rng, mixing_rng, inpaint_rng = jax.random.split(rng, 3)
+  sample_rng, mixing_rng, inpaint_rng, cae_rng = jax.random.split(rng, 4)
   train, valid = _load(config, 'train'), _load(config, 'valid')
 
   logging.info('Drawing %d samples from %d DAE chains.', e.parzen_samples,
@@ -121,21 +124,34 @@ def evaluate(config: ml_collections.ConfigDict, model, params,
   reference = evaluate_parzen(images, valid_images,
                               train.images[:e.parzen_samples])
 
-  classifier, classifier_params = experiment.restore_trained(
-      e.classifier_workdir, train)
-  predict = jax.jit(lambda x: classifier.apply(classifier_params, x,
-                                               method=classifier.predict))
-  test_labels = _load(config, e.split).labels[:images.shape[0]]
-  accuracy = float(np.mean(np.asarray(predict(images)) == test_labels))
   starts = images[np.linspace(0, images.shape[0] - 1,
                               e.mixing_chains).astype(int)]
   mixing = np.asarray(jax.jit(lambda x, key: markov.dae_chain(
       params, x, key, model=model, corruption=corruption,
       num_steps=e.mixing_steps, return_means=True))(starts, mixing_rng))
-  labels = np.asarray(predict(mixing))                          # [T, M]
-  visited = chain_statistics.classes_visited(labels)            # [M]
-  visited_mean, visited_se = mean_and_standard_error(visited)
-  tau = chain_statistics.integrated_autocorrelation_time(mixing.mean(-1))
+  results = {
+      'parzen': parzen,
+      'parzen_training_images': reference,
+      'mixing_steps': e.mixing_steps,
+      'autocorrelation_time':
+          chain_statistics.integrated_autocorrelation_time(mixing.mean(-1)),
+  }
+  if e.classifier_workdir:
+    classifier, classifier_params = experiment.restore_trained(
+        e.classifier_workdir, train)
+    predict = jax.jit(lambda x: classifier.apply(classifier_params, x,
+                                                 method=classifier.predict))
+    test_labels = _load(config, e.split).labels[:images.shape[0]]
+    visited = chain_statistics.classes_visited(
+        np.asarray(predict(mixing)))                              # [M]
+    visited_mean, visited_se = mean_and_standard_error(visited)
+    results.update({
+        'classes_visited': visited_mean,
+        'classes_visited_standard_error': visited_se,
+        'classes_visited_per_chain': [int(v) for v in visited],
+        'classifier_test_accuracy': float(np.mean(
+            np.asarray(predict(images)) == test_labels)),
+    })
 
   save_samples_and_reconstructions(
       workdir, samples[::e.parzen_samples // e.num_images][:e.num_images],
@@ -150,16 +166,35 @@ def evaluate(config: ml_collections.ConfigDict, model, params,
                   images[np.linspace(0, images.shape[0] - 1, 8).astype(int)],
                   inpaint_rng, model=model, corruption=corruption,
                   image_shape=image_shape)
-  return {
-      'parzen': parzen,
-      'parzen_training_images': reference,
-      'classes_visited': visited_mean,
-      'classes_visited_standard_error': visited_se,
-      'classes_visited_per_chain': [int(v) for v in visited],
-      'mixing_steps': e.mixing_steps,
-      'autocorrelation_time': tau,
-      'classifier_test_accuracy': accuracy,
-  }
+  picks = images[np.linspace(0, images.shape[0] - 1, 8).astype(int)]
+  save_tangents(os.path.join(workdir, 'tangents.png'), params, picks,
+                model=model, image_shape=image_shape)
+  if e.cae_noise_std:
+    cae_samples = markov.cae_chain(
+        params, jnp.asarray(images[:e.num_images]), cae_rng, model=model,
+        noise_std=e.cae_noise_std, num_steps=e.cae_steps, return_chain=False,
+        return_means=True)
+    save_image_grid(os.path.join(workdir, 'cae_samples.png'),
+                    np.asarray(cae_samples), image_shape)
+  return results
+
+
+def save_tangents(path: str, params, images: np.ndarray, *, model,
+                  image_shape: tuple[int, int], num_tangents: int = 7):
+  """Writes one row per image: the image, then its leading tangents.
+
+  The tangents are the right-singular vectors of ∂f(x)/∂x with the largest
+  singular values (`diagnostics.dae.manifold_tangents`), each scaled to
+  [0, 1] with 0.5 for zero.
+  """
+  tangents, _ = manifold_tangents(
+      lambda x: model.apply(params, x, method=model.encode),
+      jnp.asarray(images), num_tangents=num_tangents)            # [B, K, D]
+  tangents = np.asarray(tangents)
+  shown = 0.5 + 0.5 * tangents / np.abs(tangents).max(-1, keepdims=True)
+  rows = np.concatenate([images[:, None], shown], axis=1)
+  save_image_grid(path, rows.reshape(-1, images.shape[1]), image_shape,
+                  num_columns=num_tangents + 1)
 
 
 def save_inpainting(path: str, params, images: np.ndarray, rng: jax.Array, *,

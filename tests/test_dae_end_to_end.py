@@ -9,6 +9,7 @@ import pytest
 
 import eval as eval_lib
 import train
+from configs import binarized_mnist_cae
 from configs import fashion_mnist_classifier, fashion_mnist_dae
 from evaluators.dae import chain_samples, corruption_of
 from samplers import markov
@@ -69,7 +70,7 @@ def test_dae_chains_are_evaluated(runs):
   assert results['autocorrelation_time'] >= 0.5
   assert results['classifier_test_accuracy'] > 0.7
   for name in ('samples.png', 'reconstructions.png', 'chains.png',
-               'inpainting.png'):
+               'inpainting.png', 'tangents.png'):
     assert os.path.exists(os.path.join(dae_dir, name)), name
 
 
@@ -92,3 +93,28 @@ def test_chain_samples_are_thinned_chain_means(runs):
   np.testing.assert_allclose(samples[1::2], chain[6], rtol=1e-6)
   with pytest.raises(ValueError, match='multiple'):
     chain_samples(params, jax.random.PRNGKey(0), num_samples=9, **kwargs)
+
+
+def test_cae_trains_and_runs_its_chain(tmp_path, shared_data):
+  config = binarized_mnist_cae.get_config()
+  config.data_dir = str(shared_data / 'binarized_mnist')
+  config.model.code_dim = 32
+  config.num_epochs = 1
+  config.eval_every_epochs = 1
+  config.eval.max_examples = 200
+  config.eval.parzen_samples = 200
+  config.eval.parzen_valid_examples = 100
+  config.eval.num_chains = 20
+  config.eval.burn_in = 5
+  config.eval.thin = 2
+  config.eval.mixing_chains = 2
+  config.eval.mixing_steps = 160
+  config.eval.num_images = 16
+  config.eval.cae_steps = 10
+  state = train.train_and_evaluate(config, str(tmp_path))
+  assert 'decoder' not in state.params['params']  # tied weights
+  results = eval_lib.evaluate(config, str(tmp_path))
+  assert 'classes_visited' not in results  # binarized MNIST has no labels
+  assert np.isfinite(results['parzen']['log_likelihood'])
+  for name in ('cae_samples.png', 'tangents.png', 'inpainting.png'):
+    assert (tmp_path / name).exists(), name

@@ -29,7 +29,7 @@ from models.mlp import data_mean_bias_init
 from models.vae import VAE
 from objectives.classification import cross_entropy_loss
 from objectives.dga import dga_loss
-from objectives.regularized import walkback_loss
+from objectives.regularized import cae_loss, walkback_loss
 from objectives.vae import iwae_loss, vae_loss
 from training.step import LossFn
 
@@ -90,8 +90,9 @@ def dga_beta_schedule(config: ml_collections.ConfigDict) -> optax.Schedule:
 def build_autoencoder(config: ml_collections.ConfigDict,
                       train: Split) -> Autoencoder:
   """The autoencoder of config.model.{code_dim, hidden, activation,
-  code_activation, likelihood, log_var}; Bernoulli output biases from the
-  training mean if config.model.output_bias_from_data_mean."""
+  code_activation, likelihood, log_var}, with tied weights if
+  config.model.tied (a CAE); Bernoulli output biases from the training mean
+  if config.model.output_bias_from_data_mean."""
   m = config.model
   kwargs = {}
   if m.likelihood == 'bernoulli' and m.output_bias_from_data_mean:
@@ -99,7 +100,8 @@ def build_autoencoder(config: ml_collections.ConfigDict,
   return Autoencoder(data_dim=train.images.shape[1], code_dim=m.code_dim,
                      hidden=tuple(m.hidden), activation=m.activation,
                      code_activation=m.code_activation,
-                     likelihood=m.likelihood, log_var=m.log_var, **kwargs)
+                     likelihood=m.likelihood, log_var=m.log_var,
+                     tied=m.get('tied', False), **kwargs)
 
 
 def build_classifier(config: ml_collections.ConfigDict,
@@ -132,6 +134,12 @@ FAMILIES: dict[str, Family] = {
                       corruption=corruption_of(config),
                       num_steps=config.walkback.num_steps,
                       last_step_only=config.walkback.last_step_only),
+                  evaluate_dae),
+    'cae': Family(build_autoencoder, _init,
+                  lambda config, model: functools.partial(
+                      cae_loss, model=model, weight=config.contraction.weight,
+                      penalty=config.contraction.penalty,
+                      num_probes=config.contraction.num_probes),
                   evaluate_dae),
     'classifier': Family(build_classifier, _init,
                          lambda config, model: functools.partial(
