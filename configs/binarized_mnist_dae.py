@@ -1,7 +1,8 @@
 """A DAE of binarized MNIST with a Bernoulli reconstruction distribution.
 
 784-1000-784 with a sigmoid code and salt-and-pepper corruption (each bit
-re-drawn with probability 0.3), trained with 5-step walk-back. eval.py
+re-drawn with probability 0.3), trained for 10 epochs with 5-step
+walk-back. eval.py
 draws its chains (chains.png, every 10th step), inpaints the right halves
 of test digits with a clamped chain (inpainting.png), shows the encoder's
 tangents (tangents.png) and reports the Parzen estimate. Binarized MNIST
@@ -18,6 +19,6 @@ def get_config():
   config.model.likelihood = 'bernoulli'
   config.model.output_bias_from_data_mean = True
   config.walkback.num_steps = 5
-  config.num_epochs = 30
+  config.num_epochs = 10
   config.eval.classifier_workdir = ''
   return config
