@@ -20,5 +20,5 @@ def get_config():
   config.contraction.weight = 0.1
   config.contraction.penalty = 'analytic'
   config.contraction.num_probes = 1
-  config.eval.cae_noise_std = 0.3
+  config.eval.cae_noise_std = 0.1
   return config
