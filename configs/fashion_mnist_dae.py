@@ -44,6 +44,7 @@ def get_config():
   config.eval.mixing_chains = 10
   config.eval.mixing_steps = 1000
   config.eval.classifier_workdir = 'runs/fashion_classifier'
+  config.eval.visit_confidence = 0.9
   config.eval.cae_noise_std = 0.0  # no CAE chain for a DAE
   config.eval.cae_steps = 100
   return config

@@ -24,15 +24,17 @@ import numpy as np
 
 
 def classes_visited(labels) -> int | np.ndarray:
-  """The number of distinct labels along each chain.
+  """The number of distinct non-negative labels along each chain.
 
   Args:
     labels: [T] or [T, C] integers: the predicted class of each of the T
       recorded states of one chain or of C chains (e.g. the argmax of
-      `models.classifier.Classifier` on every sample), T ≥ 1.
+      `models.classifier.Classifier` on every sample), T ≥ 1. A negative
+      label marks a state that is not counted (e.g. one the classifier is
+      unsure of).
 
   Returns:
-    For [T]: an int in [1, T]. For [T, C]: np.ndarray [C] int64, one count
+    For [T]: an int in [0, T]. For [T, C]: np.ndarray [C] int64, one count
     per chain.
 
   Raises:
@@ -44,9 +46,9 @@ def classes_visited(labels) -> int | np.ndarray:
                      f'{labels.shape}')
   if not np.issubdtype(labels.dtype, np.integer):
     raise ValueError(f'labels must be integers, got dtype {labels.dtype}')
-  ordered = np.sort(labels, axis=0)
-  counts = 1 + np.sum(ordered[1:] != ordered[:-1], axis=0)
-  return int(counts) if labels.ndim == 1 else counts.astype(np.int64)
+  counts = np.array([np.unique(chain[chain >= 0]).size
+                     for chain in labels.reshape(labels.shape[0], -1).T])
+  return int(counts[0]) if labels.ndim == 1 else counts.astype(np.int64)
 
 
 def _as_chains(values) -> np.ndarray:

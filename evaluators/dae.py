@@ -10,8 +10,9 @@ model. Its samples are judged three ways:
   protocol, `likelihood.parzen`; a biased estimate, see its caveat), beside
   the same estimate with real training images in place of the samples;
 * mixing: how many of the classes a chain visits in a fixed number of
-  steps from one start, as labelled by a classifier trained by this library,
-  and the integrated autocorrelation time of the chain's mean intensity;
+  steps from one start, as labelled (confidently) by a classifier trained
+  by this library, and the integrated autocorrelation time of the chain's
+  mean intensity;
 * PNG grids of samples, of chains (every 10th step) and of inpainting (the
   left half clamped, the right half sampled by a clamped chain).
 """
@@ -85,6 +86,7 @@ def evaluate(config: ml_collections.ConfigDict, model, params,
     config: uses config.corruption and config.eval.{parzen_samples,
       parzen_valid_examples, num_chains, burn_in, thin, mixing_chains,
       mixing_steps, classifier_workdir ('' = no class counts),
+      visit_confidence,
       cae_noise_std (0 = no CAE chain), cae_steps, num_images}.
     model, params: the DAE (`models.autoencoder.Autoencoder`).
     images: [N, D] test images (the first N of config.eval.split).
@@ -99,8 +101,11 @@ def evaluate(config: ml_collections.ConfigDict, model, params,
     'parzen_training_images': the same under as many training images,
     'autocorrelation_time' (in steps, of the mean intensity along the
     mixing chains), 'mixing_steps'; with a classifier also
-    'classes_visited' and its standard error over the mixing chains (in
-    config.eval.mixing_steps steps), 'classes_visited_per_chain' and
+    'classes_visited', the classes a chain visits in
+    config.eval.mixing_steps steps, counting a state only when the
+    classifier gives its class a probability ≥ config.eval.visit_confidence,
+    with its standard error over the mixing chains and per chain;
+    'classes_visited_any', the same counting every state's argmax; and
     'classifier_test_accuracy'}; log-likelihoods in nats.
   """
   if lower_stages:
@@ -139,19 +144,22 @@ def evaluate(config: ml_collections.ConfigDict, model, params,
   if e.classifier_workdir:
     classifier, classifier_params = experiment.restore_trained(
         e.classifier_workdir, train)
-    predict = jax.jit(lambda x: classifier.apply(classifier_params, x,
-                                                 method=classifier.predict))
+    probabilities = jax.jit(lambda x: jax.nn.softmax(
+        classifier.apply(classifier_params, x)))
     test_labels = _load(config, e.split).labels[:images.shape[0]]
-    visited = chain_statistics.classes_visited(
-        np.asarray(predict(mixing)))                              # [M]
-    visited_mean, visited_se = mean_and_standard_error(visited)
-    results.update({
-        'classes_visited': visited_mean,
-        'classes_visited_standard_error': visited_se,
-        'classes_visited_per_chain': [int(v) for v in visited],
-        'classifier_test_accuracy': float(np.mean(
-            np.asarray(predict(images)) == test_labels)),
-    })
+    p_mixing = np.asarray(probabilities(mixing))                  # [T, M, K]
+    # A state visits a class only when the classifier is sure of it: the
+    # blurred states between modes get arbitrary argmax labels.
+    sure = np.where(p_mixing.max(-1) >= e.visit_confidence,
+                    p_mixing.argmax(-1), -1)
+    for name, labels in (('classes_visited', sure),
+                         ('classes_visited_any', p_mixing.argmax(-1))):
+      visited = chain_statistics.classes_visited(labels)          # [M]
+      mean, se = mean_and_standard_error(visited)
+      results.update({name: mean, f'{name}_standard_error': se,
+                      f'{name}_per_chain': [int(v) for v in visited]})
+    results['classifier_test_accuracy'] = float(np.mean(
+        np.asarray(probabilities(images)).argmax(-1) == test_labels))
 
   save_samples_and_reconstructions(
       workdir, samples[::e.parzen_samples // e.num_images][:e.num_images],

@@ -181,6 +181,11 @@ def test_manifold_tangents_errors():
 def test_classes_visited():
   assert chains.classes_visited([3, 3, 1, 3, 7]) == 3
   assert chains.classes_visited(np.array([5])) == 1
+  # Negative labels (unsure states) are not visits.
+  assert chains.classes_visited([-1, 3, -1, 3, 7]) == 2
+  assert chains.classes_visited([-1, -1]) == 0
+  np.testing.assert_array_equal(
+      chains.classes_visited(np.array([[0, -1], [1, -1], [0, 2]])), [2, 1])
   assert isinstance(chains.classes_visited([0, 1]), int)
   labels = np.array([[0, 2, 9],
                      [0, 2, 8],
