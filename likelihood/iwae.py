@@ -7,12 +7,12 @@ a logsumexp over chunks, so memory grows with the chunk size, not with K.
 """
 
 import math
-import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from absl import logging
+
+from likelihood.batching import padded_batches
 
 from objectives.vae import log_importance_weights
 
@@ -77,23 +77,12 @@ def evaluate_log_likelihood(params, images: np.ndarray, rng: jax.Array, *,
   fn = jax.jit(lambda p, xb, key: chunked_log_weight_stats(
       p, xb, key, model=model, num_samples=num_samples,
       chunk_size=chunk_size))
-  n = images.shape[0]
-  num_batches = -(-n // batch_size)
   out = {'log_likelihood': [], 'elbo': []}
-  start = time.perf_counter()
-  for b in range(num_batches):
-    xb = images[b * batch_size:(b + 1) * batch_size]
-    valid = xb.shape[0]
-    xb = np.pad(xb, ((0, batch_size - valid), (0, 0)))
+  for b, xb, valid in padded_batches(images, batch_size=batch_size,
+                                     what=f'IWAE-{num_samples} batch'):
     iwae, elbo = jax.device_get(fn(params, xb, jax.random.fold_in(rng, b)))
     out['log_likelihood'].append(iwae[:valid])
     out['elbo'].append(elbo[:valid])
-    if (b + 1) % max(1, num_batches // 20) == 0 or b + 1 == num_batches:
-      elapsed = time.perf_counter() - start
-      logging.info('IWAE-%d: %d/%d examples | %.1f examples/s | ETA %.0fs',
-                   num_samples, min(n, (b + 1) * batch_size), n,
-                   (b + 1) * batch_size / elapsed,
-                   elapsed / (b + 1) * (num_batches - b - 1))
   return {k: np.concatenate(v).astype(np.float64) for k, v in out.items()}
 
 

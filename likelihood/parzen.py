@@ -31,13 +31,13 @@ All values are in nats.
 """
 
 import math
-import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
+from likelihood.batching import padded_batches
 from likelihood.iwae import mean_and_standard_error
 
 _HIGHEST = jax.lax.Precision.HIGHEST
@@ -204,25 +204,13 @@ def _batched_log_probs(x: np.ndarray, samples: jax.Array, sigmas: np.ndarray,
   Every batch is padded to the same size, so it compiles once; progress is
   logged with an ETA.
   """
-  num = x.shape[0]
-  batch_size = min(batch_size, num)
-  num_batches = -(-num // batch_size)
   sigmas = jnp.asarray(sigmas, jnp.result_type(samples, jnp.float32))
   out = []
-  start = time.perf_counter()
-  for b in range(num_batches):
-    xb = x[b * batch_size:(b + 1) * batch_size]
-    valid = xb.shape[0]
-    xb = np.pad(xb, ((0, batch_size - valid), (0, 0)))
+  for _, xb, valid in padded_batches(x, batch_size=batch_size,
+                                     what=f'Parzen {label} batch'):
     log_p = jax.device_get(_jit_log_probs(xb, samples, sigmas,
                                           chunk_size=chunk_size))
     out.append(np.asarray(log_p, np.float64)[:, :valid])
-    if (b + 1) % max(1, num_batches // 20) == 0 or b + 1 == num_batches:
-      elapsed = time.perf_counter() - start
-      logging.info('Parzen %s: %d/%d examples | %.1f examples/s | ETA %.0fs',
-                   label, min(num, (b + 1) * batch_size), num,
-                   (b + 1) * batch_size / elapsed,
-                   elapsed / (b + 1) * (num_batches - b - 1))
   return np.concatenate(out, axis=1)
 
 

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from likelihood import batching
 from likelihood import parzen
 
 
@@ -231,3 +232,17 @@ def test_bad_inputs_raise_value_errors():
     parzen.evaluate_parzen(np.zeros((1, 3)), x, samples)
   with pytest.raises(ValueError, match=r'valid .*\(0, 3\)'):
     parzen.evaluate_parzen(x, np.zeros((0, 3)), samples)
+
+
+def test_padded_batches_cover_the_rows_once_in_order():
+  x = np.arange(14, dtype=np.float32).reshape(7, 2)
+  got = list(batching.padded_batches(x, batch_size=3, what='test'))
+  assert [(b, valid) for b, _, valid in got] == [(0, 3), (1, 3), (2, 1)]
+  assert all(batch.shape == (3, 2) for _, batch, _ in got)
+  np.testing.assert_array_equal(
+      np.concatenate([batch[:valid] for _, batch, valid in got]), x)
+  np.testing.assert_array_equal(got[-1][1][1:], 0)  # zero padding
+  (_, only, valid), = batching.padded_batches(x, batch_size=100, what='test')
+  assert only.shape == (7, 2) and valid == 7
+  with pytest.raises(ValueError, match='batch_size'):
+    next(batching.padded_batches(x, batch_size=0, what='test'))
