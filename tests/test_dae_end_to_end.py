@@ -16,6 +16,21 @@ from samplers import markov
 from training import experiment
 
 
+def _small_evaluation(config, *, num_examples: int, parzen_samples: int,
+                      mixing_chains: int) -> None:
+  """Shrinks config.eval so that eval.py takes seconds."""
+  e = config.eval
+  e.max_examples = num_examples
+  e.parzen_samples = parzen_samples
+  e.parzen_valid_examples = num_examples // 2
+  e.num_chains = 20
+  e.burn_in = 5
+  e.thin = 2
+  e.mixing_chains = mixing_chains
+  e.mixing_steps = 160
+  e.num_images = 16
+
+
 @pytest.fixture(scope='module')
 def runs(tmp_path_factory, shared_data):
   data_dir = str(shared_data / 'fashion_mnist')
@@ -35,15 +50,8 @@ def runs(tmp_path_factory, shared_data):
   config.walkback.num_steps = 2
   config.num_epochs = 1
   config.eval_every_epochs = 1
-  config.eval.max_examples = 300
-  config.eval.parzen_samples = 400
-  config.eval.parzen_valid_examples = 200
-  config.eval.num_chains = 20
-  config.eval.burn_in = 5
-  config.eval.thin = 2
-  config.eval.mixing_chains = 3
-  config.eval.mixing_steps = 160
-  config.eval.num_images = 16
+  _small_evaluation(config, num_examples=300, parzen_samples=400,
+                    mixing_chains=3)
   config.eval.classifier_workdir = classifier_dir
   train.train_and_evaluate(config, dae_dir)
   return classifier_results, config, dae_dir
@@ -104,15 +112,8 @@ def test_cae_trains_and_runs_its_chain(tmp_path, shared_data):
   config.model.code_dim = 32
   config.num_epochs = 1
   config.eval_every_epochs = 1
-  config.eval.max_examples = 200
-  config.eval.parzen_samples = 200
-  config.eval.parzen_valid_examples = 100
-  config.eval.num_chains = 20
-  config.eval.burn_in = 5
-  config.eval.thin = 2
-  config.eval.mixing_chains = 2
-  config.eval.mixing_steps = 160
-  config.eval.num_images = 16
+  _small_evaluation(config, num_examples=200, parzen_samples=200,
+                    mixing_chains=2)
   config.eval.cae_steps = 10
   state = train.train_and_evaluate(config, str(tmp_path))
   assert 'decoder' not in state.params['params']  # tied weights
