@@ -29,8 +29,9 @@ def evaluate(config: ml_collections.ConfigDict, model, params,
   labels = input_pipeline.load_split(
       config.dataset, config.eval.split, data_dir=config.data_dir or None,
       source=config.data_source).labels[:images.shape[0]]
-  logits = np.concatenate([np.asarray(jax.jit(model.apply)(
-      params, images[i:i + 1000])) for i in range(0, images.shape[0], 1000)])
+  apply = jax.jit(model.apply)
+  logits = np.concatenate([np.asarray(apply(params, images[i:i + 1000]))
+                           for i in range(0, images.shape[0], 1000)])
   correct = (logits.argmax(-1) == labels).astype(np.float64)
   accuracy, accuracy_se = mean_and_standard_error(correct)
   cross_entropy, cross_entropy_se = mean_and_standard_error(
