@@ -31,6 +31,7 @@ from absl import logging
 
 from diagnostics import codes as code_statistics
 from evaluators.grids import save_samples_and_reconstructions
+from likelihood.batching import padded_batches
 from likelihood.iwae import mean_and_standard_error
 from likelihood.partition import estimate_log_partition
 from likelihood.partition import log_rate_upper_bound
@@ -40,9 +41,12 @@ from models.dga import stack_reconstruct
 from samplers import ancestral
 
 
-def _batched(fn, x: np.ndarray, batch_size: int = 1000) -> list[np.ndarray]:
-  return [jax.device_get(fn(x[i:i + batch_size]))
-          for i in range(0, x.shape[0], batch_size)]
+def _batched(fn, x: np.ndarray, what: str,
+             batch_size: int = 1000) -> list:
+  """fn on x in padded batches (one compilation), the padding dropped."""
+  return [jax.tree.map(lambda a: np.asarray(a)[:valid], fn(batch))
+          for _, batch, valid in padded_batches(x, batch_size=batch_size,
+                                                what=what)]
 
 
 def count_reencoded(params: Sequence, rng: jax.Array, *,
@@ -132,7 +136,8 @@ def evaluate(config: ml_collections.ConfigDict, model: DGA, params,
   stack = tuple(p for _, p in lower_stages) + (params,)
   proposal_rng, is_rng, sample_rng, reencode_rng = jax.random.split(rng, 4)
   p_star_fn = jax.jit(functools.partial(stack_log_unnormalized, models=models))
-  p_star = np.concatenate(_batched(lambda x: p_star_fn(stack, x), images))
+  p_star = np.concatenate(_batched(lambda x: p_star_fn(stack, x), images,
+                                  'log P* batch'))
   p_star_mean, p_star_se = mean_and_standard_error(p_star)
 
   m = config.eval.num_reencoding_samples
@@ -165,7 +170,8 @@ def evaluate(config: ml_collections.ConfigDict, model: DGA, params,
 
   codes_fn = jax.jit(functools.partial(stack_codes, models=models))
   levels = [np.concatenate(level) for level in
-            zip(*_batched(lambda x: codes_fn(stack, x), images))]
+            zip(*_batched(lambda x: codes_fn(stack, x), images,
+                                   'code batch'))]
   reconstruct = jax.jit(functools.partial(stack_reconstruct, models=models))
   _, samples, _ = sample(stack, sample_rng, num_samples=config.eval.num_images)
   save_samples_and_reconstructions(
