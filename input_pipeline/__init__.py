@@ -10,6 +10,7 @@ from input_pipeline.batches import BINARIZATIONS
 from input_pipeline.batches import binarize
 from input_pipeline.batches import epoch_batches
 from input_pipeline.batches import fixed_binarization
+from input_pipeline.batches import keep_labels
 from input_pipeline.batches import num_batches
 from input_pipeline.sources import ChecksumError
 from input_pipeline.sources import DATASETS
@@ -32,6 +33,7 @@ __all__ = [
     'binarize',
     'epoch_batches',
     'fixed_binarization',
+    'keep_labels',
     'load_split',
     'num_batches',
 ]

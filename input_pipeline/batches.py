@@ -179,3 +179,50 @@ def fixed_binarization(split: Split, method: str, *, seed: int = 0) -> Split:
     return split
   images = binarize(split.images, method, rng=np.random.default_rng(seed))
   return dataclasses.replace(split, images=images, binary=True)
+
+
+def keep_labels(split: Split, num_labels: int, *, seed: int = 0,
+                keep_unlabeled: bool = True) -> Split:
+  """A semi-supervised split: num_labels labels kept, class-balanced.
+
+  num_labels // K examples of each of the K classes present (the first
+  num_labels % K classes get one more) keep their label, chosen by
+  `np.random.default_rng(seed)`. The others become unlabeled: their label
+  is set to −1, or, with keep_unlabeled=False, they are dropped (the
+  labeled-only baseline).
+
+  Args:
+    split: a labeled split.
+    num_labels: how many labels to keep, in [1, N].
+    seed: the seed of the choice.
+    keep_unlabeled: keep the unlabeled examples (label −1).
+
+  Returns:
+    A `Split` with the same images (or only the labeled ones) and labels.
+
+  Raises:
+    ValueError: if the split has no labels, num_labels is out of range, or
+      a class has fewer examples than its share.
+  """
+  if split.labels is None:
+    raise ValueError('keep_labels needs a labeled split')
+  if not 1 <= num_labels <= split.num_examples:
+    raise ValueError(f'num_labels must be in [1, {split.num_examples}], got '
+                     f'{num_labels}')
+  rng = np.random.default_rng(seed)
+  classes = np.unique(split.labels)
+  chosen = []
+  for i, c in enumerate(classes):
+    share = num_labels // len(classes) + (i < num_labels % len(classes))
+    members = np.flatnonzero(split.labels == c)
+    if share > members.size:
+      raise ValueError(f'class {c} has {members.size} examples, fewer than '
+                       f'its {share} labels')
+    chosen.append(rng.choice(members, share, replace=False))
+  chosen = np.sort(np.concatenate(chosen))
+  if not keep_unlabeled:
+    return dataclasses.replace(split, images=split.images[chosen],
+                               labels=split.labels[chosen])
+  labels = np.full_like(split.labels, -1)
+  labels[chosen] = split.labels[chosen]
+  return dataclasses.replace(split, labels=labels)

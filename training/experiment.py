@@ -80,11 +80,24 @@ def validate_config(config: ml_collections.ConfigDict,
 
 
 def load_splits(config: ml_collections.ConfigDict, *splits: str):
-  """This process's shard of each named split of config.dataset."""
-  return [input_pipeline.load_split(
+  """This process's shard of each named split of config.dataset.
+
+  A semi-supervised config (config.semi_supervised.num_labels > 0) keeps
+  that many training labels (num_labels // process_count per process) and
+  marks the rest −1, or drops them if not config.semi_supervised.
+  keep_unlabeled; see `input_pipeline.keep_labels`.
+  """
+  loaded = [input_pipeline.load_split(
       config.dataset, split, data_dir=config.data_dir or None,
       source=config.data_source, process_index=jax.process_index(),
       process_count=jax.process_count()) for split in splits]
+  semi = config.get('semi_supervised')
+  if semi is not None and semi.num_labels > 0:
+    loaded = [input_pipeline.keep_labels(
+        s, semi.num_labels // jax.process_count(), seed=config.seed,
+        keep_unlabeled=semi.keep_unlabeled) if name == 'train' else s
+              for name, s in zip(splits, loaded)]
+  return loaded
 
 
 def smallest_shard(num_examples: int) -> int:

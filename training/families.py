@@ -20,16 +20,19 @@ from evaluators.classifier import evaluate as evaluate_classifier
 from evaluators.dae import corruption_of
 from evaluators.dae import evaluate as evaluate_dae
 from evaluators.dga import evaluate as evaluate_dga
+from evaluators.target_prop import evaluate as evaluate_target_prop
 from evaluators.vae import evaluate as evaluate_vae
 from input_pipeline import Split
 from models.autoencoder import Autoencoder
 from models.classifier import Classifier
 from models.dga import DGA
 from models.mlp import data_mean_bias_init
+from models.target_prop import TargetPropNet
 from models.vae import VAE
 from objectives.classification import cross_entropy_loss
 from objectives.dga import dga_loss
 from objectives.regularized import cae_loss, walkback_loss
+from objectives.target_prop import backprop_loss, target_prop_loss
 from objectives.vae import iwae_loss, vae_loss
 from training.step import LossFn
 
@@ -113,6 +116,32 @@ def build_classifier(config: ml_collections.ConfigDict,
                     activation=m.activation)
 
 
+def build_target_prop_net(config: ml_collections.ConfigDict,
+                          train: Split) -> TargetPropNet:
+  """The network of config.model.{hidden, num_classes, units,
+  straight_through, side_information, top_dim, input_inverse}."""
+  m = config.model
+  return TargetPropNet(data_dim=train.images.shape[1], hidden=tuple(m.hidden),
+                       num_classes=m.num_classes, units=m.units,
+                       straight_through=m.straight_through,
+                       side_information=m.side_information,
+                       top_dim=m.top_dim, input_inverse=m.input_inverse)
+
+
+def target_prop_objective(config: ml_collections.ConfigDict,
+                          model: TargetPropNet) -> LossFn:
+  """config.target_prop.propagation: 'difference' or 'layer_local' target
+  propagation with config.target_prop.{step_size, inverse_noise, alpha,
+  autoencoder_weight}, or 'backprop' on the same network."""
+  t = config.target_prop
+  if t.propagation == 'backprop':
+    return functools.partial(backprop_loss, model=model)
+  return functools.partial(target_prop_loss, model=model,
+                           propagation=t.propagation, step_size=t.step_size,
+                           inverse_noise=t.inverse_noise, alpha=t.alpha,
+                           autoencoder_weight=t.autoencoder_weight)
+
+
 def _init(model, rng, x):
   return model.init(rng, x)
 
@@ -141,6 +170,8 @@ FAMILIES: dict[str, Family] = {
                       penalty=config.contraction.penalty,
                       num_probes=config.contraction.num_probes),
                   evaluate_dae),
+    'target_prop': Family(build_target_prop_net, _init,
+                          target_prop_objective, evaluate_target_prop),
     'classifier': Family(build_classifier, _init,
                          lambda config, model: functools.partial(
                              cross_entropy_loss, model=model),
