@@ -19,18 +19,18 @@ import ml_collections
 import numpy as np
 
 import input_pipeline
-from diagnostics.target_prop import target_improvement
+from diagnostics.target_prop import target_cost_change
 from evaluators.classifier import evaluate as evaluate_classifier
 from image_grids import save_image_grid
 from likelihood.iwae import mean_and_standard_error
 from samplers.target_prop import top_chain
 
 
-def _cost_lowered(config, model, params, images, labels) -> np.ndarray:
-  """[L, N] bool from `target_improvement`, in batches of 1000."""
+def _cost_change(config, model, params, images, labels) -> np.ndarray:
+  """[L, N] nats from `target_cost_change`, in batches of 1000."""
   t = config.target_prop
   fn = jax.jit(functools.partial(
-      target_improvement, model=model, propagation=t.propagation,
+      target_cost_change, model=model, propagation=t.propagation,
       step_size=t.step_size, alpha=t.alpha))
   return np.concatenate(
       [np.asarray(fn(params, {'image': images[i:i + 1000],
@@ -71,8 +71,11 @@ def evaluate(config: ml_collections.ConfigDict, model, params,
   Returns:
     The classifier's results plus 'error' and 'error_standard_error'
     (fractions); for target propagation, 'target_lowers_cost' (the
-    fraction over layers and examples), its standard error over examples,
-    and 'target_lowers_cost_by_layer' (layers 1..L).
+    fraction of the (layer, example) pairs whose cost the target changes
+    that it lowers: a mean over examples of their fraction over layers),
+    its standard error over examples, 'target_lowers_cost_by_layer'
+    (layers 1..L), and 'target_moves_cost' (the fraction of pairs whose
+    cost changes at all).
   """
   results = evaluate_classifier(config, model, params, images, rng,
                                 image_shape=image_shape, workdir=workdir,
@@ -83,11 +86,16 @@ def evaluate(config: ml_collections.ConfigDict, model, params,
       config.dataset, config.eval.split, data_dir=config.data_dir or None,
       source=config.data_source).labels[:images.shape[0]]
   if config.target_prop.propagation != 'backprop':
-    lowered = _cost_lowered(config, model, params, images, labels)
-    fraction, fraction_se = mean_and_standard_error(lowered.mean(0))
-    results.update(target_lowers_cost=fraction,
-                   target_lowers_cost_standard_error=fraction_se,
-                   target_lowers_cost_by_layer=lowered.mean(1).tolist())
+    change = _cost_change(config, model, params, images, labels)
+    moved = change != 0
+    lowered = np.where(moved, change < 0, np.nan)
+    fraction, fraction_se = mean_and_standard_error(
+        np.nanmean(lowered[:, moved.any(0)], axis=0))
+    results.update(
+        target_lowers_cost=fraction,
+        target_lowers_cost_standard_error=fraction_se,
+        target_lowers_cost_by_layer=np.nanmean(lowered, axis=1).tolist(),
+        target_moves_cost=float(moved.mean()))
   if model.side_information and model.input_inverse:
     _save_samples(config, model, params, images, labels, rng,
                   image_shape=image_shape, workdir=workdir)

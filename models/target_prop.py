@@ -2,7 +2,7 @@
 
 Layer l computes h_l = f_l(h_{l−1}) = tanh(W_l s(h_{l−1}) + b_l), with
 h_0 = x and s the transmission of a hidden layer to the next: the identity
-for continuous units, or sign(h) for 'sign' units (Lee et al. 2015, §3.3),
+for continuous units, or sign(h) for 'sign' units (the discrete network of Lee et al. 2015),
 which backprop cannot train. Each layer l ≥ 2 has a decoder, its learned
 inverse g_l(h_l) = tanh(V_l s(h_l) + c_l) ≈ h_{l−1}; with input_inverse the
 first layer has one too, g_1(h_1) = sigmoid(V_1 h_1 + c_1) ≈ x for data in
@@ -13,7 +13,7 @@ inverses are known, for testing.
 Above the L hidden layers sits one of two tops:
 
 * a softmax output layer, logits = W s(h_L) + b;
-* with side_information, the top auto-encoder of Bengio (2014), §§7–8
+* with side_information, the top auto-encoder of Bengio (2014)
   (Algorithms 4–5). Its encoder reads the label as side information,
   c = f_top(h_L, m·y, m) = tanh(U [s(h_L), m·onehot(y), m] + a), where
   m ∈ {0, 1} says whether the label is observed. Its decoder reconstructs

@@ -6,10 +6,10 @@ h_l = f_l(h_{l−1}) (h_0 = x) and decoders g_l(h_l) ≈ h_{l−1}:
   noise-free upward pass   h_l = f_l(h_{l−1}),  l = 1..L
   top-level target         ĥ_L = h_L − η ∂ℓ(s_L, y)/∂s_L          (Lee et al. 2015, Alg. 1)
   targets carried down     ĥ_{l−1} = g_l(ĥ_l)                     (Bengio 2014, Alg. 2: 'layer_local')
-                           ĥ_{l−1} = h_{l−1} + g_l(ĥ_l) − g_l(h_l) (Lee et al. 2015, Eq. 15: 'difference')
+                           ĥ_{l−1} = h_{l−1} + g_l(ĥ_l) − g_l(h_l) (Lee et al. 2015, Alg. 1: 'difference')
   layer l's encoder        ‖f_l(h_{l−1}) − ĥ_l‖²
   layer l's decoder        ‖g_l(h_l + ε) − h_{l−1}‖²               ('layer_local', a denoising inverse)
-                           ‖g_l(f_l(h_{l−1} + ε)) − (h_{l−1} + ε)‖²  ('difference', Lee et al. Eq. 17)
+                           ‖g_l(f_l(h_{l−1} + ε)) − (h_{l−1} + ε)‖²  ('difference', Lee et al. Alg. 1)
   output layer             ℓ(h_L, y) = −log softmax(W s(h_L) + b)_y
 
 with ℓ the per-example cross-entropy (nats), s_L = s(h_L) what the output
@@ -30,7 +30,7 @@ al.'s code takes the gradient of the batch *mean*, so their η (0.328 for
 the 7×240 tanh network, 28 for the sign network, batch 100) is 100 times
 ours.
 
-**Side information** (Bengio 2014, §§7–8, Algorithms 4–5). With
+**Side information** (Bengio 2014, Algorithms 4–5). With
 `model.side_information` the top is an auto-encoder c = f_top(h_L, m·y, m),
 g_top(c) = (ĥ_L-reconstruction, logits), where m = 1 for an observed label
 (batch['label'] ≥ 0) and 0 for an unlabeled example (label −1). The
@@ -73,7 +73,7 @@ def squared_error(a: jax.Array, b: jax.Array) -> jax.Array:
 
 def difference_target(h_below: jax.Array, inverse_of_h: jax.Array,
                       inverse_of_target: jax.Array) -> jax.Array:
-  """ĥ_{l−1} = h_{l−1} + g_l(ĥ_l) − g_l(h_l) (Lee et al. 2015, Eq. 15).
+  """ĥ_{l−1} = h_{l−1} + g_l(ĥ_l) − g_l(h_l) (Lee et al. 2015, Alg. 1).
 
   Args:
     h_below: h_{l−1}, [..., H_{l−1}].
@@ -225,8 +225,9 @@ def target_prop_terms(params, batch: Batch, rng: jax.Array, *, model,
     autoencoder_weight: λ ≥ 0. The 'difference' decoder term
       ‖g_l(f_l(h_{l−1} + ε)) − (h_{l−1} + ε)‖² also trains f_l, with its
       gradient scaled by λ, so that each layer is an auto-encoder that keeps
-      its input recoverable (Bengio 2014, §§4–5). λ = 0 is Lee et al.'s DTP,
+      its input recoverable (Bengio 2014). λ = 0 is Lee et al.'s DTP,
       where f_l is held fixed; the term's value does not depend on λ.
+      'layer_local' ignores it.
 
   Returns:
     {name: [B]} squared errors (squared units) and cross-entropies (nats).

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import input_pipeline
-from diagnostics.target_prop import target_improvement
+from diagnostics.target_prop import target_cost_change
 from models.target_prop import TargetPropNet
 from objectives import target_prop as tp
 from samplers.target_prop import decode_stack, top_chain
@@ -99,11 +99,11 @@ def test_small_targets_lower_the_cost_with_exact_inverses():
   kernels = [_orthogonal(rng, dim) for _ in range(3)]
   model, params = _linear_net(kernels, [k.T for k in kernels[1:]],
                               rng.normal(size=(dim, 3)))
-  lowered = target_improvement(params, _random_batch(4, batch=64, dim=dim),
-                               model=model, propagation='difference',
-                               step_size=1e-2)
-  assert lowered.shape == (3, 64)
-  assert bool(jnp.all(lowered))
+  change = target_cost_change(params, _random_batch(4, batch=64, dim=dim),
+                              model=model, propagation='difference',
+                              step_size=1e-2)
+  assert change.shape == (3, 64)
+  assert bool(jnp.all(change < 0))
 
 
 def _tanh_net(**kwargs):
@@ -164,6 +164,22 @@ def test_no_gradient_crosses_layers(kwargs, propagation):
     own = sum(float(jnp.sum(jnp.abs(v))) for m in _owner(name)
               for v in jax.tree.leaves(grads[m]))
     assert own > 0.0, name
+
+
+def test_autoencoder_weight_scales_the_decoder_term_gradient_into_f():
+  model, params = _tanh_net()
+  batch = _random_batch(10)
+
+  def grad_f2(weight):
+    def term(p):
+      return jnp.sum(tp.target_prop_terms(
+          p, batch, jax.random.PRNGKey(3), model=model, step_size=0.5,
+          inverse_noise=0.3, autoencoder_weight=weight)['inverse_2'])
+    return jax.grad(term)(params)['params']['f_2']['kernel']
+
+  assert float(jnp.max(jnp.abs(grad_f2(0.0)))) == 0.0
+  np.testing.assert_allclose(grad_f2(0.25), 0.25 * grad_f2(1.0), rtol=1e-5,
+                             atol=1e-8)
 
 
 def test_backprop_cannot_train_below_sign_units_but_straight_through_can():
