@@ -26,9 +26,9 @@ gradient is the target-propagation update. Its true objective, the
 cross-entropy of the network's prediction, is reported as 'objective'.
 
 **Step size.** η multiplies the gradient of the per-example loss. Lee et
-al.'s code takes the gradient of the batch *mean*, so their η (0.328 for
-the 7×240 tanh network, 28 for the sign network, batch 100) is 100 times
-ours.
+al. (2015) step on the gradient of the batch-*mean* cost, so their η at
+batch 100 (0.328 for the 7×240 tanh network, 28 for their discrete network)
+is 100 times the η here.
 
 **Side information** (Bengio 2014, Algorithms 4–5). With
 `model.side_information` the top is an auto-encoder c = f_top(h_L, m·y, m),
