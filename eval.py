@@ -88,15 +88,17 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   return results
 
 
-def main(argv, *, config_flag, workdir_flag):
+def main(argv, *, config_flag, workdir_flag, initialize):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+  initialize()
   metrics_lib.quiet_library_logs()
   evaluate(config_flag.value, workdir_flag.value)
 
 
 if __name__ == '__main__':
-  _config_flag, _workdir_flag = experiment.define_flags(
+  _config_flag, _workdir_flag, _initialize = experiment.define_flags(
       'The training run to evaluate.')
   app.run(functools.partial(main, config_flag=_config_flag,
+                            initialize=_initialize,
                             workdir_flag=_workdir_flag))

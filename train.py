@@ -163,9 +163,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   return jax_utils.unreplicate(replicated)
 
 
-def main(argv, *, config_flag, workdir_flag):
+def main(argv, *, config_flag, workdir_flag, initialize):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+  initialize()
   metrics_lib.quiet_library_logs()
   start = time.process_time()
   train_and_evaluate(config_flag.value, workdir_flag.value)
@@ -173,7 +174,8 @@ def main(argv, *, config_flag, workdir_flag):
 
 
 if __name__ == '__main__':
-  _config_flag, _workdir_flag = experiment.define_flags(
+  _config_flag, _workdir_flag, _initialize = experiment.define_flags(
       'Directory for checkpoints and metrics; a run resumes from it.')
   app.run(functools.partial(main, config_flag=_config_flag,
+                            initialize=_initialize,
                             workdir_flag=_workdir_flag))

@@ -1,9 +1,13 @@
-"""The generic pmapped step on 8 fake CPU devices equals the 1-device step."""
+"""The generic pmapped step on 8 fake CPU devices equals the 1-device step,
+for every family, and on 2 processes × 4 devices it equals 1 × 8."""
 
 import json
 import os
+import socket
 import subprocess
 import sys
+
+import numpy as np
 
 from conftest import REPO
 
@@ -44,3 +48,37 @@ def test_every_family_steps_the_same_on_eight_devices(shared_data):
     # sums taken in another order: a relative 1e-4 of the move.
     assert diffs[f'{name}_moved'] > 1e-3, (name, diffs)
     assert diffs[name] < 1e-4 * diffs[f'{name}_moved'], (name, diffs)
+
+
+def _free_port() -> int:
+  with socket.socket() as s:
+    s.bind(('127.0.0.1', 0))
+    return s.getsockname()[1]
+
+
+def test_two_processes_match_one_process(tmp_path):
+  # 2 processes × 4 CPU devices on 127.0.0.1 against 1 process × 8 devices,
+  # on the same global batches: the same parameters after three steps.
+  script = str(REPO / 'tests' / 'multihost_step.py')
+  base = dict(os.environ, JAX_PLATFORMS='cpu',
+              PYTHONPATH=os.pathsep.join([str(REPO), str(REPO / 'tests')]))
+  single = subprocess.run(
+      [sys.executable, script, str(tmp_path / 'single.npy')],
+      env={**base, 'XLA_FLAGS': '--xla_force_host_platform_device_count=8'},
+      capture_output=True, text=True, timeout=300, check=False)
+  assert single.returncode == 0, single.stderr[-3000:]
+  address = f'127.0.0.1:{_free_port()}'
+  env = {**base, 'XLA_FLAGS': '--xla_force_host_platform_device_count=4'}
+  procs = [subprocess.Popen(
+      [sys.executable, script, str(tmp_path / 'multi.npy'), address, '2',
+       str(i)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+      text=True) for i in range(2)]
+  for proc in procs:
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err[-3000:]
+  start, one = np.load(tmp_path / 'single.npy')
+  _, two = np.load(tmp_path / 'multi.npy')
+  moved = np.max(np.abs(one - start))
+  assert moved > 1e-3
+  # Only the order of the cross-device sum differs.
+  assert np.max(np.abs(two - one)) < 1e-5 * moved

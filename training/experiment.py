@@ -27,13 +27,17 @@ DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.dirname(
 
 
 def define_flags(workdir_help: str):
-  """Defines --config (every field overridable) and --workdir for a script.
+  """Defines --config (every field overridable), --workdir and the
+  multi-process flags --coordinator_address, --num_processes and
+  --process_id for a script.
 
   Called from a script's `__main__` block only, so that train.py and eval.py
   can both be imported as libraries.
 
   Returns:
-    (config flag holder, workdir flag holder).
+    (config flag holder, workdir flag holder, initialize): call
+    initialize() first thing in main; it runs `initialize_distributed` with
+    the multi-process flags.
   """
   config = config_flags.DEFINE_config_file(
       'config', DEFAULT_CONFIG,
@@ -41,7 +45,51 @@ def define_flags(workdir_help: str):
       lock_config=True)
   workdir = flags.DEFINE_string('workdir', None, workdir_help)
   flags.mark_flag_as_required('workdir')
-  return config, workdir
+  coordinator = flags.DEFINE_string(
+      'coordinator_address', None, 'host:port of process 0 in a '
+      'multi-process run; on a TPU pod leave it unset (detected).')
+  num_processes = flags.DEFINE_integer(
+      'num_processes', None, 'The number of processes of a multi-process run.')
+  process_id = flags.DEFINE_integer(
+      'process_id', None, 'This process, in [0, num_processes).')
+
+  def initialize():
+    initialize_distributed(coordinator.value, num_processes.value,
+                           process_id.value)
+  return config, workdir, initialize
+
+
+def initialize_distributed(coordinator_address: str | None,
+                           num_processes: int | None,
+                           process_id: int | None) -> None:
+  """Joins a multi-process run with `jax.distributed.initialize`.
+
+  With a coordinator address, all three values are required (several CPU or
+  GPU hosts, or several processes on one machine; CPU processes exchange
+  gradients through gloo). Without one, a multi-host TPU slice
+  (TPU_WORKER_HOSTNAMES set) is detected from the environment, and
+  otherwise the run is a single process. Call it before any JAX
+  computation.
+
+  Raises:
+    ValueError: if the values are incomplete or process_id is out of range.
+  """
+  if coordinator_address is None:
+    if num_processes is not None or process_id is not None:
+      raise ValueError('--num_processes and --process_id need '
+                       '--coordinator_address')
+    if ',' in os.environ.get('TPU_WORKER_HOSTNAMES', ''):
+      jax.distributed.initialize()
+    return
+  if num_processes is None or process_id is None:
+    raise ValueError('--coordinator_address needs --num_processes and '
+                     '--process_id')
+  if not 0 <= process_id < num_processes:
+    raise ValueError(f'--process_id={process_id} is not in [0, '
+                     f'{num_processes})')
+  jax.config.update('jax_cpu_collectives_implementation', 'gloo')
+  jax.distributed.initialize(coordinator_address, num_processes=num_processes,
+                             process_id=process_id)
 
 
 def validate_config(config: ml_collections.ConfigDict,
