@@ -67,6 +67,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   local_devices = jax.local_device_count()
   experiment.validate_config(config, jax.device_count())
   is_chief = jax.process_index() == 0
+  multi_process = jax.process_count() > 1
   os.makedirs(workdir, exist_ok=True)
 
   train, valid = experiment.load_splits(config, 'train', 'valid')
@@ -131,6 +132,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
       replicated, step_metrics = p_train_step(replicated, batch, rng)
       pending.append(step_metrics)
       step += 1
+      if multi_process and step % 10 == 0:
+        # Processes that queue hundreds of cross-process steps ahead of
+        # each other can deadlock (seen with CPU processes); a wait every
+        # 10 steps bounds the queue.
+        jax.block_until_ready(step_metrics)
       if step % config.log_every_steps == 0 or step == total_steps:
         # The one host round-trip per log interval: the averaged metrics.
         means = {k: float(np.mean(v)) for k, v in
