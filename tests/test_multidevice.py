@@ -12,17 +12,25 @@ import numpy as np
 from conftest import REPO
 
 
-def test_eight_devices_match_one_device(shared_data):
-  env = dict(os.environ,
-             XLA_FLAGS='--xla_force_host_platform_device_count=8',
-             JAX_PLATFORMS='cpu',
-             PYTHONPATH=os.pathsep.join([str(REPO), str(REPO / 'tests')]))
+def _env(num_devices: int) -> dict[str, str]:
+  """The environment of a CPU subprocess with num_devices fake devices."""
+  return dict(os.environ, JAX_PLATFORMS='cpu',
+              XLA_FLAGS=f'--xla_force_host_platform_device_count={num_devices}',
+              PYTHONPATH=os.pathsep.join([str(REPO), str(REPO / 'tests')]))
+
+
+def _last_json_line(script: str, *args: str) -> dict:
+  """Runs tests/<script> on 8 fake devices; the JSON of its last line."""
   proc = subprocess.run(
-      [sys.executable, str(REPO / 'tests' / 'pmap_equivalence.py'),
-       str(shared_data / 'binarized_mnist')],
-      env=env, capture_output=True, text=True, timeout=600, check=False)
+      [sys.executable, str(REPO / 'tests' / script), *args], env=_env(8),
+      capture_output=True, text=True, timeout=600, check=False)
   assert proc.returncode == 0, proc.stderr[-3000:]
-  diffs = json.loads(proc.stdout.strip().splitlines()[-1])
+  return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_eight_devices_match_one_device(shared_data):
+  diffs = _last_json_line('pmap_equivalence.py',
+                          str(shared_data / 'binarized_mnist'))
   # float32 rounding of a sum taken in another order, after 3 Adam steps of
   # size 1e-2: far below the step size.
   assert diffs['deterministic'] < 1e-4, diffs
@@ -31,16 +39,7 @@ def test_eight_devices_match_one_device(shared_data):
 
 
 def test_every_family_steps_the_same_on_eight_devices(shared_data):
-  env = dict(os.environ,
-             XLA_FLAGS='--xla_force_host_platform_device_count=8',
-             JAX_PLATFORMS='cpu',
-             PYTHONPATH=os.pathsep.join([str(REPO), str(REPO / 'tests')]))
-  proc = subprocess.run(
-      [sys.executable, str(REPO / 'tests' / 'pmap_families.py'),
-       str(shared_data)],
-      env=env, capture_output=True, text=True, timeout=600, check=False)
-  assert proc.returncode == 0, proc.stderr[-3000:]
-  diffs = json.loads(proc.stdout.strip().splitlines()[-1])
+  diffs = _last_json_line('pmap_families.py', str(shared_data))
   families = [k for k in diffs if not k.endswith('_moved')]
   assert len(families) == 7, diffs
   for name in families:
@@ -60,18 +59,14 @@ def test_two_processes_match_one_process(tmp_path):
   # 2 processes × 4 CPU devices on 127.0.0.1 against 1 process × 8 devices,
   # on the same global batches: the same parameters after three steps.
   script = str(REPO / 'tests' / 'multihost_step.py')
-  base = dict(os.environ, JAX_PLATFORMS='cpu',
-              PYTHONPATH=os.pathsep.join([str(REPO), str(REPO / 'tests')]))
   single = subprocess.run(
-      [sys.executable, script, str(tmp_path / 'single.npy')],
-      env={**base, 'XLA_FLAGS': '--xla_force_host_platform_device_count=8'},
+      [sys.executable, script, str(tmp_path / 'single.npy')], env=_env(8),
       capture_output=True, text=True, timeout=300, check=False)
   assert single.returncode == 0, single.stderr[-3000:]
   address = f'127.0.0.1:{_free_port()}'
-  env = {**base, 'XLA_FLAGS': '--xla_force_host_platform_device_count=4'}
   procs = [subprocess.Popen(
       [sys.executable, script, str(tmp_path / 'multi.npy'), address, '2',
-       str(i)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+       str(i)], env=_env(4), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
       text=True) for i in range(2)]
   for proc in procs:
     _, err = proc.communicate(timeout=300)
