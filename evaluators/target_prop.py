@@ -38,7 +38,7 @@ def _cost_change(config, model, params, images, labels) -> np.ndarray:
        for i in range(0, images.shape[0], 1000)], axis=1)
 
 
-def _save_samples(config, model, params, images, labels, rng, *,
+def _save_samples(config, model, params, images, rng, *,
                   image_shape, workdir) -> None:
   """samples.png (8 unconditional chains, a column every thin steps) and
   class_samples.png (a row per class, chains started at test examples)."""
@@ -97,6 +97,6 @@ def evaluate(config: ml_collections.ConfigDict, model, params,
         target_lowers_cost_by_layer=np.nanmean(lowered, axis=1).tolist(),
         target_moves_cost=float(moved.mean()))
   if model.side_information and model.input_inverse:
-    _save_samples(config, model, params, images, labels, rng,
+    _save_samples(config, model, params, images, rng,
                   image_shape=image_shape, workdir=workdir)
   return results
