@@ -148,7 +148,7 @@ def test_nvil_signal_rescales_the_gradient_without_bias():
                                decay=1.0)
     return signal * lq
 
-  estimates = _estimates(lambda p, k: surrogate(p, k), params)
+  estimates = _estimates(surrogate, params)
   n = exact.shape[0]
   # With decay 1 the statistics stay fixed: the estimate is ∇_φ ELBO / 3.
   _assert_unbiased(estimates[:, -n:], exact / 3.0)
