@@ -29,7 +29,7 @@ import input_pipeline
 from training import checkpoints
 from training import experiment
 from training import metrics as metrics_lib
-from training.step import make_train_step
+from training.step import make_train_step, split_statistics
 
 
 def evaluate_bound(metric_fn, params, images: np.ndarray, batch_size: int,
@@ -100,8 +100,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
                                      enabled=is_chief)
 
   p_train_step = make_train_step(loss_fn)
-  valid_metrics = jax.jit(
-      lambda p, x, key, step: loss_fn(p, {'image': x, 'step': step}, key)[1])
+  valid_metrics = jax.jit(lambda p, x, key, step: split_statistics(
+      loss_fn(p, {'image': x, 'step': step}, key)[1])[0])
   valid_images = input_pipeline.fixed_binarization(
       valid, config.binarization, seed=config.seed).images
   rng = jax.random.PRNGKey(config.seed)

@@ -1,4 +1,4 @@
-"""The test log-likelihood of a VAE, estimated by the importance-weighted bound.
+"""The test log-likelihood of a latent-variable model (a VAE, a sigmoid belief net), estimated by the importance-weighted bound.
 
 log p(x) ≈ L_K = log (1/K) Σ_k p(x, z_k) / q(z_k | x), z_k ~ q(z | x), with
 K = 5000 as in Burda et al. 2016 (§5). L_K is a stochastic lower bound whose
@@ -7,6 +7,7 @@ a logsumexp over chunks, so memory grows with the chunk size, not with K.
 """
 
 import math
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
@@ -16,19 +17,25 @@ from likelihood.batching import padded_batches
 
 from objectives.vae import log_importance_weights
 
+# log_weights(params, x [B, D], rng, *, model, num_samples) -> [K, B] (nats).
+LogWeights = Callable[..., jax.Array]
+
 
 def chunked_log_weight_stats(params, x: jax.Array, rng: jax.Array, *, model,
-                             num_samples: int,
-                             chunk_size: int) -> tuple[jax.Array, jax.Array]:
+                             num_samples: int, chunk_size: int,
+                             log_weights: LogWeights = log_importance_weights
+                             ) -> tuple[jax.Array, jax.Array]:
   """The K-sample IWAE bound and ELBO of x, computed chunk by chunk.
 
   Args:
     params: the model's variables.
     x: [B, D] examples.
     rng: PRNG key.
-    model: a `models.vae.VAE`.
+    model: a `models.vae.VAE`, or the model of `log_weights`.
     num_samples: K.
     chunk_size: samples per chunk; K must be a multiple of it.
+    log_weights: log_weights(params, x, rng, model=, num_samples=) -> [K, B]
+      log importance weights; a VAE's by default.
 
   Returns:
     (iwae, elbo): each [B] in nats. iwae = L_K (Burda et al. 2016, Eq. 8);
@@ -42,8 +49,7 @@ def chunked_log_weight_stats(params, x: jax.Array, rng: jax.Array, *, model,
                      f'of chunk_size={chunk_size}')
 
   def chunk(_, key):
-    log_w = log_importance_weights(params, x, key, model=model,
-                                   num_samples=chunk_size)
+    log_w = log_weights(params, x, key, model=model, num_samples=chunk_size)
     return None, (jax.nn.logsumexp(log_w, axis=0), jnp.sum(log_w, axis=0))
 
   keys = jax.random.split(rng, num_samples // chunk_size)
@@ -55,7 +61,9 @@ def chunked_log_weight_stats(params, x: jax.Array, rng: jax.Array, *, model,
 def evaluate_log_likelihood(params, images: np.ndarray, rng: jax.Array, *,
                             model, num_samples: int = 5000,
                             chunk_size: int = 500,
-                            batch_size: int = 100) -> dict[str, np.ndarray]:
+                            batch_size: int = 100,
+                            log_weights: LogWeights = log_importance_weights
+                            ) -> dict[str, np.ndarray]:
   """Per-example IWAE-K log-likelihood estimates and ELBOs over a dataset.
 
   Compiles once and logs progress with an ETA. The last batch is padded, so
@@ -65,18 +73,19 @@ def evaluate_log_likelihood(params, images: np.ndarray, rng: jax.Array, *,
     params: the model's variables.
     images: [N, D] examples (binary for a Bernoulli likelihood).
     rng: PRNG key; example batch b uses fold_in(rng, b).
-    model: a `models.vae.VAE`.
+    model: a `models.vae.VAE`, or the model of `log_weights`.
     num_samples: K.
     chunk_size: samples per chunk (bounds memory: about
       chunk_size · batch_size · D floats per layer).
     batch_size: examples per compiled call.
+    log_weights: as in `chunked_log_weight_stats`.
 
   Returns:
     {'log_likelihood': [N], 'elbo': [N]}, float64 numpy, in nats.
   """
   fn = jax.jit(lambda p, xb, key: chunked_log_weight_stats(
       p, xb, key, model=model, num_samples=num_samples,
-      chunk_size=chunk_size))
+      chunk_size=chunk_size, log_weights=log_weights))
   out = {'log_likelihood': [], 'elbo': []}
   for b, xb, valid in padded_batches(images, batch_size=batch_size,
                                      what=f'IWAE-{num_samples} batch'):

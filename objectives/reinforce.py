@@ -79,29 +79,37 @@ def moving_average(average: jax.Array, value: jax.Array, *,
 
 
 def nvil_signal(signal: jax.Array, input_baseline: jax.Array,
-                stats: dict[str, jax.Array], *, decay: float = 0.8
+                stats: dict[str, jax.Array], *, decay: float = 0.8,
+                normalize: bool = True
                 ) -> tuple[jax.Array, dict[str, jax.Array]]:
   """NVIL's centred, variance-normalized learning signal (Mnih & Gregor 2014).
 
-  (f − b_ψ(x) − c) / max(1, √v), where c and v are running estimates of
-  the mean and the variance of f − b_ψ(x), updated from this batch first.
-  Dividing by a positive constant rescales the φ gradient and leaves its
-  direction unbiased.
+  (f − b_ψ(x) − c) / max(1, √v), where c is a running mean of f − b_ψ(x)
+  and v a running mean of (f − b_ψ(x) − c)², the square of the signal as
+  used. c and v come from earlier batches, so they are free of this batch's
+  h and the estimate stays unbiased; dividing by a positive constant only
+  rescales it. Each new statistic is decay · old + (1 − decay) · a batch
+  mean, so its mean over data-parallel devices is that of the global batch.
 
   Args:
-    signal: [B] f = log p − log q (nats).
-    input_baseline: [B] b_ψ(x).
+    signal: [...] f = log p − log q (nats).
+    input_baseline: b_ψ(x), broadcastable to [...].
     stats: {'mean': c, 'var': v}, scalars.
-    decay: of the running estimates, in [0, 1).
+    decay: of the running estimates, in [0, 1].
+    normalize: divide by max(1, √v); without it the signal is only centred.
 
   Returns:
-    ([B] the normalized signal, under stop_gradient; the new stats).
+    ([...] the signal, under stop_gradient; the new stats).
   """
   centred = sg(signal - input_baseline)
-  mean = decay * stats['mean'] + (1 - decay) * jnp.mean(centred)
-  var = decay * stats['var'] + (1 - decay) * jnp.var(centred)
-  normalized = (centred - mean) / jnp.maximum(1.0, jnp.sqrt(var))
-  return sg(normalized), {'mean': sg(mean), 'var': sg(var)}
+  residual = centred - stats['mean']
+  new_stats = {
+      'mean': sg(decay * stats['mean'] + (1 - decay) * jnp.mean(centred)),
+      'var': sg(decay * stats['var'] + (1 - decay) * jnp.mean(
+          jnp.square(residual)))}
+  if normalize:
+    residual = residual / jnp.maximum(1.0, jnp.sqrt(stats['var']))
+  return sg(residual), new_stats
 
 
 def baseline_regression_loss(signal: jax.Array, input_baseline: jax.Array,

@@ -81,3 +81,34 @@ def sample_dga(params, rng: jax.Array, *, model, num_samples: int):
   x, mean, (h,) = sample_dga_stack((params,), rng, models=(model,),
                                    num_samples=num_samples)
   return x, mean, h
+
+
+def sample_sbn(params, rng: jax.Array, *, model, num_samples: int):
+  """Draws num_samples examples from a sigmoid belief net, top layer first:
+  h_L ~ p(h_L), h_{l−1} ~ p(h_{l−1} | h_l), …, x ~ p(x | h_1).
+
+  Args:
+    params: the model's variables.
+    rng: PRNG key.
+    model: a `models.sbn.SigmoidBeliefNet`.
+    num_samples: N.
+
+  Returns:
+    (x, mean): [N, D] draws from p(x | h_1), and [N, D] its means.
+
+  Raises:
+    ValueError: if num_samples < 1.
+  """
+  if num_samples < 1:
+    raise ValueError(f'num_samples must be >= 1, got {num_samples}')
+  keys = jax.random.split(rng, len(model.latent_dims) + 1)
+  prior = params['params']['prior_logits']
+  h = jax.random.bernoulli(
+      keys[-1], jax.nn.sigmoid(prior), (num_samples, prior.shape[0]))
+  for layer in reversed(range(1, len(model.latent_dims))):
+    logits = model.apply(params, layer, h.astype(jnp.float32),
+                         method=model.decode)
+    h = jax.random.bernoulli(keys[layer], jax.nn.sigmoid(logits))
+  logits = model.apply(params, 0, h.astype(jnp.float32), method=model.decode)
+  mean = jax.nn.sigmoid(logits)
+  return jax.random.bernoulli(keys[0], mean).astype(jnp.float32), mean

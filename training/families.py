@@ -20,18 +20,21 @@ from evaluators.classifier import evaluate as evaluate_classifier
 from evaluators.dae import corruption_of
 from evaluators.dae import evaluate as evaluate_dae
 from evaluators.dga import evaluate as evaluate_dga
+from evaluators.sbn import evaluate as evaluate_sbn
 from evaluators.target_prop import evaluate as evaluate_target_prop
 from evaluators.vae import evaluate as evaluate_vae
 from input_pipeline import Split
 from models.autoencoder import Autoencoder
 from models.classifier import Classifier
 from models.dga import DGA
+from models.sbn import SigmoidBeliefNet
 from models.mlp import data_mean_bias_init
 from models.target_prop import TargetPropNet
 from models.vae import VAE
 from objectives.classification import cross_entropy_loss
 from objectives.dga import dga_loss
 from objectives.regularized import cae_loss, walkback_loss
+from objectives.sbn import initial_statistics, sbn_loss
 from objectives.target_prop import backprop_loss, target_prop_loss
 from objectives.vae import iwae_loss, vae_loss
 from training.step import LossFn
@@ -142,6 +145,26 @@ def target_prop_objective(config: ml_collections.ConfigDict,
                            autoencoder_weight=t.autoencoder_weight)
 
 
+def build_sbn(config: ml_collections.ConfigDict,
+              train: Split) -> SigmoidBeliefNet:
+  """The sigmoid belief net of config.model.{latent_dims, baseline_hidden};
+  output biases from the training mean if
+  config.model.output_bias_from_data_mean."""
+  m = config.model
+  kwargs = {}
+  if m.output_bias_from_data_mean:
+    kwargs['output_bias_init'] = data_mean_bias_init(train.images.mean(0))
+  return SigmoidBeliefNet(data_dim=train.images.shape[1],
+                          latent_dims=tuple(m.latent_dims),
+                          baseline_hidden=m.baseline_hidden, **kwargs)
+
+
+def init_sbn(model: SigmoidBeliefNet, rng: jax.Array, x: jax.Array):
+  """The SBN's variables with its running statistics (objectives.sbn)."""
+  uniforms = [jnp.zeros(s) for s in model.noise_shapes(1, x.shape[0])]
+  return {**model.init(rng, x, uniforms), **initial_statistics()}
+
+
 def _init(model, rng, x):
   return model.init(rng, x)
 
@@ -170,6 +193,12 @@ FAMILIES: dict[str, Family] = {
                       penalty=config.contraction.penalty,
                       num_probes=config.contraction.num_probes),
                   evaluate_dae),
+    'sbn': Family(build_sbn, init_sbn,
+                  lambda config, model: functools.partial(
+                      sbn_loss, model=model,
+                      estimator=config.reinforce.estimator,
+                      num_samples=config.num_samples,
+                      decay=config.reinforce.decay), evaluate_sbn),
     'target_prop': Family(build_target_prop_net, _init,
                           target_prop_objective, evaluate_target_prop),
     'classifier': Family(build_classifier, _init,

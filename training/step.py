@@ -12,6 +12,10 @@ metrics are averaged across devices with `lax.pmean`, so every replica applies
 the same update. The per-device key follows the recipe
 fold_in(fold_in(rng, step), axis_index), which makes a run reproducible from
 (seed, step) alone and gives every device its own noise.
+
+A loss with running statistics (see `objectives.STATISTICS`) returns their
+new values among its metrics; the step averages them over devices and
+writes them into params after the update, and does not report them.
 """
 
 from typing import Callable
@@ -19,6 +23,8 @@ from typing import Callable
 import jax
 import optax
 from flax.training import train_state
+
+from objectives import STATISTICS
 
 AXIS = 'batch'
 
@@ -50,6 +56,7 @@ def train_step(state: train_state.TrainState, batch: dict[str, jax.Array],
   (loss, metrics), grads = grad_fn(state.params,
                                    {**batch, 'step': state.step},
                                    device_rng(rng, state.step))
+  metrics, statistics = split_statistics(metrics)
   grads = jax.lax.pmean(grads, AXIS)
   metrics = jax.lax.pmean({**metrics, 'loss': loss}, AXIS)
   # A cost-driven learning rate (training.optimizers.halve_on_rise) reads
@@ -58,9 +65,17 @@ def train_step(state: train_state.TrainState, batch: dict[str, jax.Array],
   cost = metrics.get('epoch_cost', metrics.get('objective', metrics['loss']))
   updates, opt_state = optax.with_extra_args_support(state.tx).update(
       grads, state.opt_state, state.params, value=cost)
+  params = optax.apply_updates(state.params, updates)
+  if statistics is not None:
+    params = {**params, STATISTICS: jax.lax.pmean(statistics, AXIS)}
   return state.replace(step=state.step + 1, opt_state=opt_state,
-                       params=optax.apply_updates(state.params,
-                                                  updates)), metrics
+                       params=params), metrics
+
+
+def split_statistics(metrics: dict) -> tuple[dict, dict | None]:
+  """(the metrics without metrics[STATISTICS], the new statistics or None)."""
+  metrics = dict(metrics)
+  return metrics, metrics.pop(STATISTICS, None)
 
 
 def make_train_step(loss_fn: LossFn):

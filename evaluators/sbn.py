@@ -1,0 +1,138 @@
+"""Evaluation of a sigmoid belief net: IWAE-K log-likelihood, ELBO, the
+gradient variance of every estimator at this checkpoint, and samples."""
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from absl import logging
+
+from diagnostics.gradients import gradient_moments, mean_over
+from evaluators.grids import save_samples_and_reconstructions
+from likelihood import iwae
+from objectives import STATISTICS
+from objectives.sbn import ESTIMATORS, sbn_log_importance_weights, sbn_loss
+from samplers import ancestral
+
+
+def reconstruct(params, x: jax.Array, rng: jax.Array, *, model) -> jax.Array:
+  """Means of p(x | h_1) at one draw h ~ q(h | x): [B, D] -> [B, D]."""
+  uniforms = [jax.random.uniform(key, shape) for key, shape in zip(
+      jax.random.split(rng, len(model.latent_dims)),
+      model.noise_shapes(1, x.shape[0]))]
+  hs, _ = model.apply(params, x, uniforms, method=model.sample_posterior)
+  return jax.nn.sigmoid(model.apply(params, 0, hs[0][0], method=model.decode))
+
+
+def estimator_variances(params, x: jax.Array, rng: jax.Array, *, model,
+                        num_samples: int, num_draws: int) -> list[dict]:
+  """The gradient variance of each estimator in `ESTIMATORS` on one batch.
+
+  Every estimator uses K = num_samples samples of h per example (VIMCO
+  jointly, the others as an average of K estimates). NVIL's signal is left
+  unnormalized, so that its row estimates ∇ ELBO at the same scale as the
+  others (the normalization only rescales the step). The baselines take
+  their converged values at these parameters: the moving average is the
+  batch mean of f, and NVIL's c the batch mean of f − b_ψ(x).
+
+  Args:
+    params: the model's variables.
+    x: [B, D] the fixed minibatch.
+    rng: PRNG key.
+    model: a `models.sbn.SigmoidBeliefNet` (with its baseline network).
+    num_samples: K ≥ 2.
+    num_draws: gradient estimates per estimator.
+
+  Returns:
+    One dict per estimator: 'estimator', 'inference_variance' and
+    'generative_variance' (the mean over the inference network's, and over
+    the generative model's, parameters of each element's variance, nats²),
+    and their ratios to plain REINFORCE.
+  """
+  log_w = sbn_log_importance_weights(params, x, rng, model=model,
+                                     num_samples=100)
+  baseline = model.apply(params, x, method=model.input_baseline)
+  means = {'moving_average': jnp.mean(log_w),
+           'nvil': jnp.mean(log_w - baseline)}
+  batch = {'image': x}
+  rows = []
+  for estimator in ESTIMATORS:
+    stats = {'mean': means.get(estimator, jnp.zeros(())), 'var': jnp.ones(())}
+    p = {**params, STATISTICS: stats}
+    loss = lambda p, b, key, e=estimator: sbn_loss(
+        p, b, key, model=model, estimator=e, num_samples=num_samples,
+        variance_normalization=False)
+    _, variance = jax.jit(lambda p, key: gradient_moments(
+        loss, p, batch, key, num_draws=num_draws))(p, rng)
+    rows.append({
+        'estimator': estimator,
+        'inference_variance': mean_over(
+            variance, lambda path: 'inference_' in path),
+        'generative_variance': mean_over(
+            variance, lambda path: 'generative_' in path
+            or 'prior_logits' in path)})
+  plain = rows[0]
+  for row in rows:
+    for part in ('inference', 'generative'):
+      row[f'{part}_ratio'] = (row[f'{part}_variance']
+                              / plain[f'{part}_variance'])
+  return rows
+
+
+def evaluate(config: ml_collections.ConfigDict, model, params,
+             images: np.ndarray, rng: jax.Array, *,
+             image_shape: tuple[int, int], workdir: str,
+             lower_stages=()) -> dict:
+  """The test log-likelihood by IWAE with K = config.eval.num_samples, the
+  ELBO, and the gradient-variance table of `estimator_variances` on the
+  first config.eval.batch_size images (config.eval.variance_draws draws,
+  config.eval.variance_num_samples samples); samples.png and
+  reconstructions.png.
+
+  Returns:
+    {'log_likelihood', 'log_likelihood_standard_error', 'nll', 'elbo',
+    'elbo_standard_error', 'num_samples', 'latent_dims',
+    'gradient_variance'}: nats per example; the table as a list of rows.
+
+  Raises:
+    ValueError: if lower_stages is not empty.
+  """
+  if lower_stages:
+    raise ValueError('a sigmoid belief net has no lower stages')
+  ll_rng, var_rng, sample_rng, recon_rng = jax.random.split(rng, 4)
+  logging.info('IWAE log-likelihood with K=%d on %d examples.',
+               config.eval.num_samples, images.shape[0])
+  per_example = iwae.evaluate_log_likelihood(
+      params, images, ll_rng, model=model,
+      num_samples=config.eval.num_samples, chunk_size=config.eval.chunk_size,
+      batch_size=config.eval.batch_size,
+      log_weights=sbn_log_importance_weights)
+  ll, ll_se = iwae.mean_and_standard_error(per_example['log_likelihood'])
+  elbo, elbo_se = iwae.mean_and_standard_error(per_example['elbo'])
+  logging.info('Gradient variance of each estimator over %d draws.',
+               config.eval.variance_draws)
+  table = estimator_variances(
+      params, jnp.asarray(images[:config.eval.batch_size]), var_rng,
+      model=model, num_samples=config.eval.variance_num_samples,
+      num_draws=config.eval.variance_draws)
+  for row in table:
+    logging.info('%-17s inference %.4g (×%.3g)  generative %.4g (×%.3g)',
+                 row['estimator'], row['inference_variance'],
+                 row['inference_ratio'], row['generative_variance'],
+                 row['generative_ratio'])
+  _, sample_means = ancestral.sample_sbn(params, sample_rng, model=model,
+                                         num_samples=config.eval.num_images)
+  save_samples_and_reconstructions(
+      workdir, np.asarray(sample_means), images,
+      lambda x: reconstruct(params, jnp.asarray(x), recon_rng, model=model),
+      image_shape, config.eval.num_images)
+  return {
+      'num_samples': config.eval.num_samples,
+      'log_likelihood': ll,
+      'log_likelihood_standard_error': ll_se,
+      'nll': -ll,
+      'elbo': elbo,
+      'elbo_standard_error': elbo_se,
+      'latent_dims': list(model.latent_dims),
+      'gradient_variance': table,
+  }

@@ -1,0 +1,130 @@
+"""Sigmoid belief networks with a matching inference network.
+
+The generative model (*Deep Learning* Eq. 20.70; Neal 1992) is a directed
+stack of Bernoulli layers, top first:
+
+  p(h_L) = Π_i σ(b_i)^{h_i} σ(−b_i)^{1−h_i}
+  p(h_{l−1} | h_l) = Bernoulli(σ(W_l h_l + c_l)),   h_0 = x,
+
+and the inference network q(h | x) = Π_l q(h_l | h_{l−1}) runs the other
+way, q(h_l | h_{l−1}) = Bernoulli(σ(V_l h_{l−1} + d_l)), as in NVIL
+(Mnih & Gregor 2014, §5). "SBN 200-200-784" has latent_dims = (200, 200).
+The layers are linear before the sigmoid, as in the NVIL and MuProp papers.
+
+An optional input-dependent baseline b_ψ(x), an MLP with one tanh hidden
+layer (NVIL uses 100 units), lives beside them; it is a control variate
+and plays no part in the model.
+
+Samples from q are drawn from given uniforms, so the model is a pure
+function of (params, x, uniforms) and one draw can be replayed.
+"""
+
+from typing import Callable, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from objectives import densities
+from objectives.reinforce import straight_through_bernoulli
+
+
+class SigmoidBeliefNet(nn.Module):
+  """A sigmoid belief net p(x, h) with its inference network q(h | x).
+
+  Attributes:
+    data_dim: D, the size of x.
+    latent_dims: (H_1, …, H_L), the latent layers bottom first.
+    baseline_hidden: hidden units of NVIL's baseline b_ψ(x); 0 builds none.
+    output_bias_init: initializer of the logits of p(x | h_1).
+  """
+  data_dim: int
+  latent_dims: Sequence[int]
+  baseline_hidden: int = 100
+  output_bias_init: Callable = nn.initializers.zeros_init()
+
+  def setup(self):
+    dims = (self.data_dim, *self.latent_dims)
+    self.prior_logits = self.param('prior_logits',
+                                   nn.initializers.zeros_init(),
+                                   (self.latent_dims[-1],))
+    # generative[l]: h_{l+1} -> logits of layer l (layer 0 is x).
+    self.generative = [
+        nn.Dense(dims[l], name=f'generative_{l}',
+                 bias_init=self.output_bias_init if l == 0
+                 else nn.initializers.zeros_init())
+        for l in range(len(self.latent_dims))]
+    # inference[l]: h_l -> logits of q(h_{l+1} | h_l) (h_0 is x).
+    self.inference = [nn.Dense(dims[l + 1], name=f'inference_{l}')
+                      for l in range(len(self.latent_dims))]
+    if self.baseline_hidden:
+      self.baseline_layers = [nn.Dense(self.baseline_hidden), nn.Dense(1)]
+
+  def noise_shapes(self, num_samples: int,
+                   batch_size: int) -> list[tuple[int, ...]]:
+    """Shapes of the uniforms `sample_posterior` takes: [K, B, H_l] per layer."""
+    return [(num_samples, batch_size, h) for h in self.latent_dims]
+
+  def sample_posterior(self, x: jax.Array, uniforms: Sequence[jax.Array], *,
+                       straight_through: bool = False):
+    """h ~ q(h | x) layer by layer, with log q(h | x).
+
+    Args:
+      x: [B, D] binary data.
+      uniforms: per layer, [K, B, H_l] uniform draws in [0, 1).
+      straight_through: give each h_l the gradient of its probabilities
+        σ(a) (biased; Bengio et al. 2013). Otherwise h carries no gradient:
+        the score-function estimators differentiate log q instead.
+
+    Returns:
+      (hs, log_q): hs is a list of [K, B, H_l] in {0, 1}, bottom first;
+      log_q is [K, B], log q(h | x) in nats.
+    """
+    h, hs, log_q = x, [], 0.0
+    for layer, u in zip(self.inference, uniforms):
+      logits = layer(h)
+      if straight_through:
+        h = straight_through_bernoulli(logits, u)
+      else:
+        h = (u < jax.nn.sigmoid(logits)).astype(u.dtype)
+      logits = jnp.broadcast_to(logits, h.shape)
+      log_q = log_q + densities.bernoulli_log_prob(logits, h)
+      hs.append(h)
+    return hs, log_q
+
+  def log_joint(self, x: jax.Array, hs: Sequence[jax.Array]) -> jax.Array:
+    """log p(x, h) = log p(h_L) + Σ_l log p(h_{l−1} | h_l).
+
+    Args:
+      x: [B, D] binary data.
+      hs: per layer, [K, B, H_l], bottom first.
+
+    Returns:
+      [K, B] log-probabilities in nats.
+    """
+    top = hs[-1]
+    log_p = densities.bernoulli_log_prob(
+        jnp.broadcast_to(self.prior_logits, top.shape), top)
+    below = [jnp.broadcast_to(x, (*top.shape[:-1], x.shape[-1])), *hs[:-1]]
+    for layer, h_above, h in zip(self.generative, hs, below):
+      log_p = log_p + densities.bernoulli_log_prob(layer(h_above), h)
+    return log_p
+
+  def input_baseline(self, x: jax.Array) -> jax.Array:
+    """NVIL's input-dependent baseline b_ψ(x): [B, D] -> [B] (nats)."""
+    hidden, out = self.baseline_layers
+    return out(jnp.tanh(hidden(x)))[..., 0]
+
+  def decode(self, layer: int, h_above: jax.Array) -> jax.Array:
+    """Logits of p(h_{layer} | h_{layer+1}) (layer 0 is x): [..., H] -> [..., H']."""
+    return self.generative[layer](h_above)
+
+  def __call__(self, x: jax.Array, uniforms: Sequence[jax.Array]):
+    """(log p(x, h), log q(h | x)) for h ~ q drawn from uniforms; each [K, B].
+
+    Also builds the baseline's parameters, so `init` creates every variable.
+    """
+    hs, log_q = self.sample_posterior(x, uniforms)
+    if self.baseline_hidden:
+      self.input_baseline(x)
+    return self.log_joint(x, hs), log_q

@@ -1,0 +1,172 @@
+"""Training a sigmoid belief network (`models.sbn`) with a gradient estimator
+of `objectives.reinforce`.
+
+The objective is the ELBO, E_q[log p(x, h) − log q(h | x)] (nats), or for
+VIMCO the K-sample bound L_K. Every loss here is the negative of a
+**surrogate** whose gradient is the estimator's; its value is not the
+objective, which the metrics report as 'objective' (−ELBO or −L_K, nats per
+example, to be minimized).
+
+Estimators (`ESTIMATORS`):
+
+* 'reinforce': the score-function estimator with no baseline (Eq. 20.62);
+* 'moving_average': with a running average of the learning signal;
+* 'nvil': NVIL (Mnih & Gregor 2014): the input-dependent baseline b_ψ(x),
+  centring and variance normalization;
+* 'vimco': VIMCO (Mnih & Rezende 2016) on L_K, K ≥ 2;
+* 'straight_through': the biased straight-through gradient through the
+  sampled h (Bengio et al. 2013).
+
+The running averages of 'moving_average' and 'nvil' are the model variables
+collection `STATISTICS` ({'mean', 'var'}, scalars). The loss returns their
+new values in its metrics under the same key, and the generic train step
+(`training.step`) writes them back after the update. Each new value is a
+linear function of batch means, so averaging it over devices gives exactly
+the value of the global batch.
+"""
+
+import jax
+import jax.numpy as jnp
+
+from objectives import STATISTICS
+from objectives import reinforce
+from objectives.checks import check_images
+
+Batch = dict[str, jax.Array]
+
+ESTIMATORS = ('reinforce', 'moving_average', 'nvil', 'vimco',
+              'straight_through')
+sg = jax.lax.stop_gradient
+
+
+def initial_statistics() -> dict[str, dict[str, jax.Array]]:
+  """The `STATISTICS` collection before training: mean 0, variance 1."""
+  return {STATISTICS: {'mean': jnp.zeros(()), 'var': jnp.ones(())}}
+
+
+def _uniforms(rng: jax.Array, model, num_samples: int, batch_size: int):
+  shapes = model.noise_shapes(num_samples, batch_size)
+  return [jax.random.uniform(key, shape) for key, shape
+          in zip(jax.random.split(rng, len(shapes)), shapes)]
+
+
+def _check(x: jax.Array, model, estimator: str, num_samples: int) -> None:
+  check_images(x, model.data_dim)
+  if estimator not in ESTIMATORS:
+    raise ValueError(f'unknown estimator {estimator!r}; choose from '
+                     f'{ESTIMATORS}')
+  minimum = 2 if estimator == 'vimco' else 1
+  if num_samples < minimum:
+    raise ValueError(f'{estimator} needs num_samples >= {minimum}, got '
+                     f'{num_samples}')
+  if estimator == 'nvil' and not model.baseline_hidden:
+    raise ValueError('nvil needs the input-dependent baseline: build the '
+                     'model with baseline_hidden > 0')
+
+
+def sbn_log_importance_weights(params, x: jax.Array, rng: jax.Array, *,
+                               model, num_samples: int) -> jax.Array:
+  """log w_k = log p(x, h_k) − log q(h_k | x), h_k ~ q(h | x).
+
+  The signature of `objectives.vae.log_importance_weights`, so that
+  `likelihood.iwae` estimates log p(x) for this model too.
+
+  Args:
+    params: the model's variables.
+    x: [B, D] binary data.
+    rng: PRNG key.
+    model: a `models.sbn.SigmoidBeliefNet`.
+    num_samples: K ≥ 1.
+
+  Returns:
+    [K, B] log importance weights (nats).
+
+  Raises:
+    ValueError: for a bad shape or dtype of x, or K < 1.
+  """
+  _check(x, model, 'reinforce', num_samples)
+  log_p, log_q = model.apply(
+      params, x, _uniforms(rng, model, num_samples, x.shape[0]))
+  return log_p - log_q
+
+
+def sbn_loss(params, batch: Batch, rng: jax.Array, *, model, estimator: str,
+             num_samples: int = 1, decay: float = 0.8,
+             variance_normalization: bool = True
+             ) -> tuple[jax.Array, dict[str, jax.Array]]:
+  """The negative surrogate of one estimator of ∇ ELBO (or ∇ L_K), batch mean.
+
+  With h ~ q drawn K times per example and f = log p(x, h) − log q(h | x):
+
+    reinforce         −mean[log p + sg(f) log q]
+    moving_average    −mean[log p + sg(f − c) log q],  c the running mean of f
+    nvil              −mean[log p + sg((f − b_ψ(x) − c) / max(1, √v)) log q]
+                      + mean[(sg(f − c) − b_ψ(x))²]
+    vimco             −mean[VIMCO surrogate of L_K]
+    straight_through  −mean[f], h with the straight-through gradient
+
+  stop_gradient (sg) keeps the learning signal off the inference network
+  q_φ and the baseline b_ψ, so the generative model p_θ gets its ordinary
+  gradient E[∇_θ log p], q_φ the score-function term, and b_ψ only its
+  regression onto f − c. For nvil, c and v are the running mean and second
+  moment of f − b_ψ(x) − c.
+
+  Args:
+    params: the model's variables, with the `STATISTICS` collection.
+    batch: {'image': [B, D]} binary data.
+    rng: PRNG key.
+    model: a `models.sbn.SigmoidBeliefNet`.
+    estimator: one of `ESTIMATORS`.
+    num_samples: K, samples of h per example (≥ 2 for vimco); the other
+      estimators average K independent estimates.
+    decay: of the running statistics, in [0, 1).
+    variance_normalization: nvil divides its signal by max(1, √v). Without
+      it the estimate is of ∇ ELBO itself, at the same scale as the others.
+
+  Returns:
+    (loss, metrics): loss, scalar, is the negative surrogate. metrics holds
+    batch means of 'elbo' (nats), 'objective' (−ELBO, or −L_K for vimco),
+    'iwae_bound' for vimco, and for moving_average and nvil the new running
+    statistics under `STATISTICS`.
+
+  Raises:
+    ValueError: for a bad shape or dtype of the images, an unknown
+      estimator, too few samples, or nvil without a baseline network.
+  """
+  x = batch['image']
+  _check(x, model, estimator, num_samples)
+  uniforms = _uniforms(rng, model, num_samples, x.shape[0])
+  hs, log_q = model.apply(params, x, uniforms,
+                          straight_through=estimator == 'straight_through',
+                          method=model.sample_posterior)
+  log_p = model.apply(params, x, hs, method=model.log_joint)    # [K, B]
+  signal = log_p - log_q
+  metrics = {'elbo': jnp.mean(signal)}
+  stats = params.get(STATISTICS)
+  if estimator == 'straight_through':
+    surrogate = signal
+  elif estimator == 'vimco':
+    surrogate, bound = reinforce.vimco_surrogate(log_p, log_q)
+    metrics['iwae_bound'] = jnp.mean(bound)
+  elif estimator == 'reinforce':
+    surrogate = reinforce.reinforce_surrogate(log_p, log_q)
+  elif estimator == 'moving_average':
+    surrogate = reinforce.reinforce_surrogate(log_p, log_q, stats['mean'])
+    metrics[STATISTICS] = {
+        'mean': reinforce.moving_average(stats['mean'], signal, decay=decay),
+        'var': stats['var']}
+  else:  # nvil
+    baseline = model.apply(params, x, method=model.input_baseline)   # [B]
+    centred = jnp.mean(sg(signal), 0)  # f per example, averaged over K
+    normalized, metrics[STATISTICS] = reinforce.nvil_signal(
+        sg(signal), baseline, stats, decay=decay,
+        normalize=variance_normalization)
+    surrogate = log_p + normalized * log_q
+    regression = reinforce.baseline_regression_loss(centred, baseline,
+                                                    stats['mean'])
+    metrics['baseline_loss'] = jnp.mean(regression)
+  loss = -jnp.mean(surrogate)
+  if estimator == 'nvil':
+    loss = loss + metrics['baseline_loss']
+  metrics['objective'] = -metrics.get('iwae_bound', metrics['elbo'])
+  return loss, metrics
