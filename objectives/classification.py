@@ -15,6 +15,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from objectives.checks import check_images, check_labels
+
 Batch = dict[str, jax.Array]
 
 
@@ -63,14 +65,14 @@ def cross_entropy_loss(params, batch: Batch, rng: jax.Array, *,
     examples whose argmax logit is the label, in [0, 1]).
 
   Raises:
-    ValueError: if the images are not [B, model.data_dim], or the labels
-      not [B] integers.
+    ValueError: if the images are not a float [B, model.data_dim] array, or
+      the labels not a [B] integer array (the message names the received
+      shape and dtype).
   """
   del rng
   x, labels = batch['image'], batch['label']
-  if jnp.ndim(x) != 2 or jnp.shape(x)[-1] != model.data_dim:
-    raise ValueError(f'expected images of shape [batch, {model.data_dim}], '
-                     f'got {jnp.shape(x)}')
+  check_images(x, model.data_dim)
+  check_labels(labels, jnp.shape(x)[0])
   logits = model.apply(params, x)                                      # [B, K]
   cross_entropy = jnp.mean(softmax_cross_entropy(logits, labels))
   accuracy = jnp.mean(jnp.argmax(logits, axis=-1) == labels)

@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from models.distributions import Bernoulli
+from objectives.checks import check_images
 
 Batch = dict[str, jax.Array]
 
@@ -93,12 +94,11 @@ def dga_loss(params, batch: Batch, rng: jax.Array, *, model,
     the ramp.
 
   Raises:
-    ValueError: if the images are not [B, model.data_dim].
+    ValueError: if the images are not a float [B, model.data_dim] array
+      (the message names the received shape and dtype).
   """
   x = batch['image']
-  if x.ndim != 2 or x.shape[-1] != model.data_dim:
-    raise ValueError(f'expected images of shape [batch, {model.data_dim}], '
-                     f'got {x.shape}')
+  check_images(x, model.data_dim)
   beta = beta(batch['step']) if callable(beta) else jnp.asarray(beta)
   a = model.apply(params, x, method=model.encode)
   code = straight_through_threshold(a)

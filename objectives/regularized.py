@@ -37,6 +37,7 @@ import jax
 import jax.numpy as jnp
 
 from objectives import dga
+from objectives.checks import check_images
 
 Batch = dict[str, jax.Array]
 # A corruption process C(x̃ | x): (rng, x [..., D]) -> x̃ [..., D]. Bind its
@@ -45,12 +46,6 @@ Corruption = Callable[[jax.Array, jax.Array], jax.Array]
 # An encoder h = f(x) that treats the rows of its input independently:
 # [..., D] -> [..., H] (e.g. `model.apply(params, x, method=model.encode)`).
 Encoder = Callable[[jax.Array], jax.Array]
-
-
-def _check_images(x: jax.Array, model) -> None:
-  if x.ndim != 2 or x.shape[-1] != model.data_dim:
-    raise ValueError(f'expected images of shape [batch, {model.data_dim}], '
-                     f'got {x.shape}')
 
 
 def _check_prob(name: str, prob: float) -> None:
@@ -353,10 +348,10 @@ def psd_infer_codes(params, x: jax.Array, *, model, sparsity: float,
     at f(x) and after each step.
 
   Raises:
-    ValueError: for bad shapes, num_steps < 0, step_size ≤ 0 or a negative
-      weight.
+    ValueError: if x is not a float [B, model.data_dim] array, num_steps
+      < 0, step_size ≤ 0 or a weight is negative.
   """
-  _check_images(x, model)
+  check_images(x, model.data_dim)
   if num_steps < 0:
     raise ValueError(f'num_steps must be >= 0, got {num_steps}')
   if step_size <= 0:
@@ -394,9 +389,9 @@ def reconstruction_log_prob(params, x: jax.Array, *, model) -> jax.Array:
   """log p(x | ω = g(f(x))), Eq. 14.1 as a likelihood. [B, D] -> [B] (nats).
 
   Raises:
-    ValueError: if x is not [B, model.data_dim].
+    ValueError: if x is not a float [B, model.data_dim] array.
   """
-  _check_images(x, model)
+  check_images(x, model.data_dim)
   return model.apply(params, x).reconstruction.log_prob(x)
 
 
@@ -418,9 +413,9 @@ def dae_log_prob(params, x: jax.Array, rng: jax.Array, *, model,
     [B] log-likelihoods of the clean x, in nats.
 
   Raises:
-    ValueError: if x is not [B, model.data_dim].
+    ValueError: if x is not a float [B, model.data_dim] array.
   """
-  _check_images(x, model)
+  check_images(x, model.data_dim)
   x_tilde = corruption(chain_keys(rng, 1)[0, 0], x)
   return model.apply(params, x_tilde).reconstruction.log_prob(x)
 
@@ -453,9 +448,10 @@ def walkback_log_probs(params, x: jax.Array, rng: jax.Array, *, model,
     `dae_log_prob` for the same rng.
 
   Raises:
-    ValueError: for bad shapes or num_steps < 1.
+    ValueError: if x is not a float [B, model.data_dim] array, or
+      num_steps < 1.
   """
-  _check_images(x, model)
+  check_images(x, model.data_dim)
   keys = chain_keys(rng, num_steps)
 
   def step(x_prev, step_keys):
@@ -484,7 +480,7 @@ def autoencoder_loss(params, batch: Batch, rng: jax.Array, *,
     negative.
 
   Raises:
-    ValueError: if the images are not [B, model.data_dim].
+    ValueError: if the images are not a float [B, model.data_dim] array.
   """
   del rng
   log_likelihood = jnp.mean(reconstruction_log_prob(params, batch['image'],
@@ -518,13 +514,14 @@ def sparse_autoencoder_loss(
     'l1', the batch's 'kl_sparsity' (nats), and 'mean_activation'.
 
   Raises:
-    ValueError: for bad shapes, a negative weight or a bad target_rate.
+    ValueError: if the images are not a float [B, model.data_dim] array,
+      for a negative weight or a bad target_rate.
   """
   del rng
   if l1_weight < 0 or kl_weight < 0:
     raise ValueError(f'weights must be >= 0, got {l1_weight}, {kl_weight}')
   x = batch['image']
-  _check_images(x, model)
+  check_images(x, model.data_dim)
   out = model.apply(params, x)
   log_likelihood = jnp.mean(out.reconstruction.log_prob(x))
   l1 = jnp.mean(l1_penalty(out.code))
@@ -557,7 +554,7 @@ def dae_loss(params, batch: Batch, rng: jax.Array, *, model,
     negative.
 
   Raises:
-    ValueError: if the images are not [B, model.data_dim].
+    ValueError: if the images are not a float [B, model.data_dim] array.
   """
   log_likelihood = jnp.mean(dae_log_prob(params, batch['image'], rng,
                                          model=model, corruption=corruption))
@@ -593,7 +590,8 @@ def walkback_loss(params, batch: Batch, rng: jax.Array, *, model,
     'log_likelihood_last', those of steps 1 and k.
 
   Raises:
-    ValueError: for bad shapes or num_steps < 1.
+    ValueError: if the images are not a float [B, model.data_dim] array, or
+      num_steps < 1.
   """
   log_probs = walkback_log_probs(params, batch['image'], rng, model=model,
                                  corruption=corruption,
@@ -671,8 +669,9 @@ def cae_loss(params, batch: Batch, rng: jax.Array, *, model, weight: float,
     an estimate for 'hutchinson').
 
   Raises:
-    ValueError: for bad shapes, an unknown penalty, a negative weight, or
-      'analytic' on a model that is not one sigmoid layer.
+    ValueError: if the images are not a float [B, model.data_dim] array,
+      for an unknown penalty, a negative weight, or 'analytic' on a model
+      that is not one sigmoid layer.
   """
   if penalty not in CONTRACTIVE_PENALTIES:
     raise ValueError(f'unknown penalty {penalty!r}; choose from '
@@ -680,7 +679,7 @@ def cae_loss(params, batch: Batch, rng: jax.Array, *, model, weight: float,
   if weight < 0:
     raise ValueError(f'weight must be >= 0, got {weight}')
   x = batch['image']
-  _check_images(x, model)
+  check_images(x, model.data_dim)
   contraction = jnp.mean(CONTRACTIVE_PENALTIES[penalty](
       params, x, rng, model=model, num_probes=num_probes, probe=probe))
   log_likelihood = jnp.mean(reconstruction_log_prob(params, x, model=model))

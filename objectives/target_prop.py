@@ -61,6 +61,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from objectives.checks import check_images, check_labels
+
 Batch = dict[str, jax.Array]
 PROPAGATIONS = ('difference', 'layer_local')
 sg = jax.lax.stop_gradient
@@ -122,15 +124,12 @@ def _labels(batch: Batch, num_classes: int):
 
 def _check_batch(batch: Batch, model) -> None:
   x, labels = batch['image'], batch.get('label')
-  if x.ndim != 2 or x.shape[-1] != model.data_dim:
-    raise ValueError(f'expected images of shape [batch, {model.data_dim}], '
-                     f'got {x.shape}')
-  if labels is None or labels.shape != x.shape[:1]:
-    raise ValueError(f'expected labels of shape [{x.shape[0]}] (−1 = '
-                     f'unlabeled), got '
-                     f'{None if labels is None else labels.shape}')
-  if not jnp.issubdtype(labels.dtype, jnp.integer):
-    raise ValueError(f'labels must be integers, got dtype {labels.dtype}')
+  check_images(x, model.data_dim)
+  if labels is None:
+    raise ValueError(f'expected labels of shape [{jnp.shape(x)[0]}] in the '
+                     "batch (−1 = unlabeled), got no 'label'")
+  # −1 marks an unlabeled example, so the values are not range-checked.
+  check_labels(labels, jnp.shape(x)[0])
 
 
 def _check_hyperparameters(propagation: str, step_size: float,
@@ -164,7 +163,9 @@ def layer_targets(params, batch: Batch, *, model, propagation: str,
     under stop_gradient.
 
   Raises:
-    ValueError: for a wrong-shaped batch or an invalid hyperparameter.
+    ValueError: if the images are not a float [B, model.data_dim] array,
+      the labels not a [B] integer array (the message names the received
+      shape and dtype), or for an invalid hyperparameter.
   """
   _check_batch(batch, model)
   _check_hyperparameters(propagation, step_size, 0.0, alpha)
@@ -233,7 +234,9 @@ def target_prop_terms(params, batch: Batch, rng: jax.Array, *, model,
     {name: [B]} squared errors (squared units) and cross-entropies (nats).
 
   Raises:
-    ValueError: for a wrong-shaped batch or an invalid hyperparameter.
+    ValueError: if the images are not a float [B, model.data_dim] array,
+      the labels not a [B] integer array (the message names the received
+      shape and dtype), or for an invalid hyperparameter.
   """
   _check_hyperparameters(propagation, step_size, inverse_noise, alpha,
                          autoencoder_weight)
@@ -305,7 +308,9 @@ def target_prop_loss(params, batch: Batch, rng: jax.Array, *, model,
     'forward' and 'inverse' (the summed layer squared errors).
 
   Raises:
-    ValueError: for a wrong-shaped batch or an invalid hyperparameter.
+    ValueError: if the images are not a float [B, model.data_dim] array,
+      the labels not a [B] integer array (the message names the received
+      shape and dtype), or for an invalid hyperparameter.
   """
   terms = target_prop_terms(params, batch, rng, model=model,
                             propagation=propagation, step_size=step_size,
@@ -341,7 +346,9 @@ def backprop_loss(params, batch: Batch, rng: jax.Array, *,
     (cross-entropy in nats, {'objective': the same, 'accuracy'}).
 
   Raises:
-    ValueError: for a wrong-shaped batch.
+    ValueError: if the images are not a float [B, model.data_dim] array, or
+      the labels not a [B] integer array (the message names the received
+      shape and dtype).
   """
   del rng
   _check_batch(batch, model)

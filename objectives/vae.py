@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 
 from objectives import densities
+from objectives.checks import check_images
 
 Batch = dict[str, jax.Array]
 
@@ -57,9 +58,7 @@ def _check_sample_axis(log_w: jax.Array) -> None:
 def _check_inputs(x: jax.Array, model: Any, num_samples: int) -> None:
   if num_samples < 1:
     raise ValueError(f'num_samples must be >= 1, got {num_samples}')
-  if x.ndim != 2 or x.shape[-1] != model.data_dim:
-    raise ValueError(f'expected images of shape [batch, {model.data_dim}], '
-                     f'got {x.shape}')
+  check_images(x, model.data_dim)
 
 
 def _forward(params, x, rng, model, num_samples):
@@ -96,7 +95,8 @@ def log_importance_weights(params, x: jax.Array, rng: jax.Array, *, model,
     [K, B] log importance weights in nats.
 
   Raises:
-    ValueError: if num_samples < 1 or x is not [B, model.data_dim].
+    ValueError: if num_samples < 1, or x is not a float [B, model.data_dim]
+      array (the message names the received shape and dtype).
   """
   _check_inputs(x, model, num_samples)
   terms = _log_weight_terms(_forward(params, x, rng, model, num_samples), x)
@@ -126,8 +126,8 @@ def vae_loss(params, batch: Batch, rng: jax.Array, *, model,
     batch means of 'elbo', 'log_likelihood' (E_q log p(x | z)) and 'kl'.
 
   Raises:
-    ValueError: for bad shapes, num_samples < 1, or analytic_kl with more
-      than one stochastic layer.
+    ValueError: if the images are not a float [B, model.data_dim] array,
+      num_samples < 1, or analytic_kl with more than one stochastic layer.
   """
   x = batch['image']
   _check_inputs(x, model, num_samples)
@@ -169,7 +169,8 @@ def iwae_loss(params, batch: Batch, rng: jax.Array, *, model,
     same samples, ≤ L_K).
 
   Raises:
-    ValueError: for bad shapes or num_samples < 1.
+    ValueError: if the images are not a float [B, model.data_dim] array, or
+      num_samples < 1.
   """
   log_w = log_importance_weights(params, batch['image'], rng, model=model,
                                  num_samples=num_samples)
