@@ -1,0 +1,331 @@
+"""Sigmoid belief nets and their estimators against exact enumeration.
+
+A 2-layer SBN with 2 + 2 binary latents and 3 binary pixels is small
+enough to enumerate every (x, h): the exact ELBO, IWAE bound, marginal p(x)
+and their gradients are sums over 16 latent configurations. Monte Carlo
+tolerances are set from standard errors.
+"""
+
+import itertools
+import json
+import math
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from flax import jax_utils
+
+import eval as eval_lib
+import input_pipeline
+import train
+from configs import binarized_mnist_sbn
+from diagnostics.gradients import gradient_moments, mean_over
+from likelihood import iwae
+from models.sbn import SigmoidBeliefNet
+from objectives import STATISTICS
+from objectives import densities
+from objectives.sbn import (ESTIMATORS, initial_statistics, sbn_log_importance_weights,
+                            sbn_loss)
+from samplers.ancestral import sample_sbn
+from training.step import make_train_step
+
+DATA_DIM, LATENT = 3, (2, 2)
+MODEL = SigmoidBeliefNet(DATA_DIM, LATENT, baseline_hidden=8)
+X = jnp.asarray([[1.0, 0.0, 0.0], [1.0, 1.0, 1.0]])   # ELBOs 2 nats apart
+BITS = jnp.asarray(list(itertools.product([0.0, 1.0], repeat=sum(LATENT))))
+H1, H2 = BITS[:, :2], BITS[:, 2:]                     # [16, 2] each
+XS = jnp.asarray(list(itertools.product([0.0, 1.0], repeat=DATA_DIM)))
+
+
+def _params(seed=0):
+  zeros = [jnp.zeros(s) for s in MODEL.noise_shapes(1, 1)]
+  params = MODEL.init(jax.random.PRNGKey(seed), X[:1], zeros)
+  # Random biases too, so that no term of the gradient vanishes.
+  leaves, tree = jax.tree.flatten(params)
+  keys = jax.random.split(jax.random.PRNGKey(seed + 1), len(leaves))
+  leaves = [leaf + 0.7 * jax.random.normal(k, leaf.shape)
+            for leaf, k in zip(leaves, keys)]
+  return {**jax.tree.unflatten(tree, leaves), **initial_statistics()}
+
+
+def _log_q_and_p(params, x):
+  """Every h: log q(h | x) and log p(x, h) for x [D] -> ([16], [16])."""
+  # u = 1 − h draws exactly h: u = 0 < σ(a) gives 1, u = 1 gives 0.
+  _, log_q = MODEL.apply(params, x[None], [1.0 - H1[None], 1.0 - H2[None]],
+                         method=MODEL.sample_posterior)
+  log_p = MODEL.apply(params, x[None], [H1[None], H2[None]],
+                      method=MODEL.log_joint)
+  return log_q[0], log_p[0]
+
+
+def exact_elbo(params):
+  """The batch mean of Σ_h q(h | x) [log p(x, h) − log q(h | x)]."""
+  def one(x):
+    log_q, log_p = _log_q_and_p(params, x)
+    return jnp.sum(jnp.exp(log_q) * (log_p - log_q))
+  return jnp.mean(jax.vmap(one)(X))
+
+
+def exact_iwae(params, k):
+  """The batch mean of E[log (1/k) Σ_j w_j] over all 16^k sample tuples."""
+  tuples = jnp.asarray(list(itertools.product(range(16), repeat=k)))
+  def one(x):
+    log_q, log_p = _log_q_and_p(params, x)
+    log_w = (log_p - log_q)[tuples]                          # [T, k]
+    bound = jax.nn.logsumexp(log_w, 1) - math.log(k)
+    return jnp.sum(jnp.exp(jnp.sum(log_q[tuples], 1)) * bound)
+  return jnp.mean(jax.vmap(one)(X))
+
+
+def exact_log_marginal(params, x):
+  """log p(x) = log Σ_h p(x, h), x: [D] -> scalar."""
+  log_p = MODEL.apply(params, x[None], [H1[None], H2[None]],
+                      method=MODEL.log_joint)
+  return jax.nn.logsumexp(log_p)
+
+
+def _model_grads(grads, inference_scale=1.0):
+  """The generative and inference gradients, flattened (no baseline); the
+  inference part times inference_scale."""
+  p = grads['params']
+  return jnp.concatenate([
+      jnp.ravel(v) * (inference_scale if k.startswith('inference') else 1.0)
+      for k in sorted(p) if not k.startswith('baseline')
+      for v in jax.tree.leaves(p[k])])
+
+
+def _estimates(params, num_draws=10_000, **kwargs):
+  """[num_draws, P] gradient estimates of the ELBO (or L_K): −∇ loss."""
+  grad = jax.grad(lambda p, key: sbn_loss(p, {'image': X}, key, model=MODEL,
+                                          **kwargs)[0])
+  keys = jax.random.split(jax.random.PRNGKey(42), num_draws)
+  return jax.vmap(lambda key: -_model_grads(grad(params, key)))(keys)
+
+
+def _assert_unbiased(estimates, exact):
+  mean = estimates.mean(0)
+  se = estimates.std(0) / math.sqrt(estimates.shape[0])
+  z = np.abs(np.asarray(mean - exact)) / np.maximum(np.asarray(se), 1e-6)
+  # 4.5 standard errors: a false alarm in about 1 of 10⁴ of the ~50 elements.
+  assert np.max(z) < 4.5, (np.max(z), mean, exact)
+
+
+def test_joint_and_posterior_are_normalized():
+  params = _params()
+  hs, _ = MODEL.apply(params, X[:1], [1.0 - H1[None], 1.0 - H2[None]],
+                      method=MODEL.sample_posterior)
+  np.testing.assert_array_equal(hs[0][0], H1)   # u = 1 − h draws h
+  np.testing.assert_array_equal(hs[1][0], H2)
+  joint = jax.vmap(lambda x: _log_q_and_p(params, x)[1])(XS)      # [8, 16]
+  np.testing.assert_allclose(jnp.sum(jnp.exp(joint)), 1.0, rtol=1e-5)
+  for x in XS:
+    np.testing.assert_allclose(jnp.sum(jnp.exp(_log_q_and_p(params, x)[0])),
+                               1.0, rtol=1e-5)
+
+
+@pytest.mark.parametrize('estimator, extra', [
+    ('reinforce', {}),
+    ('moving_average', {}),
+    ('nvil', {'variance_normalization': False}),
+    ('nvil', {}),
+])
+def test_score_function_estimators_match_the_exact_gradient(estimator, extra):
+  params = _params()
+  # Baselines far from the mean signal: unbiasedness must not depend on them.
+  params[STATISTICS] = {'mean': jnp.asarray(-3.0), 'var': jnp.asarray(16.0)}
+  # NVIL's normalization divides the inference gradient by max(1, √v) = 4.
+  scale = 0.25 if estimator == 'nvil' and not extra else 1.0
+  exact = _model_grads(jax.grad(exact_elbo)(params), inference_scale=scale)
+  _assert_unbiased(_estimates(params, estimator=estimator, **extra), exact)
+
+
+def test_vimco_matches_the_exact_gradient_of_the_iwae_bound():
+  params = _params()
+  exact = _model_grads(jax.grad(lambda p: exact_iwae(p, 2))(params))
+  _assert_unbiased(_estimates(params, estimator='vimco', num_samples=2),
+                   exact)
+  # Its reported bound is the IWAE bound of the same samples.
+  log_w = sbn_log_importance_weights(params, X, jax.random.PRNGKey(3),
+                                     model=MODEL, num_samples=2)
+  _, metrics = sbn_loss(params, {'image': X}, jax.random.PRNGKey(3),
+                        model=MODEL, estimator='vimco', num_samples=2)
+  np.testing.assert_allclose(
+      metrics['iwae_bound'],
+      jnp.mean(jax.nn.logsumexp(log_w, 0) - math.log(2)), rtol=1e-6)
+
+
+def _fit_baseline(params, steps=500):
+  """Trains only b_ψ on NVIL's regression loss, as NVIL training does."""
+  opt = optax.adam(3e-2)
+  state = opt.init(params)
+
+  @jax.jit
+  def step(params, state, key):
+    def loss(p):
+      return sbn_loss(p, {'image': X}, key, model=MODEL, estimator='nvil',
+                      num_samples=64)[1]['baseline_loss']
+    grads = jax.grad(loss)(params)
+    updates, state = opt.update(grads, state)
+    return optax.apply_updates(params, updates), state
+
+  for i in range(steps):
+    params, state = step(params, state, jax.random.PRNGKey(i))
+  return params
+
+
+def test_baselines_lower_the_variance():
+  params = _params()
+  log_w = sbn_log_importance_weights(params, X, jax.random.PRNGKey(0),
+                                     model=MODEL, num_samples=10_000)
+  params[STATISTICS] = {'mean': jnp.mean(log_w), 'var': jnp.asarray(1.0)}
+  fitted = _fit_baseline(params)
+  b = MODEL.apply(fitted, X, method=MODEL.input_baseline)
+  fitted[STATISTICS] = {'mean': jnp.mean(log_w - b), 'var': jnp.asarray(1.0)}
+
+  def inference_variance(params, estimator):
+    loss = lambda p, batch, key: sbn_loss(p, batch, key, model=MODEL,
+                                          estimator=estimator)
+    _, var = gradient_moments(loss, params, {'image': X},
+                              jax.random.PRNGKey(1), num_draws=4000)
+    return mean_over(var, lambda path: 'inference' in path)
+
+  plain = inference_variance(params, 'reinforce')
+  moving = inference_variance(params, 'moving_average')
+  nvil = inference_variance(fitted, 'nvil')
+  # Each variance estimate has a relative standard error of about 2%; NVIL's
+  # per-example baseline removes the 2-nat spread of the ELBOs of X.
+  assert moving < 0.8 * plain, (moving, plain)
+  assert nvil < moving, (nvil, moving)
+
+
+def test_gradient_moments_match_a_known_distribution():
+  mu, sigma = jnp.asarray([1.0, -2.0, 0.5]), jnp.asarray([0.5, 2.0, 1.0])
+
+  def loss(p, batch, key):
+    noise = mu + sigma * jax.random.normal(key, (3,))
+    return jnp.sum(p['params']['w'] * noise), {}
+
+  params = {'params': {'w': jnp.zeros(3)}, **initial_statistics()}
+  n = 4000
+  mean, var = gradient_moments(loss, params, {}, jax.random.PRNGKey(0),
+                               num_draws=n)
+  assert set(mean) == {'params'}            # no gradient of the statistics
+  np.testing.assert_array_less(np.abs(mean['params']['w'] - mu),
+                               4.5 * sigma / math.sqrt(n))
+  # The variance of a Gaussian sample variance is 2σ⁴/(n − 1).
+  np.testing.assert_array_less(np.abs(var['params']['w'] - sigma ** 2),
+                               4.5 * sigma ** 2 * math.sqrt(2 / (n - 1)))
+  assert mean_over(var) == pytest.approx(float(jnp.mean(var['params']['w'])))
+
+
+def test_ancestral_samples_follow_the_marginal():
+  params = _params()
+  n = 20_000
+  x, _ = sample_sbn(params, jax.random.PRNGKey(0), model=MODEL,
+                    num_samples=n)
+  index = np.asarray(x @ jnp.asarray([4.0, 2.0, 1.0])).astype(int)
+  freq = np.bincount(index, minlength=8) / n
+  exact = np.exp([float(exact_log_marginal(params, xs)) for xs in XS])
+  se = np.sqrt(exact * (1 - exact) / n)
+  np.testing.assert_array_less(np.abs(freq - exact), 4.5 * se)
+
+
+def test_importance_weights_are_unbiased_and_iwae_converges():
+  params = _params()
+  exact = np.exp([float(exact_log_marginal(params, x)) for x in X])
+  k = 20_000
+  w = np.exp(np.asarray(sbn_log_importance_weights(
+      params, X, jax.random.PRNGKey(0), model=MODEL, num_samples=k),
+      np.float64))                                             # [K, B]
+  # E_q[p(x, h) / q(h | x)] = p(x).
+  se = w.std(0) / math.sqrt(k)
+  np.testing.assert_array_less(np.abs(w.mean(0) - exact), 4.5 * se)
+  # The chunked IWAE-2000 estimate is log p(x) up to its relative error.
+  out = iwae.evaluate_log_likelihood(
+      params, np.asarray(X), jax.random.PRNGKey(1), model=MODEL,
+      num_samples=2000, chunk_size=500, batch_size=2,
+      log_weights=sbn_log_importance_weights)
+  relative_se = w.std(0) / w.mean(0) / math.sqrt(2000)
+  np.testing.assert_array_less(np.abs(out['log_likelihood'] - np.log(exact)),
+                               4.5 * relative_se)
+  assert np.all(out['elbo'] < out['log_likelihood'])
+
+
+def test_train_step_writes_back_the_running_statistics():
+  params = _params()
+  loss = lambda p, b, key: sbn_loss(p, b, key, model=MODEL, estimator='nvil')
+  state = jax_utils.replicate(train.train_state.TrainState.create(
+      apply_fn=None, params=params, tx=optax.sgd(0.1)))
+  batch = {'image': X[None]}
+  rng = jax.random.PRNGKey(0)
+  new_state, metrics = make_train_step(loss)(state, batch, rng)
+  assert STATISTICS not in metrics
+  # The step's key on its only device: fold_in(fold_in(rng, 0), 0).
+  key = jax.random.fold_in(jax.random.fold_in(rng, 0), 0)
+  _, expected = loss(params, {'image': X, 'step': 0}, key)
+  for name in ('mean', 'var'):
+    np.testing.assert_allclose(new_state.params[STATISTICS][name][0],
+                               expected[STATISTICS][name], rtol=1e-5)
+  assert float(expected[STATISTICS]['mean']) != 0.0
+
+
+def test_bad_input_is_refused():
+  params = _params()
+  key = jax.random.PRNGKey(0)
+  with pytest.raises(ValueError, match='unknown estimator'):
+    sbn_loss(params, {'image': X}, key, model=MODEL, estimator='muprop')
+  with pytest.raises(ValueError, match='num_samples >= 2'):
+    sbn_loss(params, {'image': X}, key, model=MODEL, estimator='vimco')
+  with pytest.raises(ValueError, match=r'\[batch, 3\]'):
+    sbn_loss(params, {'image': X[:, :2]}, key, model=MODEL,
+             estimator='nvil')
+  with pytest.raises(ValueError, match='int32'):
+    sbn_loss(params, {'image': X.astype(jnp.int32)}, key, model=MODEL,
+             estimator='nvil')
+  no_baseline = SigmoidBeliefNet(DATA_DIM, LATENT, baseline_hidden=0)
+  with pytest.raises(ValueError, match='baseline_hidden'):
+    sbn_loss(params, {'image': X}, key, model=no_baseline, estimator='nvil')
+
+
+def test_binarized_mnist_sbn_trains_and_evaluates(tmp_path, shared_data):
+  config = binarized_mnist_sbn.get_config()
+  config.data_dir = str(shared_data / 'binarized_mnist')
+  config.model.latent_dims = (20,)
+  config.model.baseline_hidden = 16
+  config.reinforce.estimator = 'vimco'
+  config.num_samples = 2
+  config.batch_size = 100
+  config.num_epochs = 1                   # 500 steps
+  config.log_every_steps = 100
+  config.checkpoint_every_steps = 500
+  config.eval_every_epochs = 1
+  config.eval.max_examples = 200
+  config.eval.num_samples = 50
+  config.eval.chunk_size = 50
+  config.eval.variance_draws = 20
+  config.eval.num_images = 16
+  workdir = str(tmp_path)
+  train.train_and_evaluate(config, workdir)
+  results = eval_lib.evaluate(config, workdir)
+  with open(os.path.join(workdir, 'eval_test.json')) as f:
+    assert json.load(f) == results
+  assert results['log_likelihood'] >= results['elbo']
+  # Independent reference: the factorized Bernoulli with the training-set
+  # mean, on the same 200 test images (about −206 nats).
+  train_split = input_pipeline.load_split('binarized_mnist', 'train',
+                                          data_dir=config.data_dir)
+  test_split = input_pipeline.load_split('binarized_mnist', 'test',
+                                         data_dir=config.data_dir)
+  mean = np.clip(train_split.images.mean(0), 1e-3, 1 - 1e-3)
+  reference = np.asarray(densities.bernoulli_log_prob(
+      np.broadcast_to(np.log(mean / (1 - mean)), (200, 784)),
+      test_split.images[:200])).mean()
+  assert results['log_likelihood'] > reference, (results, reference)
+  rows = {r['estimator']: r for r in results['gradient_variance']}
+  assert set(rows) == set(ESTIMATORS)
+  assert rows['reinforce']['inference_ratio'] == 1.0
+  for name in ('samples.png', 'reconstructions.png'):
+    assert os.path.exists(os.path.join(workdir, name))
