@@ -2,7 +2,8 @@
 
 For every model family in `training.families.FAMILIES`, built from a
 committed config shrunk to a tiny model, prints (as JSON) the largest
-parameter difference between three steps of the generic pmapped step on 8
+parameter difference (and, for a family with running statistics, the
+largest difference of those) between three steps of the generic pmapped step on 8
 devices and a sequential reference on the same global batch: the mean of
 the per-shard gradients, each computed with that device's key
 fold_in(fold_in(rng, step), device), then one SGD update (Adam would magnify float rounding in
@@ -22,6 +23,7 @@ from flax import jax_utils
 from flax.training import train_state
 
 import input_pipeline
+from objectives import STATISTICS
 from training.families import FAMILIES, get_family
 from training.step import make_train_step
 
@@ -47,6 +49,8 @@ CONFIGS = {
     'cae': _config('binarized_mnist_cae', **{'model.code_dim': 32}),
     'classifier': _config('fashion_mnist_classifier',
                           **{'model.hidden': (32,)}),
+    'sbn': _config('binarized_mnist_sbn', **{'model.latent_dims': (16, 8),
+                                             'model.baseline_hidden': 8}),
     'target_prop': _config('fashion_mnist_semi_supervised',
                            **{'model.hidden': (32, 32),
                               'model.top_dim': 16}),
@@ -55,15 +59,21 @@ CONFIGS = {
 
 def reference(loss_fn, state, batches, rng):
   grad_fn = jax.jit(jax.grad(lambda p, b, key: loss_fn(p, b, key)[0]))
+  metrics_fn = jax.jit(lambda p, b, key: loss_fn(p, b, key)[1])
   for batch in batches:
     step_key = jax.random.fold_in(rng, state.step)
-    grads = [grad_fn(state.params,
-                     {**{k: v[d] for k, v in batch.items()},
-                      'step': state.step},
-                     jax.random.fold_in(step_key, d))
-             for d in range(NUM_DEVICES)]
-    state = state.apply_gradients(
-        grads=jax.tree.map(lambda *g: sum(g) / NUM_DEVICES, *grads))
+    shards = [({**{k: v[d] for k, v in batch.items()}, 'step': state.step},
+               jax.random.fold_in(step_key, d)) for d in range(NUM_DEVICES)]
+    grads = [grad_fn(state.params, b, key) for b, key in shards]
+    mean = lambda *t: sum(t) / NUM_DEVICES
+    new = state.apply_gradients(grads=jax.tree.map(mean, *grads))
+    # Running statistics (objectives.STATISTICS): the mean over shards.
+    statistics = [metrics_fn(state.params, b, key).get(STATISTICS)
+                  for b, key in shards]
+    if statistics[0] is not None:
+      new = new.replace(params={**new.params,
+                                STATISTICS: jax.tree.map(mean, *statistics)})
+    state = new
   return state.params
 
 
@@ -105,10 +115,15 @@ def main(data_dir):
     batches = [{'image': images.reshape(*shape, -1)[s],
                 'label': keep.reshape(shape)[s]} for s in range(STEPS)]
     loss_fn = family.build_loss(config, model)
-    moved = max_diff(params, pmapped(loss_fn, state, batches, rng))
-    results[name] = max_diff(pmapped(loss_fn, state, batches, rng),
-                             reference(loss_fn, state, batches, rng))
-    results[f'{name}_moved'] = moved
+    stepped = pmapped(loss_fn, state, batches, rng)
+    expected = reference(loss_fn, state, batches, rng)
+    results[name] = max_diff(stepped['params'], expected['params'])
+    results[f'{name}_moved'] = max_diff(params['params'], stepped['params'])
+    if STATISTICS in params:
+      results[f'{name}_statistics'] = max_diff(stepped[STATISTICS],
+                                               expected[STATISTICS])
+      results[f'{name}_statistics_moved'] = max_diff(params[STATISTICS],
+                                                     stepped[STATISTICS])
   print(json.dumps(results))
 
 
