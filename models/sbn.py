@@ -9,7 +9,10 @@ stack of Bernoulli layers, top first:
 and the inference network q(h | x) = Π_l q(h_l | h_{l−1}) runs the other
 way, q(h_l | h_{l−1}) = Bernoulli(σ(V_l h_{l−1} + d_l)), as in NVIL
 (Mnih & Gregor 2014, §5). "SBN 200-200-784" has latent_dims = (200, 200).
-The layers are linear before the sigmoid, as in the NVIL and MuProp papers.
+By default the layers are linear before the sigmoid, as in the NVIL and
+MuProp papers. With `hidden` widths, every one of these maps is an MLP
+instead: with one latent layer this is a VAE whose code is Bernoulli
+(NVIL's "nonlinear SBN").
 
 An optional input-dependent baseline b_ψ(x), an MLP with one tanh hidden
 layer (NVIL uses 100 units), lives beside them; it is a control variate
@@ -25,6 +28,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from models.mlp import MLP
 from objectives import densities
 from objectives.reinforce import straight_through_bernoulli
 
@@ -35,11 +39,16 @@ class SigmoidBeliefNet(nn.Module):
   Attributes:
     data_dim: D, the size of x.
     latent_dims: (H_1, …, H_L), the latent layers bottom first.
+    hidden: widths of the deterministic hidden layers inside each map;
+      () makes every map linear.
+    activation: of those hidden layers, a name in `models.mlp.ACTIVATIONS`.
     baseline_hidden: hidden units of NVIL's baseline b_ψ(x); 0 builds none.
     output_bias_init: initializer of the logits of p(x | h_1).
   """
   data_dim: int
   latent_dims: Sequence[int]
+  hidden: Sequence[int] = ()
+  activation: str = 'tanh'
   baseline_hidden: int = 100
   output_bias_init: Callable = nn.initializers.zeros_init()
 
@@ -50,15 +59,23 @@ class SigmoidBeliefNet(nn.Module):
                                    (self.latent_dims[-1],))
     # generative[l]: h_{l+1} -> logits of layer l (layer 0 is x).
     self.generative = [
-        nn.Dense(dims[l], name=f'generative_{l}',
-                 bias_init=self.output_bias_init if l == 0
-                 else nn.initializers.zeros_init())
+        self._map(dims[l], f'generative_{l}',
+                  self.output_bias_init if l == 0
+                  else nn.initializers.zeros_init())
         for l in range(len(self.latent_dims))]
     # inference[l]: h_l -> logits of q(h_{l+1} | h_l) (h_0 is x).
-    self.inference = [nn.Dense(dims[l + 1], name=f'inference_{l}')
+    self.inference = [self._map(dims[l + 1], f'inference_{l}')
                       for l in range(len(self.latent_dims))]
     if self.baseline_hidden:
       self.baseline_layers = [nn.Dense(self.baseline_hidden), nn.Dense(1)]
+
+  def _map(self, features: int, name: str,
+           bias_init: Callable = nn.initializers.zeros_init()) -> nn.Module:
+    """Logits of one conditional: Dense, or an MLP of `hidden` then Dense."""
+    if not self.hidden:
+      return nn.Dense(features, bias_init=bias_init, name=name)
+    return nn.Sequential([MLP(self.hidden, self.activation),
+                          nn.Dense(features, bias_init=bias_init)], name=name)
 
   def noise_shapes(self, num_samples: int,
                    batch_size: int) -> list[tuple[int, ...]]:

@@ -40,9 +40,9 @@ H1, H2 = BITS[:, :2], BITS[:, 2:]                     # [16, 2] each
 XS = jnp.asarray(list(itertools.product([0.0, 1.0], repeat=DATA_DIM)))
 
 
-def _params(seed=0):
-  zeros = [jnp.zeros(s) for s in MODEL.noise_shapes(1, 1)]
-  params = MODEL.init(jax.random.PRNGKey(seed), X[:1], zeros)
+def _params(seed=0, model=MODEL):
+  zeros = [jnp.zeros(s) for s in model.noise_shapes(1, 1)]
+  params = model.init(jax.random.PRNGKey(seed), X[:1], zeros)
   # Random biases too, so that no term of the gradient vanishes.
   leaves, tree = jax.tree.flatten(params)
   keys = jax.random.split(jax.random.PRNGKey(seed + 1), len(leaves))
@@ -51,13 +51,13 @@ def _params(seed=0):
   return {**jax.tree.unflatten(tree, leaves), **initial_statistics()}
 
 
-def _log_q_and_p(params, x):
+def _log_q_and_p(params, x, model=MODEL):
   """Every h: log q(h | x) and log p(x, h) for x [D] -> ([16], [16])."""
   # u = 1 − h draws exactly h: u = 0 < σ(a) gives 1, u = 1 gives 0.
-  _, log_q = MODEL.apply(params, x[None], [1.0 - H1[None], 1.0 - H2[None]],
-                         method=MODEL.sample_posterior)
-  log_p = MODEL.apply(params, x[None], [H1[None], H2[None]],
-                      method=MODEL.log_joint)
+  _, log_q = model.apply(params, x[None], [1.0 - H1[None], 1.0 - H2[None]],
+                         method=model.sample_posterior)
+  log_p = model.apply(params, x[None], [H1[None], H2[None]],
+                      method=model.log_joint)
   return log_q[0], log_p[0]
 
 
@@ -113,17 +113,20 @@ def _assert_unbiased(estimates, exact):
   assert np.max(z) < 4.5, (np.max(z), mean, exact)
 
 
-def test_joint_and_posterior_are_normalized():
-  params = _params()
-  hs, _ = MODEL.apply(params, X[:1], [1.0 - H1[None], 1.0 - H2[None]],
-                      method=MODEL.sample_posterior)
+@pytest.mark.parametrize('hidden', [(), (5,)])
+def test_joint_and_posterior_are_normalized(hidden):
+  # hidden=(5,): an MLP in every conditional, as in the Bernoulli VAE.
+  model = SigmoidBeliefNet(DATA_DIM, LATENT, hidden=hidden)
+  params = _params(model=model)
+  hs, _ = model.apply(params, X[:1], [1.0 - H1[None], 1.0 - H2[None]],
+                      method=model.sample_posterior)
   np.testing.assert_array_equal(hs[0][0], H1)   # u = 1 − h draws h
   np.testing.assert_array_equal(hs[1][0], H2)
-  joint = jax.vmap(lambda x: _log_q_and_p(params, x)[1])(XS)      # [8, 16]
+  joint = jax.vmap(lambda x: _log_q_and_p(params, x, model)[1])(XS)
   np.testing.assert_allclose(jnp.sum(jnp.exp(joint)), 1.0, rtol=1e-5)
   for x in XS:
-    np.testing.assert_allclose(jnp.sum(jnp.exp(_log_q_and_p(params, x)[0])),
-                               1.0, rtol=1e-5)
+    np.testing.assert_allclose(
+        jnp.sum(jnp.exp(_log_q_and_p(params, x, model)[0])), 1.0, rtol=1e-5)
 
 
 @pytest.mark.parametrize('estimator, extra', [

@@ -147,15 +147,17 @@ def target_prop_objective(config: ml_collections.ConfigDict,
 
 def build_sbn(config: ml_collections.ConfigDict,
               train: Split) -> SigmoidBeliefNet:
-  """The sigmoid belief net of config.model.{latent_dims, baseline_hidden};
-  output biases from the training mean if
-  config.model.output_bias_from_data_mean."""
+  """The sigmoid belief net of config.model.{latent_dims, baseline_hidden}
+  and, if set, {hidden, activation} (a Bernoulli-latent VAE); output biases
+  from the training mean if config.model.output_bias_from_data_mean."""
   m = config.model
   kwargs = {}
   if m.output_bias_from_data_mean:
     kwargs['output_bias_init'] = data_mean_bias_init(train.images.mean(0))
   return SigmoidBeliefNet(data_dim=train.images.shape[1],
                           latent_dims=tuple(m.latent_dims),
+                          hidden=tuple(m.get('hidden', ())),
+                          activation=m.get('activation', 'tanh'),
                           baseline_hidden=m.baseline_hidden, **kwargs)
 
 
