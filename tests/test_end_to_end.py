@@ -1,12 +1,15 @@
 """Tiny configs trained end to end: resume, incompatible checkpoints, eval.py."""
 
+import importlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 
 import jax
+import ml_collections
 import numpy as np
 import pytest
 from PIL import Image
@@ -19,6 +22,7 @@ from conftest import REPO
 from objectives import densities
 from training import checkpoints
 from training import experiment
+from training import families
 
 
 def tiny_digits_config():
@@ -66,15 +70,66 @@ def test_checkpoint_of_another_model_is_refused(tmp_path):
     train.train_and_evaluate(other, str(tmp_path))
 
 
-def test_invalid_config_fails_before_training(tmp_path):
+@pytest.mark.parametrize('field, value, match', [
+    ('batch_size', 0, 'batch_size'),
+    ('family', 'not-a-family', 'unknown family'),
+    ('num_samples', 0, r'config\.num_samples must be >= 1, got 0'),
+    ('eval.num_samples', 0, r'config\.eval\.num_samples must be >= 1, got 0'),
+    ('eval.chunk_size', -5, r'config\.eval\.chunk_size must be >= 1'),
+])
+def test_invalid_config_fails_before_training(tmp_path, field, value, match):
   config = tiny_digits_config()
-  config.batch_size = 0
-  with pytest.raises(ValueError, match='batch_size'):
-    train.train_and_evaluate(config, str(tmp_path))
+  config.update_from_flattened_dict({field: value})
+  workdir = tmp_path / 'run'
+  with pytest.raises(ValueError, match=match):
+    train.train_and_evaluate(config, str(workdir))
+  assert not workdir.exists()
+
+
+def test_batch_the_devices_cannot_share_is_refused():
+  config = tiny_digits_config()   # batch 50
+  experiment.validate_config(config, 2)
+  with pytest.raises(ValueError, match='batch_size=50 .* the 3 devices'):
+    experiment.validate_config(config, 3)
+
+
+@pytest.mark.parametrize('field, value', [
+    ('num_sampless', 2),                       # a typo
+    ('beta', ml_collections.ConfigDict({'final': 1.0})),  # a DGA section
+    ('model.code_dim', 8),                     # a DGA or autoencoder field
+    ('eval.parzen_samples', 100),              # a DAE evaluation field
+    ('optimizer.lr', 0.1),
+])
+def test_field_the_family_does_not_read_is_refused(field, value):
   config = tiny_digits_config()
-  config.family = 'not-a-family'
-  with pytest.raises(ValueError, match='unknown family'):
-    train.train_and_evaluate(config, str(tmp_path))
+  *parents, name = field.split('.')
+  section = config
+  for parent in parents:
+    section = section[parent]
+  section[name] = value
+  with pytest.raises(ValueError, match=re.escape(
+      f"config.{field} is not read by family 'vae'")) as info:
+    experiment.validate_config(config, 1)
+  # The message lists the known fields of that level.
+  known = experiment.known_fields('vae')
+  listed = sorted(known) if not parents else sorted(known[parents[0]])
+  assert str(listed) in str(info.value)
+
+
+def test_every_family_lists_the_fields_it_reads():
+  assert set(experiment.FAMILY_FIELDS) >= set(families.FAMILIES)
+  for fields in experiment.FAMILY_FIELDS.values():
+    assert set(fields.sections) <= set(experiment.SECTION_FIELDS) | {
+        'noise_prob'}
+
+
+@pytest.mark.parametrize('name', sorted(
+    path.stem for path in (REPO / 'configs').glob('*.py')
+    if path.stem != '__init__'))
+def test_every_committed_config_validates(name):
+  config = importlib.import_module(f'configs.{name}').get_config()
+  experiment.validate_config(config, 1)
+  experiment.validate_config(config, 2)   # the batch splits over 2 devices
 
 
 def test_binarized_mnist_trains_and_evaluates(tmp_path, shared_data):
@@ -151,6 +206,16 @@ def test_main_job_command_line(tmp_path):
     assert json.load(f)['num_samples'] == 20
   proc = run('train.py', '--config.batch_size=-1')
   assert proc.returncode != 0 and 'batch_size' in proc.stderr
+
+
+def test_misspelt_command_line_field_fails_naming_it(tmp_path):
+  proc = subprocess.run(
+      [sys.executable, str(REPO / 'train.py'), f'--workdir={tmp_path}',
+       '--config.num_sampless=2'], env=dict(os.environ, PYTHONPATH=str(REPO)),
+      capture_output=True, text=True, timeout=300, check=False)
+  assert proc.returncode != 0
+  assert 'num_sampless' in proc.stderr and 'num_samples' in proc.stderr
+  assert not (tmp_path / 'checkpoints').exists()
 
 
 def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(

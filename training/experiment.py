@@ -4,6 +4,7 @@ train.py and eval.py share these, so a checkpoint is always read back into
 the state it was written from.
 """
 
+import dataclasses
 import os
 from typing import Any
 
@@ -16,6 +17,7 @@ from flax.training import train_state
 from jax.experimental import multihost_utils
 from ml_collections import config_flags
 
+from configs import default as default_config
 import input_pipeline
 from models.dga import DGA, stack_codes
 from training import checkpoints
@@ -92,6 +94,126 @@ def initialize_distributed(coordinator_address: str | None,
                              process_id=process_id)
 
 
+# The fields of the config sections that only some families read.
+SECTION_FIELDS: dict[str, tuple[str, ...]] = {
+    'beta': ('begin_step', 'ramp_steps', 'final'),
+    'corruption': ('name', 'level'),
+    'walkback': ('num_steps', 'last_step_only'),
+    'contraction': ('weight', 'penalty', 'num_probes'),
+    'reinforce': ('estimator', 'decay'),
+    'target_prop': ('propagation', 'step_size', 'inverse_noise', 'alpha',
+                    'autoencoder_weight'),
+    'semi_supervised': ('num_labels', 'keep_unlabeled'),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class FamilyFields:
+  """What a family reads beyond the top-level fields of configs/default.py.
+
+  Attributes:
+    sections: extra top-level fields: a key of SECTION_FIELDS (a section),
+      or a plain value (e.g. 'noise_prob').
+    model: every field of config.model (which the family's configs replace
+      as a whole).
+    eval: the config.eval fields its evaluator reads besides default.py's.
+  """
+  sections: tuple[str, ...] = ()
+  model: tuple[str, ...] = ()
+  eval: tuple[str, ...] = ()
+
+
+_VAE_MODEL = ('latent_dims', 'hidden', 'likelihood', 'activation',
+              'output_bias_from_data_mean')
+_AUTOENCODER_MODEL = ('code_dim', 'hidden', 'activation', 'code_activation',
+                      'likelihood', 'log_var', 'output_bias_from_data_mean',
+                      'tied')
+_DAE_EVAL = ('parzen_samples', 'parzen_valid_examples', 'num_chains',
+             'burn_in', 'thin', 'mixing_chains', 'mixing_steps',
+             'classifier_workdir', 'visit_confidence', 'cae_noise_std',
+             'cae_steps')
+
+# config.family -> the fields it reads (training.families, evaluators/).
+# A field outside them is a typo or a leftover: validate_config refuses it.
+# A family that reads a new field lists it here; the tests validate every
+# config in configs/ against this table.
+FAMILY_FIELDS: dict[str, FamilyFields] = {
+    'vae': FamilyFields(model=_VAE_MODEL),
+    'iwae': FamilyFields(model=_VAE_MODEL),
+    'dga': FamilyFields(
+        sections=('beta', 'noise_prob'),
+        model=('code_dim', 'hidden', 'activation', 'code_activation',
+               'output_bias_from_data_mean'),
+        eval=('num_components', 'num_reencoding_samples')),
+    'dae': FamilyFields(sections=('corruption', 'walkback'),
+                        model=_AUTOENCODER_MODEL, eval=_DAE_EVAL),
+    # The evaluator's chains use config.corruption. configs/
+    # binarized_mnist_cae.py extends the walk-back DAE config and keeps its
+    # 'walkback' section, which a CAE does not read; it is tolerated.
+    'cae': FamilyFields(sections=('contraction', 'corruption', 'walkback'),
+                        model=_AUTOENCODER_MODEL, eval=_DAE_EVAL),
+    'sbn': FamilyFields(
+        sections=('reinforce',),
+        model=('latent_dims', 'hidden', 'activation', 'baseline_hidden',
+               'output_bias_from_data_mean'),
+        eval=('variance_draws', 'variance_num_samples')),
+    'target_prop': FamilyFields(
+        sections=('target_prop', 'semi_supervised'),
+        model=('hidden', 'num_classes', 'units', 'straight_through',
+               'side_information', 'top_dim', 'input_inverse'),
+        eval=('sample_steps', 'sample_thin')),
+    'classifier': FamilyFields(model=('hidden', 'activation', 'num_classes')),
+}
+
+
+def known_fields(family: str) -> dict[str, tuple[str, ...] | None]:
+  """The config fields that `family` reads: {top-level field: the names of
+  its subfields if it is a section, else None}.
+
+  Raises:
+    ValueError: for a family outside FAMILY_FIELDS.
+  """
+  if family not in FAMILY_FIELDS:
+    raise ValueError(f'family {family!r} lists no config fields; add it to '
+                     f'training.experiment.FAMILY_FIELDS')
+  fields = FAMILY_FIELDS[family]
+  default = default_config.get_config()
+  known = {name: tuple(value) if isinstance(value, ml_collections.ConfigDict)
+           else None for name, value in default.items()}
+  known.update({name: SECTION_FIELDS.get(name) for name in fields.sections})
+  known['model'] = fields.model
+  known['eval'] = tuple(default.eval) + fields.eval
+  return known
+
+
+def check_known_fields(config: ml_collections.ConfigDict) -> None:
+  """Fails on a config field that config.family does not read.
+
+  Such a field is a typo or a leftover of another family; read by nothing,
+  it would silently change nothing. Fields are checked at the top level and
+  one level down (config.model, config.eval, config.optimizer and each
+  family section).
+
+  Raises:
+    ValueError: naming the field and listing the known ones.
+  """
+  known = known_fields(config.family)
+  for name, value in config.items():
+    if name not in known:
+      raise ValueError(
+          f'config.{name} is not read by family {config.family!r}: a typo, '
+          f'or a field of another family? Known fields: {sorted(known)}')
+    subfields = known[name]
+    if subfields is None or not isinstance(value, ml_collections.ConfigDict):
+      continue
+    for key in value:
+      if key not in subfields:
+        raise ValueError(
+            f'config.{name}.{key} is not read by family {config.family!r}: '
+            f'a typo, or a field of another family? Known fields of '
+            f'config.{name}: {sorted(subfields)}')
+
+
 def validate_config(config: ml_collections.ConfigDict,
                     num_devices: int) -> None:
   """Fails at once, with the field named, on values no run can use.
@@ -102,7 +224,9 @@ def validate_config(config: ml_collections.ConfigDict,
 
   Raises:
     ValueError: for an unknown family, dataset, source or binarization,
-      non-positive sizes, or a batch the devices cannot share evenly.
+      non-positive sizes or sample counts (config.num_samples,
+      config.eval.num_samples), a batch the devices cannot share evenly, or
+      a field the family does not read (`check_known_fields`).
   """
   families.get_family(config.family)
   choices = {'dataset': input_pipeline.DATASETS,
@@ -113,9 +237,15 @@ def validate_config(config: ml_collections.ConfigDict,
       raise ValueError(f'config.{field}={config[field]!r}; choose from '
                        f'{tuple(allowed)}')
   for field in ('num_samples', 'batch_size', 'num_epochs', 'log_every_steps',
-                'checkpoint_every_steps'):
-    if config[field] < 1:
-      raise ValueError(f'config.{field} must be >= 1, got {config[field]}')
+                'checkpoint_every_steps', 'eval.num_samples', 'eval.chunk_size',
+                'eval.batch_size'):
+    value = _field(config, field)
+    if value < 1:
+      raise ValueError(f'config.{field} must be >= 1, got {value}')
+  for field in ('eval_every_epochs', 'eval.max_examples'):
+    value = _field(config, field)
+    if value < 0:
+      raise ValueError(f'config.{field} must be >= 0, got {value}')
   if config.lower_stages and config.family != 'dga':
     raise ValueError(f'config.lower_stages: only DGA stages are stacked, '
                      f'not family {config.family!r}')
@@ -125,6 +255,13 @@ def validate_config(config: ml_collections.ConfigDict,
   if config.batch_size % num_devices:
     raise ValueError(f'config.batch_size={config.batch_size} is not '
                      f'divisible by the {num_devices} devices')
+  check_known_fields(config)
+
+
+def _field(config: ml_collections.ConfigDict, dotted: str) -> Any:
+  for name in dotted.split('.'):
+    config = config[name]
+  return config
 
 
 def load_splits(config: ml_collections.ConfigDict, *splits: str):
