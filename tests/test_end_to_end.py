@@ -218,10 +218,13 @@ def test_misspelt_command_line_field_fails_naming_it(tmp_path):
   assert not (tmp_path / 'checkpoints').exists()
 
 
+@pytest.mark.parametrize('log_every_steps', [5, 20])
 def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(
-    tmp_path, monkeypatch):
+    tmp_path, monkeypatch, log_every_steps):
   """A NaN image poisons the params at step 7; the run must stop at the next
-  check (step 10) and keep the checkpoint of step 5."""
+  check (step 10) and keep the checkpoint of step 5. The check is the logged
+  loss (every 5 steps), or, when logs are rarer than checkpoints (every 20),
+  the parameters about to be saved."""
   clean_train, valid = experiment.load_splits(tiny_digits_config(),
                                               'train', 'valid')
   images = clean_train.images.copy()
@@ -236,9 +239,10 @@ def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(
   config = tiny_digits_config()
   config.binarization = 'none'   # a NaN would become a 0 or 1 otherwise
   config.model.output_bias_from_data_mean = False  # the mean would be NaN
-  config.log_every_steps = 5
+  config.log_every_steps = log_every_steps
   config.checkpoint_every_steps = 5
-  with pytest.raises(FloatingPointError, match='last good checkpoint'):
+  with pytest.raises(FloatingPointError, match='at step 10.*last good '
+                                               'checkpoint'):
     train.train_and_evaluate(config, str(tmp_path))
   mngr = checkpoints.manager(str(tmp_path))
   assert mngr.latest_step() == 5
