@@ -1,0 +1,90 @@
+"""benchmarks/performance.py runs, and its PyTorch reference computes the library's bounds."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from benchmarks import performance
+from configs import binarized_mnist_vae
+from objectives import densities
+from training import experiment
+
+
+def test_a_train_step_row_has_a_rate_and_a_flop_count():
+  row = performance.benchmark_train_step('classifier', 10, steps=2, rounds=1)
+  assert row.rate > 0 and row.gflops > 0 and row.peak_rss_mib > 0
+  assert row.torch_rate is None
+  table = performance.markdown_table([row], peak_gflops=row.gflops * 2)
+  assert '| classifier train step' in table and '50%' in table
+
+
+def test_every_trainable_family_has_a_benchmark_config():
+  for name, module in performance.FAMILY_CONFIGS.items():
+    assert module.get_config().family == name
+  assert set(performance.FAMILY_CONFIGS) <= set(
+      experiment.families.FAMILIES)
+
+
+def test_time_interleaved_times_every_call():
+  calls = {'a': lambda: jnp.ones(3), 'b': lambda: jnp.zeros(3)}
+  seconds = performance.time_interleaved(calls, steps=2, rounds=2)
+  assert set(seconds) == {'a', 'b'} and min(seconds.values()) > 0
+
+
+def _torch_vae(params, data_mean):
+  """The torch reference VAE holding the flax VAE's params."""
+  torch = pytest.importorskip('torch')
+  from benchmarks import torch_reference  # pylint: disable=g-import-not-at-top
+  model = torch_reference.VAE(data_mean)
+  encoder, decoder = params['params']['encoders_0'], params['params']['decoders_0']
+  layers = [
+      (model.encoder[0], encoder['MLP_0']['Dense_0']),
+      (model.encoder[2], encoder['MLP_0']['Dense_1']),
+      (model.loc, encoder['loc']), (model.log_var, encoder['log_var']),
+      (model.decoder[0], decoder['MLP_0']['Dense_0']),
+      (model.decoder[2], decoder['MLP_0']['Dense_1']),
+      (model.decoder[4], decoder['logits'])]
+  with torch.no_grad():
+    for linear, dense in layers:
+      linear.weight.copy_(torch.tensor(np.array(dense['kernel']).T))
+      linear.bias.copy_(torch.tensor(np.array(dense['bias'])))
+  return torch, torch_reference, model
+
+
+@pytest.mark.parametrize('num_samples', [1, 5])
+def test_torch_reference_losses_equal_the_library_bounds(num_samples):
+  config = binarized_mnist_vae.get_config()
+  split = performance.synthetic_split(config, 16)
+  _, model, state = experiment.create_state(config, split, 1)
+  torch, torch_reference, torch_model = _torch_vae(state.params,
+                                                   split.images.mean(0))
+  eps = np.random.default_rng(0).standard_normal(
+      (num_samples, 16, 50)).astype(np.float32)
+  x = jnp.asarray(split.images)
+  out = model.apply(state.params, x, [jnp.asarray(eps)])
+  log_likelihood = out.likelihood.log_prob(x)  # [K, B]
+  q = out.posterior[0]
+  elbo = jnp.mean(log_likelihood, 0) - densities.gaussian_kl(q.loc, q.log_var)
+  log_w = (log_likelihood + densities.standard_normal_log_prob(out.z[0])
+           - q.log_prob(out.z[0]))
+  bound = jax.nn.logsumexp(log_w, 0) - np.log(num_samples)
+  xt, epst = torch.from_numpy(split.images), torch.from_numpy(eps)
+  with torch.no_grad():
+    vae = torch_reference.vae_loss(torch_model, xt, epst).item()
+    iwae = torch_reference.iwae_loss(torch_model, xt, epst).item()
+  np.testing.assert_allclose(vae, -float(jnp.mean(elbo)), rtol=1e-5)
+  np.testing.assert_allclose(iwae, -float(jnp.mean(bound)), rtol=1e-5)
+
+
+def test_torch_reference_step_lowers_its_loss():
+  torch = pytest.importorskip('torch')
+  from benchmarks import torch_reference  # pylint: disable=g-import-not-at-top
+  images = (np.random.default_rng(0).random((50, 784)) < 0.13).astype(
+      np.float32)
+  step = torch_reference.make_train_step('iwae', images.mean(0),
+                                         num_samples=5)
+  x = torch.from_numpy(images)
+  first = [step(x).item() for _ in range(5)]
+  last = [step(x).item() for _ in range(200)][-5:]
+  assert np.mean(last) < np.mean(first) - 10
