@@ -36,6 +36,7 @@ performance.md and the measurements to performance.json.
 """
 
 import dataclasses
+import gc
 import json
 import math
 import os
@@ -99,7 +100,7 @@ _STEPS = flags.DEFINE_integer(
     'steps·100/B (at least 20), so every round covers the same examples.')
 _ROUNDS = flags.DEFINE_integer('rounds', 5, 'Timed rounds; the best counts.')
 _TORCH = flags.DEFINE_enum(
-    'torch', 'eager', ['eager', 'compiled', 'none'],
+    'torch', 'compiled', ['eager', 'compiled', 'none'],
     'The PyTorch reference: eager, through torch.compile, or not run.')
 _IWAE_EXAMPLES = flags.DEFINE_integer(
     'iwae_examples', 300, 'Test examples of the timed IWAE-5000 estimate '
@@ -155,11 +156,14 @@ def time_interleaved(calls: dict[str, Callable[[], Any]], *, steps: int,
 
 
 def reset_peak_rss() -> None:
-  """Resets the kernel's resident-memory high-water mark of this process.
+  """Frees what earlier measurements left, then resets the kernel's
+  resident-memory high-water mark of this process.
 
-  Writing 5 to /proc/self/clear_refs does that on Linux; elsewhere the peak
-  stays the process's peak so far.
+  Writing 5 to /proc/self/clear_refs does the reset on Linux; elsewhere the
+  peak stays the process's peak so far.
   """
+  gc.collect()
+  jax.clear_caches()
   try:
     with open('/proc/self/clear_refs', 'w') as f:
       f.write('5')
