@@ -87,30 +87,37 @@ FAMILY_CONFIGS: dict[str, ModuleType] = {
 # The families that `benchmarks.torch_reference` also implements.
 TORCH_FAMILIES = ('vae', 'iwae')
 
-_FAMILIES = flags.DEFINE_list(
-    'families', [f for f in FAMILY_CONFIGS if f in FAMILIES],
-    'Families whose train step to time.')
-_BATCH_SIZES = flags.DEFINE_list(
-    'batch_sizes', ['100', '1000'], 'Global batch sizes of the train steps.')
-_LARGE_BATCH_FAMILIES = flags.DEFINE_list(
-    'large_batch_families', list(TORCH_FAMILIES),
-    'Families also timed at the batch sizes after the first.')
-_STEPS = flags.DEFINE_integer(
-    'steps', 500, 'Timed steps per round at batch 100; a batch of B takes '
-    'steps·100/B (at least 20), so every round covers the same examples.')
-_ROUNDS = flags.DEFINE_integer('rounds', 5, 'Timed rounds; the best counts.')
-_TORCH = flags.DEFINE_enum(
-    'torch', 'compiled', ['eager', 'compiled', 'none'],
-    'The PyTorch reference: eager, through torch.compile, or not run.')
-_IWAE_EXAMPLES = flags.DEFINE_integer(
-    'iwae_examples', 300, 'Test examples of the timed IWAE-5000 estimate '
-    '(0 skips it).')
-_CHAIN_STEPS = flags.DEFINE_integer(
-    'chain_steps', 1000, 'Steps of the timed DAE chain (0 skips it).')
-_MATMUL = flags.DEFINE_integer(
-    'matmul_size', 2048, 'n of the n×n float32 matmul that sets the peak.')
-_WORKDIR = flags.DEFINE_string(
-    'workdir', None, 'If set, performance.md and performance.json go here.')
+
+def define_flags() -> None:
+  """Defines the command-line flags; called only when run as a script,
+  so that importing this module defines none (tests import it beside
+  other benchmarks with flags of the same names)."""
+  global _FAMILIES, _BATCH_SIZES, _LARGE_BATCH_FAMILIES, _STEPS, _ROUNDS
+  global _TORCH, _IWAE_EXAMPLES, _CHAIN_STEPS, _MATMUL, _WORKDIR
+  _FAMILIES = flags.DEFINE_list(
+      'families', [f for f in FAMILY_CONFIGS if f in FAMILIES],
+      'Families whose train step to time.')
+  _BATCH_SIZES = flags.DEFINE_list(
+      'batch_sizes', ['100', '1000'], 'Global batch sizes of the train steps.')
+  _LARGE_BATCH_FAMILIES = flags.DEFINE_list(
+      'large_batch_families', list(TORCH_FAMILIES),
+      'Families also timed at the batch sizes after the first.')
+  _STEPS = flags.DEFINE_integer(
+      'steps', 500, 'Timed steps per round at batch 100; a batch of B takes '
+      'steps·100/B (at least 20), so every round covers the same examples.')
+  _ROUNDS = flags.DEFINE_integer('rounds', 5, 'Timed rounds; the best counts.')
+  _TORCH = flags.DEFINE_enum(
+      'torch', 'compiled', ['eager', 'compiled', 'none'],
+      'The PyTorch reference: eager, through torch.compile, or not run.')
+  _IWAE_EXAMPLES = flags.DEFINE_integer(
+      'iwae_examples', 300, 'Test examples of the timed IWAE-5000 estimate '
+      '(0 skips it).')
+  _CHAIN_STEPS = flags.DEFINE_integer(
+      'chain_steps', 1000, 'Steps of the timed DAE chain (0 skips it).')
+  _MATMUL = flags.DEFINE_integer(
+      'matmul_size', 2048, 'n of the n×n float32 matmul that sets the peak.')
+  _WORKDIR = flags.DEFINE_string(
+      'workdir', None, 'If set, performance.md and performance.json go here.')
 
 
 @dataclasses.dataclass
@@ -454,4 +461,5 @@ def main(argv):
 
 
 if __name__ == '__main__':
+  define_flags()
   app.run(main)
