@@ -157,12 +157,12 @@ def sbn_loss(params, batch: Batch, rng: jax.Array, *, model, estimator: str,
         'var': stats['var']}
   else:  # nvil
     baseline = model.apply(params, x, method=model.input_baseline)   # [B]
-    centred = jnp.mean(sg(signal), 0)  # f per example, averaged over K
+    per_example = jnp.mean(sg(signal), 0)  # [B] f averaged over the K draws
     normalized, metrics[STATISTICS] = reinforce.nvil_signal(
         sg(signal), baseline, stats, decay=decay,
         normalize=variance_normalization)
     surrogate = log_p + normalized * log_q
-    regression = reinforce.baseline_regression_loss(centred, baseline,
+    regression = reinforce.baseline_regression_loss(per_example, baseline,
                                                     stats['mean'])
     metrics['baseline_loss'] = jnp.mean(regression)
   loss = -jnp.mean(surrogate)
