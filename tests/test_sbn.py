@@ -19,14 +19,13 @@ import pytest
 from flax import jax_utils
 
 import eval as eval_lib
-import input_pipeline
 import train
 from configs import binarized_mnist_sbn
+from conftest import factorized_bernoulli_log_likelihood
 from diagnostics.gradients import gradient_moments, mean_over
 from likelihood import iwae
 from models.sbn import SigmoidBeliefNet
 from objectives import STATISTICS
-from objectives import densities
 from objectives.sbn import (ESTIMATORS, initial_statistics, sbn_log_importance_weights,
                             sbn_loss)
 from samplers.ancestral import sample_sbn
@@ -318,14 +317,7 @@ def test_binarized_mnist_sbn_trains_and_evaluates(tmp_path, shared_data):
   assert results['log_likelihood'] >= results['elbo']
   # Independent reference: the factorized Bernoulli with the training-set
   # mean, on the same 200 test images (about −206 nats).
-  train_split = input_pipeline.load_split('binarized_mnist', 'train',
-                                          data_dir=config.data_dir)
-  test_split = input_pipeline.load_split('binarized_mnist', 'test',
-                                         data_dir=config.data_dir)
-  mean = np.clip(train_split.images.mean(0), 1e-3, 1 - 1e-3)
-  reference = np.asarray(densities.bernoulli_log_prob(
-      np.broadcast_to(np.log(mean / (1 - mean)), (200, 784)),
-      test_split.images[:200])).mean()
+  reference = factorized_bernoulli_log_likelihood(config.data_dir, 200)
   assert results['log_likelihood'] > reference, (results, reference)
   rows = {r['estimator']: r for r in results['gradient_variance']}
   assert set(rows) == set(ESTIMATORS)
