@@ -5,7 +5,8 @@ as in Mnih & Gregor 2014 (§5): their input-dependent baseline has one tanh
 layer of 100 units and their running averages decay at 0.8. Deeper nets:
   --config.model.latent_dims=200,200        (SBN 200-200-784)
   --config.model.latent_dims=200,200,200    (SBN 200-200-200-784)
-Other estimators: --config.reinforce.estimator=vimco --config.num_samples=5,
+With more than one layer, NVIL uses a local learning signal per layer
+(turn off with --config.reinforce.local_signals=False). Other estimators: --config.reinforce.estimator=vimco --config.num_samples=5,
 or reinforce, moving_average, straight_through.
 """
 
@@ -26,6 +27,9 @@ def get_config():
   config.reinforce = ml_collections.ConfigDict()
   config.reinforce.estimator = 'nvil'
   config.reinforce.decay = 0.8
+  # NVIL §3.3: each inference layer learns from the terms of the ELBO that
+  # it can change, with its own baseline. The same as one signal for 1 layer.
+  config.reinforce.local_signals = True
   config.num_samples = 1
   config.batch_size = 50
   config.num_epochs = 500

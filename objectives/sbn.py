@@ -12,13 +12,15 @@ Estimators (`ESTIMATORS`):
 * 'reinforce': the score-function estimator with no baseline (Eq. 20.62);
 * 'moving_average': with a running average of the learning signal;
 * 'nvil': NVIL (Mnih & Gregor 2014): the input-dependent baseline b_ψ(x),
-  centring and variance normalization;
+  centring and variance normalization; optionally with one local learning
+  signal per inference layer (§3.3);
 * 'vimco': VIMCO (Mnih & Rezende 2016) on L_K, K ≥ 2;
 * 'straight_through': the biased straight-through gradient through the
   sampled h (Bengio et al. 2013).
 
 The running averages of 'moving_average' and 'nvil' are the model variables
-collection `STATISTICS` ({'mean', 'var'}, scalars). The loss returns their
+collection `STATISTICS` ({'mean', 'var'}: scalars, or [L] with NVIL's L
+local learning signals). The loss returns their
 new values in its metrics under the same key, and the generic train step
 (`training.step`) writes them back after the update. Each new value is a
 linear function of batch means, so averaging it over devices gives exactly
@@ -39,9 +41,15 @@ ESTIMATORS = ('reinforce', 'moving_average', 'nvil', 'vimco',
 sg = jax.lax.stop_gradient
 
 
-def initial_statistics() -> dict[str, dict[str, jax.Array]]:
-  """The `STATISTICS` collection before training: mean 0, variance 1."""
-  return {STATISTICS: {'mean': jnp.zeros(()), 'var': jnp.ones(())}}
+def initial_statistics(num_signals: int | None = None
+                       ) -> dict[str, dict[str, jax.Array]]:
+  """The `STATISTICS` collection before training: mean 0, variance 1.
+
+  Scalars, or [num_signals] for NVIL's local learning signals (one per
+  inference layer).
+  """
+  shape = () if num_signals is None else (num_signals,)
+  return {STATISTICS: {'mean': jnp.zeros(shape), 'var': jnp.ones(shape)}}
 
 
 def _uniforms(rng: jax.Array, model, num_samples: int, batch_size: int):
@@ -50,7 +58,8 @@ def _uniforms(rng: jax.Array, model, num_samples: int, batch_size: int):
           in zip(jax.random.split(rng, len(shapes)), shapes)]
 
 
-def _check(x: jax.Array, model, estimator: str, num_samples: int) -> None:
+def _check(x: jax.Array, model, estimator: str, num_samples: int,
+           local_signals: bool = False) -> None:
   check_images(x, model.data_dim)
   if estimator not in ESTIMATORS:
     raise ValueError(f'unknown estimator {estimator!r}; choose from '
@@ -62,6 +71,10 @@ def _check(x: jax.Array, model, estimator: str, num_samples: int) -> None:
   if estimator == 'nvil' and not model.baseline_hidden:
     raise ValueError('nvil needs the input-dependent baseline: build the '
                      'model with baseline_hidden > 0')
+  if local_signals and (estimator != 'nvil' or not model.local_baselines):
+    raise ValueError('local learning signals are an option of nvil, on a '
+                     'model built with local_baselines=True; got estimator '
+                     f'{estimator!r}, local_baselines={model.local_baselines}')
 
 
 def sbn_log_importance_weights(params, x: jax.Array, rng: jax.Array, *,
@@ -90,9 +103,39 @@ def sbn_log_importance_weights(params, x: jax.Array, rng: jax.Array, *,
   return log_p - log_q
 
 
+def _nvil(signals: jax.Array, scores: jax.Array, baselines: jax.Array,
+          stats: dict[str, jax.Array], *, decay: float, normalize: bool):
+  """NVIL's score-function terms for S learning signals.
+
+  Args:
+    signals: [S, K, B] the learning signals f_s (nats).
+    scores: [S, K, B] the log q terms each signal multiplies.
+    baselines: [S, K, B] the input-dependent baselines b_s.
+    stats: {'mean', 'var'}, [S], or scalars when S = 1.
+    decay, normalize: as in `reinforce.nvil_signal`.
+
+  Returns:
+    (Σ_s sg(signal_s) · score_s, [K, B]; the baselines' regression loss,
+    scalar; the new stats, shaped like stats).
+  """
+  per_signal = jax.tree.map(jnp.atleast_1d, stats)
+  terms, regression, new = 0.0, 0.0, []
+  for s in range(signals.shape[0]):
+    stats_s = jax.tree.map(lambda v, s=s: v[s], per_signal)
+    normalized, new_s = reinforce.nvil_signal(
+        signals[s], baselines[s], stats_s, decay=decay, normalize=normalize)
+    terms = terms + normalized * scores[s]
+    regression = regression + jnp.mean(reinforce.baseline_regression_loss(
+        signals[s], baselines[s], stats_s['mean']))
+    new.append(new_s)
+  new_stats = jax.tree.map(lambda old, *v: jnp.stack(v).reshape(old.shape),
+                           stats, *new)
+  return terms, regression, new_stats
+
+
 def sbn_loss(params, batch: Batch, rng: jax.Array, *, model, estimator: str,
              num_samples: int = 1, decay: float = 0.8,
-             variance_normalization: bool = True
+             variance_normalization: bool = True, local_signals: bool = False
              ) -> tuple[jax.Array, dict[str, jax.Array]]:
   """The negative surrogate of one estimator of ∇ ELBO (or ∇ L_K), batch mean.
 
@@ -109,7 +152,10 @@ def sbn_loss(params, batch: Batch, rng: jax.Array, *, model, estimator: str,
   q_φ and the baseline b_ψ, so the generative model p_θ gets its ordinary
   gradient E[∇_θ log p], q_φ the score-function term, and b_ψ only its
   regression onto f − c. For nvil, c and v are the running mean and second
-  moment of f − b_ψ(x) − c.
+  moment of f − b_ψ(x) − c. With local_signals, each inference layer l has
+  its own signal f_l, the terms of f that depend on h_l given h_{l−1}, with
+  its own baseline b_l(h_{l−1}), c_l and v_l, and multiplies only
+  log q(h_l | h_{l−1}) (Mnih & Gregor 2014, §3.3).
 
   Args:
     params: the model's variables, with the `STATISTICS` collection.
@@ -122,6 +168,8 @@ def sbn_loss(params, batch: Batch, rng: jax.Array, *, model, estimator: str,
     decay: of the running statistics, in [0, 1).
     variance_normalization: nvil divides its signal by max(1, √v). Without
       it the estimate is of ∇ ELBO itself, at the same scale as the others.
+    local_signals: nvil with one learning signal per inference layer; the
+      model needs local_baselines=True and statistics of shape [L].
 
   Returns:
     (loss, metrics): loss, scalar, is the negative surrogate. metrics holds
@@ -131,15 +179,17 @@ def sbn_loss(params, batch: Batch, rng: jax.Array, *, model, estimator: str,
 
   Raises:
     ValueError: for a bad shape or dtype of the images, an unknown
-      estimator, too few samples, or nvil without a baseline network.
+      estimator, too few samples, nvil without a baseline network, or
+      local_signals without nvil and local baselines.
   """
   x = batch['image']
-  _check(x, model, estimator, num_samples)
+  _check(x, model, estimator, num_samples, local_signals)
   uniforms = _uniforms(rng, model, num_samples, x.shape[0])
-  hs, log_q = model.apply(params, x, uniforms,
-                          straight_through=estimator == 'straight_through',
-                          method=model.sample_posterior)
-  log_p = model.apply(params, x, hs, method=model.log_joint)    # [K, B]
+  hs, log_qs = model.apply(params, x, uniforms, per_layer=True,
+                           straight_through=estimator == 'straight_through',
+                           method=model.sample_posterior)      # [L, K, B]
+  log_ps = model.apply(params, x, hs, per_layer=True, method=model.log_joint)
+  log_p, log_q = jnp.sum(log_ps, 0), jnp.sum(log_qs, 0)        # [K, B]
   signal = log_p - log_q
   metrics = {'elbo': jnp.mean(signal)}
   stats = params.get(STATISTICS)
@@ -156,15 +206,21 @@ def sbn_loss(params, batch: Batch, rng: jax.Array, *, model, estimator: str,
         'mean': reinforce.moving_average(stats['mean'], signal, decay=decay),
         'var': stats['var']}
   else:  # nvil
-    baseline = model.apply(params, x, method=model.input_baseline)   # [B]
-    per_example = jnp.mean(sg(signal), 0)  # [B] f averaged over the K draws
-    normalized, metrics[STATISTICS] = reinforce.nvil_signal(
-        sg(signal), baseline, stats, decay=decay,
+    if local_signals:
+      # f_l keeps the terms of f that h_l can change, given h_{l−1}:
+      # Σ_{j ≥ l} log p(h_{j−1} | h_j) − log q(h_j | h_{j−1}), + log p(h_L).
+      signals = jnp.cumsum((log_ps - log_qs)[::-1], 0)[::-1]
+      baselines = model.apply(params, x, hs, method=model.layer_baselines)
+      scores = log_qs
+    else:
+      signals, scores = signal[None], log_q[None]
+      baselines = jnp.broadcast_to(
+          model.apply(params, x, method=model.input_baseline),
+          signal.shape)[None]
+    score_terms, metrics['baseline_loss'], metrics[STATISTICS] = _nvil(
+        signals, scores, baselines, stats, decay=decay,
         normalize=variance_normalization)
-    surrogate = log_p + normalized * log_q
-    regression = reinforce.baseline_regression_loss(per_example, baseline,
-                                                    stats['mean'])
-    metrics['baseline_loss'] = jnp.mean(regression)
+    surrogate = log_p + score_terms
   loss = -jnp.mean(surrogate)
   if estimator == 'nvil':
     loss = loss + metrics['baseline_loss']

@@ -100,7 +100,7 @@ SECTION_FIELDS: dict[str, tuple[str, ...]] = {
     'corruption': ('name', 'level'),
     'walkback': ('num_steps', 'last_step_only'),
     'contraction': ('weight', 'penalty', 'num_probes'),
-    'reinforce': ('estimator', 'decay'),
+    'reinforce': ('estimator', 'decay', 'local_signals'),
     'target_prop': ('propagation', 'step_size', 'inverse_noise', 'alpha',
                     'autoencoder_weight'),
     'semi_supervised': ('num_labels', 'keep_unlabeled'),

@@ -145,11 +145,18 @@ def target_prop_objective(config: ml_collections.ConfigDict,
                            autoencoder_weight=t.autoencoder_weight)
 
 
+def _local_signals(config: ml_collections.ConfigDict) -> bool:
+  """Whether NVIL runs with one learning signal per inference layer."""
+  r = config.reinforce
+  return r.estimator == 'nvil' and r.get('local_signals', False)
+
+
 def build_sbn(config: ml_collections.ConfigDict,
               train: Split) -> SigmoidBeliefNet:
   """The sigmoid belief net of config.model.{latent_dims, baseline_hidden}
   and, if set, {hidden, activation} (a Bernoulli-latent VAE); output biases
-  from the training mean if config.model.output_bias_from_data_mean."""
+  from the training mean if config.model.output_bias_from_data_mean; a
+  baseline per layer for config.reinforce.local_signals."""
   m = config.model
   kwargs = {}
   if m.output_bias_from_data_mean:
@@ -158,13 +165,15 @@ def build_sbn(config: ml_collections.ConfigDict,
                           latent_dims=tuple(m.latent_dims),
                           hidden=tuple(m.get('hidden', ())),
                           activation=m.get('activation', 'tanh'),
-                          baseline_hidden=m.baseline_hidden, **kwargs)
+                          baseline_hidden=m.baseline_hidden,
+                          local_baselines=_local_signals(config), **kwargs)
 
 
 def init_sbn(model: SigmoidBeliefNet, rng: jax.Array, x: jax.Array):
   """The SBN's variables with its running statistics (objectives.sbn)."""
   uniforms = [jnp.zeros(s) for s in model.noise_shapes(1, x.shape[0])]
-  return {**model.init(rng, x, uniforms), **initial_statistics()}
+  num_signals = len(model.latent_dims) if model.local_baselines else None
+  return {**model.init(rng, x, uniforms), **initial_statistics(num_signals)}
 
 
 def _init(model, rng, x):
@@ -200,7 +209,8 @@ FAMILIES: dict[str, Family] = {
                       sbn_loss, model=model,
                       estimator=config.reinforce.estimator,
                       num_samples=config.num_samples,
-                      decay=config.reinforce.decay), evaluate_sbn),
+                      decay=config.reinforce.decay,
+                      local_signals=_local_signals(config)), evaluate_sbn),
     'target_prop': Family(build_target_prop_net, _init,
                           target_prop_objective, evaluate_target_prop),
     'classifier': Family(build_classifier, _init,
