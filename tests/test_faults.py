@@ -7,6 +7,7 @@ intercept, at moments drawn with a fixed seed. Every subprocess runs under
 `timeout -s KILL`, so a hung run cannot hang the suite.
 """
 
+import json
 import os
 import pathlib
 import re
@@ -25,6 +26,7 @@ from configs import digits_vae
 from conftest import REPO
 from training import checkpoints
 from training import experiment
+from training import metrics
 
 TOTAL_STEPS = 50     # 2 epochs of the 1297 digits at batch 50
 LIMIT_S = 300        # per train.py process
@@ -225,3 +227,17 @@ def test_checkpoint_of_another_config_is_refused_and_kept(uninterrupted):
     checkpoints.restore_latest(checkpoints.manager(str(source)), state,
                                config=tiny_config())
   assert checkpoints.manager(str(source)).latest_step() == TOTAL_STEPS
+
+
+def test_metrics_cut_short_by_a_kill_are_dropped_on_resume(tmp_path):
+  # A SIGKILL during a write leaves a partial last line; records after the
+  # checkpoint the run resumes from are dropped too.
+  lines = [json.dumps({'step': s, 'loss': 1.0 / s}) + '\n'
+           for s in (100, 200, 300)]
+  (tmp_path / 'metrics.jsonl').write_text(''.join(lines) + '{"step": 40')
+  writer = metrics.MetricsWriter(str(tmp_path), resume_step=200)
+  writer.write(300, {'loss': 0.5})
+  records = [json.loads(line) for line in
+             (tmp_path / 'metrics.jsonl').read_text().splitlines()]
+  assert [r['step'] for r in records] == [100, 200, 300]
+  assert records[-1]['loss'] == 0.5

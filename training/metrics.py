@@ -13,7 +13,8 @@ class MetricsWriter:
   """Appends one JSON object per line to WORKDIR/metrics.jsonl.
 
   On resume at step s, lines with a step after s (written by the interrupted
-  run after its last checkpoint) are dropped first, atomically.
+  run after its last checkpoint) are dropped first, atomically, and so is a
+  line the interruption cut short.
   """
 
   def __init__(self, workdir: str, *, resume_step: int = 0,
@@ -22,9 +23,15 @@ class MetricsWriter:
     self.enabled = enabled
     if enabled and os.path.exists(self.path):
       with open(self.path) as f:
-        kept = [line for line in f
-                if line.strip() and json.loads(line)['step'] <= resume_step]
-      write_atomic(self.path, ''.join(kept))
+        records = [(line, _parse(line)) for line in f if line.strip()]
+      for line, record in records:
+        if record is None:
+          logging.warning('%s: dropping a line that is not a complete JSON '
+                          'record (cut short by an interruption?): %r',
+                          self.path, line[:80])
+      write_atomic(self.path, ''.join(
+          line for line, record in records
+          if record is not None and record['step'] <= resume_step))
 
   def write(self, step: int, values: dict[str, Any]) -> None:
     if not self.enabled:
@@ -32,6 +39,15 @@ class MetricsWriter:
     record = {'step': int(step), **{k: float(v) for k, v in values.items()}}
     with open(self.path, 'a') as f:
       f.write(json.dumps(record) + '\n')
+
+
+def _parse(line: str) -> dict | None:
+  """The record of one line, or None if it is not a whole JSON record."""
+  try:
+    record = json.loads(line)
+  except json.JSONDecodeError:
+    return None
+  return record if isinstance(record, dict) and 'step' in record else None
 
 
 def write_atomic(path: str, text: str) -> None:
