@@ -42,11 +42,13 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     The results written to WORKDIR/eval_SPLIT.json.
 
   Raises:
+    ValueError: for a config `experiment.validate_config` refuses.
     FileNotFoundError: if workdir has no checkpoint.
     checkpoints.IncompatibleCheckpointError: if it was trained with another
       model or objective.
   """
   cpu_start = time.process_time()
+  experiment.validate_config(config, num_devices=1)
   train_split, = experiment.load_splits(config, 'train')
   split, = experiment.load_splits(config, config.eval.split)
   # Gray data binarized during training is binarized once, with a fixed

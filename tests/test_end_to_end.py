@@ -200,9 +200,10 @@ def test_main_job_command_line(tmp_path):
   assert proc.returncode != 0 and 'batch_size' in proc.stderr
 
 
-def test_misspelt_command_line_field_fails_naming_it(tmp_path):
+@pytest.mark.parametrize('script', ['train.py', 'eval.py'])
+def test_misspelt_command_line_field_fails_naming_it(tmp_path, script):
   proc = subprocess.run(
-      [sys.executable, str(REPO / 'train.py'), f'--workdir={tmp_path}',
+      [sys.executable, str(REPO / script), f'--workdir={tmp_path}',
        '--config.num_sampless=2'], env=dict(os.environ, PYTHONPATH=str(REPO)),
       capture_output=True, text=True, timeout=300, check=False)
   assert proc.returncode != 0
