@@ -1,6 +1,8 @@
 """Evaluation of a sigmoid belief net: IWAE-K log-likelihood, ELBO, the
 gradient variance of every estimator at this checkpoint, and samples."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -11,7 +13,8 @@ from diagnostics.gradients import gradient_moments, mean_over
 from evaluators.grids import save_samples_and_reconstructions
 from likelihood import iwae
 from objectives import STATISTICS
-from objectives.sbn import ESTIMATORS, sbn_log_importance_weights, sbn_loss
+from objectives.sbn import (ESTIMATORS, initial_statistics,
+                            sbn_log_importance_weights, sbn_loss)
 from samplers import ancestral
 
 
@@ -33,7 +36,8 @@ def estimator_variances(params, x: jax.Array, rng: jax.Array, *, model,
   unnormalized, so that its row estimates ∇ ELBO at the same scale as the
   others (the normalization only rescales the step). The baselines take
   their converged values at these parameters: the moving average is the
-  batch mean of f, and NVIL's c the batch mean of f − b_ψ(x).
+  batch mean of f, and NVIL's c the batch mean of f − b_ψ(x) (per layer,
+  for the extra row 'nvil_local' of a deeper model with local baselines).
 
   Args:
     params: the model's variables.
@@ -49,23 +53,27 @@ def estimator_variances(params, x: jax.Array, rng: jax.Array, *, model,
     the generative model's, parameters of each element's variance, nats²),
     and their ratios to plain REINFORCE.
   """
-  log_w = sbn_log_importance_weights(params, x, rng, model=model,
-                                     num_samples=100)
-  baseline = model.apply(params, x, method=model.input_baseline)
-  means = {'moving_average': jnp.mean(log_w),
-           'nvil': jnp.mean(log_w - baseline)}
   batch = {'image': x}
+  variants = [(e, e, {}) for e in ESTIMATORS]
+  num_layers = len(model.latent_dims)
+  if model.local_baselines and num_layers > 1:
+    variants.insert(3, ('nvil_local', 'nvil', {'local_signals': True}))
   rows = []
-  for estimator in ESTIMATORS:
-    stats = {'mean': means.get(estimator, jnp.zeros(())), 'var': jnp.ones(())}
-    p = {**params, STATISTICS: stats}
-    loss = lambda p, b, key, e=estimator: sbn_loss(
-        p, b, key, model=model, estimator=e, num_samples=num_samples,
-        variance_normalization=False)
-    _, variance = jax.jit(lambda p, key: gradient_moments(
+  for name, estimator, extra in variants:
+    loss = functools.partial(sbn_loss, model=model, estimator=estimator,
+                             num_samples=num_samples,
+                             variance_normalization=False, **extra)
+    num_signals = num_layers if extra else None
+    p = {**params, **initial_statistics(num_signals)}
+    if estimator in ('moving_average', 'nvil'):
+      # With decay 0 the new statistics are this batch's means, over 100
+      # samples per example: the running averages' fixed point.
+      _, settled = loss(p, batch, rng, num_samples=100, decay=0.0)
+      p = {**params, STATISTICS: settled[STATISTICS]}
+    _, variance = jax.jit(lambda p, key, loss=loss: gradient_moments(
         loss, p, batch, key, num_draws=num_draws))(p, rng)
     rows.append({
-        'estimator': estimator,
+        'estimator': name,
         'inference_variance': mean_over(
             variance, lambda path: 'inference_' in path),
         'generative_variance': mean_over(

@@ -23,6 +23,7 @@ import train
 from configs import binarized_mnist_sbn
 from conftest import factorized_bernoulli_log_likelihood
 from diagnostics.gradients import gradient_moments, mean_over
+from evaluators.sbn import estimator_variances
 from likelihood import iwae
 from models.sbn import SigmoidBeliefNet
 from objectives import STATISTICS
@@ -210,6 +211,14 @@ def test_local_signals_are_the_global_signal_for_one_layer():
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
   np.testing.assert_allclose(m_local[STATISTICS]['var'],
                              m_global[STATISTICS]['var'][None], rtol=1e-6)
+
+
+def test_variance_table_has_a_row_for_local_signals():
+  rows = estimator_variances(_params(model=LOCAL), X, jax.random.PRNGKey(0),
+                             model=LOCAL, num_samples=2, num_draws=20)
+  names = [row['estimator'] for row in rows]
+  assert sorted(names) == sorted([*ESTIMATORS, 'nvil_local'])
+  assert all(row['inference_variance'] > 0 for row in rows)
 
 
 def test_vimco_matches_the_exact_gradient_of_the_iwae_bound():
