@@ -41,6 +41,29 @@ def bernoulli_log_prob(logits: jax.Array, x: jax.Array) -> jax.Array:
                  + (1.0 - x) * jax.nn.log_sigmoid(-logits), axis=-1)
 
 
+def categorical_log_prob(logits: jax.Array, z: jax.Array) -> jax.Array:
+  """log p(z | logits) of a categorical (softmax) distribution.
+
+  Args:
+    logits: [..., C] unnormalized log-probabilities of the C categories.
+    z: [...] integer categories in {0, …, C − 1}.
+
+  Returns:
+    [...] log-probabilities in nats.
+
+  Raises:
+    ValueError: if z is not an integer array, or its shape is not that of
+      logits without the last axis.
+  """
+  if not jnp.issubdtype(jnp.asarray(z).dtype, jnp.integer):
+    raise ValueError(f'categories must be integers, got {jnp.asarray(z).dtype}')
+  if jnp.shape(z) != jnp.shape(logits)[:-1]:
+    raise ValueError(f'expected categories of shape {jnp.shape(logits)[:-1]} '
+                     f'for logits {jnp.shape(logits)}, got {jnp.shape(z)}')
+  log_probs = jax.nn.log_softmax(logits, axis=-1)
+  return jnp.take_along_axis(log_probs, z[..., None], axis=-1)[..., 0]
+
+
 def gaussian_log_prob(x: jax.Array, mean: jax.Array,
                       log_var: jax.Array) -> jax.Array:
   """log N(x; mean, diag(exp(log_var))), summed over the last axis.

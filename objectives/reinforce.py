@@ -11,6 +11,9 @@ Williams 1992) gives
 
 b is a control variate (baseline): it leaves the mean unchanged and, chosen
 well, lowers the variance. The E_q[∇_φ(−log q)] = 0 term is left out.
+Only log q enters, so every estimator here serves Bernoulli latents
+(`densities.bernoulli_log_prob`) and categorical ones
+(`densities.categorical_log_prob`) alike.
 
 Every estimator here is written as a **surrogate**: a quantity whose
 gradient is the estimate. The learning signal always sits under

@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from objectives import densities
 from objectives import reinforce as rf
 
 NUM_LATENT, DATA_DIM, BATCH = 3, 4, 2
@@ -173,6 +174,79 @@ def test_vimco_bound_is_the_iwae_bound_and_its_gradient_is_unbiased():
       np.log(np.mean(np.exp(np.asarray(lp - lq, np.float64)), 0)), rtol=1e-5)
   with pytest.raises(ValueError, match='K >= 2'):
     rf.vimco_surrogate(jnp.zeros((1, 2)), jnp.zeros((1, 2)))
+
+
+# A categorical latent z ∈ {0, …, 4}: q(z | x) = softmax(x V + d),
+# p(z) = softmax(a), p(x | z) = Bernoulli(σ(E_z)), every z enumerated.
+NUM_CATEGORIES = 5
+
+
+def _categorical_params(seed=0):
+  keys = jax.random.split(jax.random.PRNGKey(seed), 4)
+  return {'prior': 0.5 * jax.random.normal(keys[0], (NUM_CATEGORIES,)),
+          'embed': jax.random.normal(keys[1], (NUM_CATEGORIES, DATA_DIM)),
+          'v': jax.random.normal(keys[2], (DATA_DIM, NUM_CATEGORIES)),
+          'd': 0.5 * jax.random.normal(keys[3], (NUM_CATEGORIES,))}
+
+
+def _categorical_terms(params, x, z):
+  """(log p(x, z), log q(z | x)) for x [..., D] and integer z [...]."""
+  prior = jnp.broadcast_to(params['prior'], (*z.shape, NUM_CATEGORIES))
+  log_p = (densities.categorical_log_prob(prior, z)
+           + _bernoulli(params['embed'][z], x))
+  return log_p, densities.categorical_log_prob(x @ params['v'] + params['d'],
+                                               z)
+
+
+def test_reinforce_is_unbiased_for_a_categorical_latent():
+  params = _categorical_params()
+  z_all = jnp.arange(NUM_CATEGORIES)
+
+  def exact_elbo(p):
+    def one(x):
+      lp, lq = _categorical_terms(p, jnp.broadcast_to(
+          x, (NUM_CATEGORIES, DATA_DIM)), z_all)
+      return jnp.sum(jnp.exp(lq) * (lp - lq))
+    return jnp.sum(jax.vmap(one)(X))
+
+  def surrogate(p, key, k=1):
+    logits = X @ p['v'] + p['d']
+    z = jax.random.categorical(key, logits, shape=(k, BATCH))
+    return _categorical_terms(p, jnp.broadcast_to(X, (k, BATCH, DATA_DIM)), z)
+
+  exact = _flat(jax.grad(exact_elbo)(params))
+  for baseline in (0.0, -6.0):
+    _assert_unbiased(_estimates(
+        lambda p, key, b=baseline: rf.reinforce_surrogate(
+            *surrogate(p, key), b), params), exact)
+
+  # VIMCO on K = 2 samples against the exact IWAE bound over all 5² pairs.
+  pairs = jnp.asarray(list(itertools.product(range(NUM_CATEGORIES),
+                                             repeat=2)))        # [25, 2]
+  def exact_iwae(p):
+    def one(x):
+      lp, lq = _categorical_terms(p, jnp.broadcast_to(x, (25, 2, DATA_DIM)),
+                                  pairs)
+      bound = jax.nn.logsumexp(lp - lq, 1) - math.log(2)
+      return jnp.sum(jnp.exp(jnp.sum(lq, 1)) * bound)
+    return jnp.sum(jax.vmap(one)(X))
+
+  _assert_unbiased(
+      _estimates(lambda p, key: rf.vimco_surrogate(*surrogate(p, key, 2))[0],
+                 params),
+      _flat(jax.grad(exact_iwae)(params)))
+
+
+def test_categorical_log_prob_normalizes_and_refuses_bad_input():
+  logits = jax.random.normal(jax.random.PRNGKey(0), (3, NUM_CATEGORIES))
+  z = jnp.broadcast_to(jnp.arange(NUM_CATEGORIES), (3, NUM_CATEGORIES)).T
+  log_probs = densities.categorical_log_prob(
+      jnp.broadcast_to(logits, (NUM_CATEGORIES, 3, NUM_CATEGORIES)), z)
+  np.testing.assert_allclose(jnp.sum(jnp.exp(log_probs), 0), 1.0, rtol=1e-6)
+  with pytest.raises(ValueError, match='integers'):
+    densities.categorical_log_prob(logits, jnp.zeros(3))
+  with pytest.raises(ValueError, match=r'shape \(3,\)'):
+    densities.categorical_log_prob(logits, jnp.zeros(4, jnp.int32))
 
 
 def test_straight_through_passes_the_sigmoid_gradient():
