@@ -63,7 +63,7 @@ def estimator_variances(params, x: jax.Array, rng: jax.Array, *, model,
     loss = functools.partial(sbn_loss, model=model, estimator=estimator,
                              num_samples=num_samples,
                              variance_normalization=False, **extra)
-    num_signals = num_layers if extra else None
+    num_signals = num_layers if extra.get('local_signals') else None
     p = {**params, **initial_statistics(num_signals)}
     if estimator in ('moving_average', 'nvil'):
       # With decay 0 the new statistics are this batch's means, over 100
