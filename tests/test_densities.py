@@ -1,8 +1,10 @@
 """The log-density and KL primitives against independent references."""
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
-from scipy import integrate, stats
+from scipy import integrate, special, stats
 
 from objectives import densities
 
@@ -24,6 +26,35 @@ def test_bernoulli_log_prob_is_finite_and_exact_for_extreme_logits():
   # log σ(±60) rounds to 0 for the likely values; the unlikely cost 60 each.
   np.testing.assert_allclose(densities.bernoulli_log_prob(logits, x), [-120.0],
                              rtol=1e-6)
+
+
+def test_bernoulli_log_prob_is_exact_for_likely_outcomes_of_large_logits():
+  # log σ(l) = −log1p(e^−l) underflows only below float32's smallest
+  # normal number; the likely outcome must not round it to 0 early.
+  logits = np.array([[20.0, -20.0, 40.0, -40.0]], np.float32)
+  x = np.array([[1.0, 0.0, 1.0, 0.0]], np.float32)
+  np.testing.assert_allclose(densities.bernoulli_log_prob(logits, x),
+                             [-2 * (np.exp(-20.0) + np.exp(-40.0))], rtol=1e-5)
+
+
+def test_bernoulli_log_prob_gradients_are_x_minus_sigmoid_and_the_logits():
+  rng = np.random.default_rng(2)
+  logits = np.concatenate([rng.normal(scale=5.0, size=60),
+                           [-200.0, -30.0, 0.0, 30.0, 200.0]]).astype(np.float32)
+  x = rng.random(logits.shape).astype(np.float32)  # gray, as in a DAE
+  d_logits, d_x = jax.grad(densities.bernoulli_log_prob, argnums=(0, 1))(
+      logits, x)
+  np.testing.assert_allclose(d_logits, x - special.expit(logits.astype(
+      np.float64)), rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(d_x, logits, rtol=1e-6)
+  # The second derivative in the logits is −σ(l)(1 − σ(l)).
+  hessian_diagonal = jax.vmap(jax.grad(jax.grad(
+      lambda l, x: densities.bernoulli_log_prob(jnp.reshape(l, 1),
+                                             jnp.reshape(x, 1)))))(
+          logits, x)
+  p = special.expit(logits.astype(np.float64))
+  np.testing.assert_allclose(hessian_diagonal, -p * (1 - p), rtol=1e-4,
+                             atol=1e-7)
 
 
 def test_bernoulli_log_prob_rejects_mismatched_shapes():
