@@ -10,7 +10,8 @@ data of the config's shape, it measures:
 * its achieved GFLOP/s: XLA's FLOP count of the compiled step
   (`cost_analysis`) over the measured time;
 * that figure as a share of this machine's float32 matmul peak, measured
-  once on an n×n by n×n `jnp.dot`;
+  once on an n×n by n×n matmul, the faster of XLA's `jnp.dot` and NumPy's
+  BLAS;
 * for the VAE and the IWAE (K = 5), the same step in PyTorch
   (`benchmarks/torch_reference.py`), timed in alternation with the JAX
   step, and the ratio of the two, when torch is installed
@@ -30,6 +31,11 @@ during that measurement (reset before it where Linux allows). For the IWAE
 estimate, the table also gives how much the peak grew between the first
 batch of examples and the last: memory is bounded by the chunk, not by K or
 by the number of examples.
+
+Like train.py and eval.py, it first turns off XLA:CPU's YNNPACK fusions
+where the installed jaxlib has them (`experiment.prefer_fast_cpu_kernels`).
+To time them instead, set --xla_cpu_experimental_ynn_fusion_type in
+XLA_FLAGS yourself.
 
 It prints a markdown table and, with --workdir, writes it to
 performance.md and the measurements to performance.json.
@@ -190,13 +196,20 @@ def peak_rss_mib() -> float:
   return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def matmul_peak_gflops(n: int, *, rounds: int = 5) -> float:
-  """Measured GFLOP/s of an n×n by n×n float32 matmul (2n³ FLOPs)."""
+def matmul_gflops(n: int, *, rounds: int = 5) -> dict[str, float]:
+  """Measured GFLOP/s of an n×n by n×n float32 matmul (2n³ FLOPs).
+
+  Returns:
+    {'xla': jitted `jnp.dot`, 'numpy': NumPy's BLAS}. The peak is the
+    larger: which kernel XLA picks (and its flags) must not lower the bar.
+  """
   a = jax.random.normal(jax.random.PRNGKey(0), (n, n), jnp.float32)
+  a_host = np.asarray(a)
   matmul = jax.jit(jnp.dot)
-  seconds = time_interleaved({'matmul': lambda: matmul(a, a)}, steps=10,
-                             rounds=rounds)['matmul']
-  return 2 * n ** 3 / seconds / 1e9
+  seconds = time_interleaved({'xla': lambda: matmul(a, a),
+                              'numpy': lambda: a_host @ a_host},
+                             steps=10, rounds=rounds)
+  return {name: 2 * n ** 3 / s / 1e9 for name, s in seconds.items()}
 
 
 def compiled_flops(fn, *args) -> float:
@@ -401,7 +414,7 @@ def markdown_table(rows: list[Row], peak_gflops: float) -> str:
                            disable_numparse=True)
 
 
-def machine_description(peak_gflops: float, matmul_size: int,
+def machine_description(matmul: dict[str, float], matmul_size: int,
                         torch_mode: str) -> str:
   """One paragraph: CPU, cores, library versions and the matmul peak."""
   cpu = platform.processor() or platform.machine()
@@ -421,16 +434,19 @@ def machine_description(peak_gflops: float, matmul_size: int,
       versions += ', no torch'
   return (f'{cpu}, {os.cpu_count()} cores, {jax.local_device_count()} JAX '
           f'device(s); {versions}. Float32 matmul peak ({matmul_size}² by '
-          f'{matmul_size}²): {peak_gflops:.1f} GFLOP/s.')
+          f'{matmul_size}²): {max(matmul.values()):.1f} GFLOP/s (XLA '
+          f'{matmul["xla"]:.1f}, NumPy\'s BLAS {matmul["numpy"]:.1f}).')
 
 
 def main(argv):
   del argv
+  experiment.prefer_fast_cpu_kernels()  # the XLA:CPU kernels train.py uses
   unknown = sorted(set(_FAMILIES.value) - set(FAMILY_CONFIGS))
   if unknown:
     raise app.UsageError(f'--families: no benchmark config for {unknown}; '
                          f'choose from {sorted(FAMILY_CONFIGS)}')
-  peak = matmul_peak_gflops(_MATMUL.value, rounds=_ROUNDS.value)
+  matmul = matmul_gflops(_MATMUL.value, rounds=_ROUNDS.value)
+  peak = max(matmul.values())
   logging.info('float32 matmul peak: %.1f GFLOP/s', peak)
   rows = []
   batch_sizes = [int(b) for b in _BATCH_SIZES.value]
@@ -449,7 +465,7 @@ def main(argv):
     rows.append(benchmark_dae_chain(_CHAIN_STEPS.value, rounds=_ROUNDS.value))
     logging.info('%s', rows[-1])
   table = markdown_table(rows, peak)
-  machine = machine_description(peak, _MATMUL.value, _TORCH.value)
+  machine = machine_description(matmul, _MATMUL.value, _TORCH.value)
   print(f'{machine}\n\n{table}')
   if _WORKDIR.value:
     os.makedirs(_WORKDIR.value, exist_ok=True)
@@ -457,6 +473,7 @@ def main(argv):
       f.write(f'{machine}\n\n{table}\n')
     with open(os.path.join(_WORKDIR.value, 'performance.json'), 'w') as f:
       json.dump({'machine': machine, 'matmul_peak_gflops': peak,
+                 'matmul_gflops': matmul,
                  'rows': [dataclasses.asdict(r) for r in rows]}, f, indent=2)
 
 

@@ -5,6 +5,11 @@ import pathlib
 
 import pytest
 
+from training import experiment
+
+# The tests run on the XLA:CPU kernels train.py and eval.py choose.
+experiment.prefer_fast_cpu_kernels()
+
 REPO = pathlib.Path(__file__).resolve().parents[1]
 SHARED_DATA = pathlib.Path(os.environ.get('AEFAMILY_SHARED_DATA',
                                           REPO.parent / 'shared' / 'data'))

@@ -1,5 +1,9 @@
 """benchmarks/performance.py runs, and its PyTorch reference computes the library's bounds."""
 
+import os
+import subprocess
+import sys
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -9,6 +13,43 @@ from benchmarks import performance
 from configs import binarized_mnist_vae
 from objectives import densities
 from training import experiment
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.mark.parametrize('version, expected', [
+    ('0.10.2', '--xla_cpu_experimental_ynn_fusion_type='),
+    ('0.11.0', '--xla_cpu_experimental_ynn_fusion_type='),
+    ('0.9.1', None),    # releases that may not know the flag: left alone
+    ('0.12.0', None),
+])
+def test_ynnpack_fusions_are_turned_off_only_where_the_flag_exists(
+    monkeypatch, version, expected):
+  monkeypatch.delenv('XLA_FLAGS', raising=False)
+  experiment.prefer_fast_cpu_kernels(version)
+  assert os.environ.get('XLA_FLAGS') == expected
+
+
+def test_a_users_own_ynnpack_setting_is_kept(monkeypatch):
+  mine = '--xla_force_host_platform_device_count=2 ' \
+         '--xla_cpu_experimental_ynn_fusion_type=INDIVIDUAL_DOT'
+  monkeypatch.setenv('XLA_FLAGS', mine)
+  experiment.prefer_fast_cpu_kernels('0.10.2')
+  assert os.environ['XLA_FLAGS'] == mine
+
+
+def test_the_installed_jaxlib_accepts_the_flags_it_is_given():
+  # XLA aborts on a flag it does not know, so run a computation in a fresh
+  # process with the flags train.py would set.
+  code = ('from training import experiment; '
+          'experiment.prefer_fast_cpu_kernels(); '
+          'import jax.numpy as jnp; print(float(jnp.arange(4.0).sum()))')
+  env = {k: v for k, v in os.environ.items() if k != 'XLA_FLAGS'}
+  result = subprocess.run([sys.executable, '-c', code], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=120,
+                          check=False)
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert result.stdout.strip() == '6.0'
 
 
 def test_a_train_step_row_has_a_rate_and_a_flop_count():

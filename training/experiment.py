@@ -11,6 +11,7 @@ from typing import Any
 from absl import flags
 import jax
 import jax.numpy as jnp
+import jaxlib.version
 import ml_collections
 import numpy as np
 from flax.training import train_state
@@ -56,9 +57,33 @@ def define_flags(workdir_help: str):
       'process_id', None, 'This process, in [0, num_processes).')
 
   def initialize():
+    prefer_fast_cpu_kernels()
     initialize_distributed(coordinator.value, num_processes.value,
                            process_id.value)
   return config, workdir, initialize
+
+
+# jaxlib releases whose XLA:CPU offloads dots, reductions and elementwise
+# fusions to YNNPACK, and know the flag that turns this off. An unknown flag
+# in XLA_FLAGS aborts the process, so other releases are left alone.
+_YNN_FLAG = '--xla_cpu_experimental_ynn_fusion_type'
+_YNN_RELEASES = ((0, 10), (0, 11))
+
+
+def prefer_fast_cpu_kernels(jaxlib_version: str = jaxlib.version.__version__
+                            ) -> None:
+  """Turns off XLA:CPU's YNNPACK fusions, unless XLA_FLAGS already sets them.
+
+  On the jax releases that have them, they run this library's train steps
+  10–20% slower and its IWAE-5000 evaluation 1.8× slower than XLA's own
+  kernels (measured by benchmarks/performance.py on a 2-core CPU; see the
+  README's Performance section and jax-ml/jax#37465). XLA reads XLA_FLAGS
+  when the first computation starts, so call this before any.
+  """
+  release = tuple(int(p) for p in jaxlib_version.split('.')[:2])
+  flags_now = os.environ.get('XLA_FLAGS', '')
+  if release in _YNN_RELEASES and _YNN_FLAG not in flags_now:
+    os.environ['XLA_FLAGS'] = f'{flags_now} {_YNN_FLAG}='.strip()
 
 
 def initialize_distributed(coordinator_address: str | None,
