@@ -22,6 +22,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     ('0.11.0', '--xla_cpu_experimental_ynn_fusion_type='),
     ('0.9.1', None),    # releases that may not know the flag: left alone
     ('0.12.0', None),
+    ('unknown', None),
 ])
 def test_ynnpack_fusions_are_turned_off_only_where_the_flag_exists(
     monkeypatch, version, expected):

@@ -48,10 +48,10 @@ def test_bernoulli_log_prob_gradients_are_x_minus_sigmoid_and_the_logits():
       np.float64)), rtol=1e-5, atol=1e-6)
   np.testing.assert_allclose(d_x, logits, rtol=1e-6)
   # The second derivative in the logits is −σ(l)(1 − σ(l)).
-  hessian_diagonal = jax.vmap(jax.grad(jax.grad(
-      lambda l, x: densities.bernoulli_log_prob(jnp.reshape(l, 1),
-                                             jnp.reshape(x, 1)))))(
-          logits, x)
+  def log_prob_of_one_coordinate(l, x):
+    return densities.bernoulli_log_prob(jnp.reshape(l, 1), jnp.reshape(x, 1))
+  hessian_diagonal = jax.vmap(jax.grad(jax.grad(log_prob_of_one_coordinate)))(
+      logits, x)
   p = special.expit(logits.astype(np.float64))
   np.testing.assert_allclose(hessian_diagonal, -p * (1 - p), rtol=1e-4,
                              atol=1e-7)

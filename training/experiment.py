@@ -6,6 +6,7 @@ the state it was written from.
 
 import dataclasses
 import os
+import re
 from typing import Any
 
 from absl import flags
@@ -74,13 +75,14 @@ def prefer_fast_cpu_kernels(jaxlib_version: str = jaxlib.version.__version__
                             ) -> None:
   """Turns off XLA:CPU's YNNPACK fusions, unless XLA_FLAGS already sets them.
 
-  On the jax releases that have them, they run this library's train steps
-  10–20% slower and its IWAE-5000 evaluation 1.8× slower than XLA's own
-  kernels (measured by benchmarks/performance.py on a 2-core CPU; see the
-  README's Performance section and jax-ml/jax#37465). XLA reads XLA_FLAGS
-  when the first computation starts, so call this before any.
+  On the jaxlib releases that have them (0.10 and 0.11), they run this
+  library's train steps 10–25% slower and its IWAE-5000 evaluation 2.3×
+  slower than XLA's own kernels (benchmarks/performance.py on a 2-core CPU;
+  see the README's Performance section, and jax-ml/jax#37465). XLA reads
+  XLA_FLAGS when the first computation starts, so call this before any.
   """
-  release = tuple(int(p) for p in jaxlib_version.split('.')[:2])
+  match = re.match(r'(\d+)\.(\d+)', jaxlib_version)
+  release = (int(match[1]), int(match[2])) if match else None
   flags_now = os.environ.get('XLA_FLAGS', '')
   if release in _YNN_RELEASES and _YNN_FLAG not in flags_now:
     os.environ['XLA_FLAGS'] = f'{flags_now} {_YNN_FLAG}='.strip()
