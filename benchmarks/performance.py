@@ -33,9 +33,8 @@ batch of examples and the last: memory is bounded by the chunk, not by K or
 by the number of examples.
 
 Like train.py and eval.py, it first turns off XLA:CPU's YNNPACK fusions
-where the installed jaxlib has them (`experiment.prefer_fast_cpu_kernels`).
-To time them instead, set --xla_cpu_experimental_ynn_fusion_type in
-XLA_FLAGS yourself.
+where the installed jaxlib has them (`experiment.prefer_fast_cpu_kernels`);
+--ynnpack keeps them, to measure what that gains.
 
 It prints a markdown table and, with --workdir, writes it to
 performance.md and the measurements to performance.json.
@@ -99,7 +98,7 @@ def define_flags() -> None:
   so that importing this module defines none (tests import it beside
   other benchmarks with flags of the same names)."""
   global _FAMILIES, _BATCH_SIZES, _LARGE_BATCH_FAMILIES, _STEPS, _ROUNDS
-  global _TORCH, _IWAE_EXAMPLES, _CHAIN_STEPS, _MATMUL, _WORKDIR
+  global _TORCH, _IWAE_EXAMPLES, _CHAIN_STEPS, _MATMUL, _WORKDIR, _YNNPACK
   _FAMILIES = flags.DEFINE_list(
       'families', [f for f in FAMILY_CONFIGS if f in FAMILIES],
       'Families whose train step to time.')
@@ -124,6 +123,9 @@ def define_flags() -> None:
       'matmul_size', 2048, 'n of the n×n float32 matmul that sets the peak.')
   _WORKDIR = flags.DEFINE_string(
       'workdir', None, 'If set, performance.md and performance.json go here.')
+  _YNNPACK = flags.DEFINE_bool(
+      'ynnpack', False, "Keep XLA:CPU's YNNPACK fusions, which train.py "
+      'turns off on the jaxlib releases that have them.')
 
 
 @dataclasses.dataclass
@@ -432,15 +434,18 @@ def machine_description(matmul: dict[str, float], matmul_size: int,
       versions += f', torch {torch.__version__} ({torch_mode})'
     except ImportError:
       versions += ', no torch'
+  xla_flags = os.environ.get('XLA_FLAGS', '')
   return (f'{cpu}, {os.cpu_count()} cores, {jax.local_device_count()} JAX '
-          f'device(s); {versions}. Float32 matmul peak ({matmul_size}² by '
-          f'{matmul_size}²): {max(matmul.values()):.1f} GFLOP/s (XLA '
-          f'{matmul["xla"]:.1f}, NumPy\'s BLAS {matmul["numpy"]:.1f}).')
+          f'device(s); {versions}; XLA_FLAGS={xla_flags!r}. Float32 matmul '
+          f'peak ({matmul_size}² by {matmul_size}²): '
+          f'{max(matmul.values()):.1f} GFLOP/s (XLA {matmul["xla"]:.1f}, '
+          f'NumPy\'s BLAS {matmul["numpy"]:.1f}).')
 
 
 def main(argv):
   del argv
-  experiment.prefer_fast_cpu_kernels()  # the XLA:CPU kernels train.py uses
+  if not _YNNPACK.value:
+    experiment.prefer_fast_cpu_kernels()  # the XLA:CPU kernels train.py uses
   unknown = sorted(set(_FAMILIES.value) - set(FAMILY_CONFIGS))
   if unknown:
     raise app.UsageError(f'--families: no benchmark config for {unknown}; '
