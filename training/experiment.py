@@ -81,6 +81,11 @@ def prefer_fast_cpu_kernels(jaxlib_version: str = jaxlib.version.__version__
   (benchmarks/performance.py --ynnpack on a 2-core CPU; see the README's
   Performance section, and jax-ml/jax#37465). XLA reads
   XLA_FLAGS when the first computation starts, so call this before any.
+  Other releases are left alone: XLA aborts on a flag it does not know.
+
+  Args:
+    jaxlib_version: the installed jaxlib's version string, e.g. '0.10.2';
+      a string that does not start with 'major.minor' changes nothing.
   """
   match = re.match(r'(\d+)\.(\d+)', jaxlib_version)
   release = (int(match[1]), int(match[2])) if match else None
