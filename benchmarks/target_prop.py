@@ -10,6 +10,21 @@ timed in process CPU seconds. The script prints one table, test error ±
 standard error, the fraction of targets that lower the cost, and the
 training CPU time, and writes it to <workdir>/results.json.
 
+With --seeds, every experiment runs once per seed, in
+<workdir>/<name>/seed_<s>; the seed sets the initialization, the order of
+the batches and, for the semi-supervised runs, which 1,000 labels are kept.
+The table then also gives each experiment's mean test error ± its standard
+error over the seeds, and its paired difference from the first experiment
+named (same seed, same labels), mean ± standard error. With 1,000 labels
+the choice of labels moves the test error by more than the test set's own
+standard error, so a semi-supervised comparison needs several seeds:
+
+  python -m benchmarks.target_prop --workdir=runs/target_prop_semi_seeds \
+      --experiments=semi_supervised,labels_alone --seeds=0,1,2,3,4
+
+--set applies further overrides to every experiment, e.g.
+--set=target_prop.alpha=1.0.
+
 The experiments:
 
 * dtp, layer_local, backprop: the 7×240 tanh network of Fashion-MNIST
@@ -27,8 +42,10 @@ The experiments:
   network trained on them by backprop.
 """
 
+import ast
 import importlib.util
 import json
+import math
 import os
 import time
 
@@ -69,6 +86,12 @@ _EXPERIMENTS = flags.DEFINE_list('experiments', ['dtp', 'layer_local',
 _EVAL_ONLY = flags.DEFINE_bool(
     'eval_only', False, 'Re-evaluate finished runs; keep their training CPU '
     'times from <workdir>/results.json.')
+_SEEDS = flags.DEFINE_list(
+    'seeds', [], 'Run every experiment once per seed (default: once, with '
+    'the config\'s seed).')
+_SET = flags.DEFINE_multi_string(
+    'set', [], 'An override name=value for every experiment, e.g. '
+    'target_prop.alpha=1.0 (repeatable).')
 _NUM_EPOCHS = flags.DEFINE_integer(
     'num_epochs', 0, 'Override every config\'s num_epochs (0 = keep; the '
     'labels-alone runs get 50 times as many, for the same number of steps).')
@@ -84,14 +107,33 @@ def load_config(path: str, overrides: dict):
   return config
 
 
+def parse_overrides(assignments: list[str]) -> dict:
+  """{'a.b': value} from ['a.b=value', ...]; values are Python literals or strings.
+
+  Raises:
+    app.UsageError: for an assignment without '='.
+  """
+  overrides = {}
+  for assignment in assignments:
+    name, sep, text = assignment.partition('=')
+    if not sep:
+      raise app.UsageError(f'--set expects name=value, got {assignment!r}')
+    try:
+      overrides[name] = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+      overrides[name] = text
+  return overrides
+
+
 def run(name: str, workdir: str, num_epochs: int = 0,
-        train_cpu: float | None = None) -> dict:
+        train_cpu: float | None = None, extra: dict | None = None) -> dict:
   """Trains and evaluates one experiment; its results with CPU times.
 
-  With train_cpu given, the run is only evaluated and train_cpu reported.
+  extra overrides the experiment's config further (e.g. {'seed': 3}). With
+  train_cpu given, the run is only evaluated and train_cpu reported.
   """
   path, overrides = EXPERIMENTS[name]
-  overrides = dict(overrides)
+  overrides = {**overrides, **(extra or {})}
   if num_epochs:
     overrides['num_epochs'] = num_epochs
   config = load_config(path, overrides)
@@ -107,6 +149,38 @@ def run(name: str, workdir: str, num_epochs: int = 0,
           'config': path, 'overrides': overrides}
 
 
+def mean_and_standard_error(values: list[float]) -> tuple[float, float]:
+  """The mean of values and its standard error, s/√n (nan for n = 1)."""
+  n = len(values)
+  mean = sum(values) / n
+  if n < 2:
+    return mean, math.nan
+  variance = sum((v - mean) ** 2 for v in values) / (n - 1)
+  return mean, math.sqrt(variance / n)
+
+
+def seed_summary(table: dict, names: list[str], seeds: list[str]) -> str:
+  """Each experiment's test error over the seeds, and its paired difference.
+
+  Rows: mean ± standard error (percentage points) of the test error over
+  the seeds, then the mean ± standard error of the per-seed difference
+  error(name) − error(names[0]).
+  """
+  errors = {name: [100 * table[f'{name}/seed_{s}']['error'] for s in seeds]
+            for name in names}
+  lines = [f'{"over seeds " + ",".join(seeds):24s} {"test error (%)":>16s}'
+           f' {"minus " + names[0]:>24s}']
+  for name in names:
+    mean, se = mean_and_standard_error(errors[name])
+    line = f'{name:24s} {mean:9.2f} ± {se:.2f}'
+    if name != names[0]:
+      diff, diff_se = mean_and_standard_error(
+          [a - b for a, b in zip(errors[name], errors[names[0]])])
+      line += f' {diff:+17.2f} ± {diff_se:.2f}'
+    lines.append(line)
+  return '\n'.join(lines)
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
@@ -114,6 +188,10 @@ def main(argv):
   if unknown:
     raise app.UsageError(f'unknown experiments {unknown}; choose from '
                          f'{sorted(EXPERIMENTS)}')
+  bad_seeds = [s for s in _SEEDS.value if not s.isdigit()]
+  if bad_seeds:
+    raise app.UsageError(f'--seeds must be integers >= 0, got {bad_seeds}')
+  extra = parse_overrides(_SET.value)
   metrics_lib.quiet_library_logs()
   os.makedirs(_WORKDIR.value, exist_ok=True)
   path = os.path.join(_WORKDIR.value, 'results.json')
@@ -121,15 +199,19 @@ def main(argv):
   if os.path.exists(path):
     with open(path) as f:
       table = json.load(f)
-  for name in _EXPERIMENTS.value:
-    logging.info('Experiment %s.', name)
+  runs = [(name, name, {}) for name in _EXPERIMENTS.value]
+  if _SEEDS.value:
+    runs = [(name, f'{name}/seed_{s}', {'seed': int(s)})
+            for name in _EXPERIMENTS.value for s in _SEEDS.value]
+  for name, key, seed in runs:
+    logging.info('Experiment %s.', key)
     train_cpu = None
     if _EVAL_ONLY.value:
-      if name not in table:
-        raise app.UsageError(f'--eval_only: {name} has no results in {path}')
-      train_cpu = table[name]['train_cpu_seconds']
-    table[name] = run(name, os.path.join(_WORKDIR.value, name),
-                      _NUM_EPOCHS.value, train_cpu)
+      if key not in table:
+        raise app.UsageError(f'--eval_only: {key} has no results in {path}')
+      train_cpu = table[key]['train_cpu_seconds']
+    table[key] = run(name, os.path.join(_WORKDIR.value, key),
+                     _NUM_EPOCHS.value, train_cpu, {**extra, **seed})
     metrics_lib.write_atomic(path, json.dumps(table, indent=2))
   print(f'{"experiment":24s} {"test error (%)":>16s} {"targets lower cost":>19s}'
         f' {"train CPU (min)":>16s}')
@@ -138,6 +220,8 @@ def main(argv):
     lowers = f'{100 * lowers:.1f}%' if lowers is not None else '-'
     print(f'{name:24s} {100 * r["error"]:9.2f} ± {100 * r["error_standard_error"]:.2f}'
           f' {lowers:>19s} {r["train_cpu_seconds"] / 60:16.1f}')
+  if _SEEDS.value:
+    print(seed_summary(table, _EXPERIMENTS.value, _SEEDS.value))
 
 
 if __name__ == '__main__':

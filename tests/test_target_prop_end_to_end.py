@@ -5,11 +5,14 @@ generative stack, Algorithm 3's sample grids."""
 import json
 import os
 
+from absl import app
 import numpy as np
 import pytest
+import scipy.stats
 
 import eval as eval_lib
 import train
+from benchmarks import target_prop as target_prop_benchmark
 from benchmarks.target_prop import EXPERIMENTS, load_config
 from training import experiment
 
@@ -61,3 +64,29 @@ def test_semi_supervised_split_keeps_1000_labels(shared_data):
   config.semi_supervised.keep_unlabeled = False
   alone, = experiment.load_splits(config, 'train')
   assert alone.num_examples == 1000
+
+
+def test_seed_summary_gives_means_and_paired_differences():
+  errors = {'semi_supervised': [0.2080, 0.2142, 0.2088],
+            'labels_alone': [0.2111, 0.2356, 0.2234]}
+  table = {f'{name}/seed_{s}': {'error': e}
+           for name, values in errors.items() for s, e in enumerate(values)}
+  summary = target_prop_benchmark.seed_summary(
+      table, ['semi_supervised', 'labels_alone'], ['0', '1', '2'])
+  rows = {line.split()[0]: line.split() for line in summary.splitlines()[1:]}
+  semi = 100 * np.array(errors['semi_supervised'])
+  alone = 100 * np.array(errors['labels_alone'])
+  assert rows['semi_supervised'][1:4] == [f'{semi.mean():.2f}', '±',
+                                          f'{scipy.stats.sem(semi):.2f}']
+  difference = alone - semi
+  assert rows['labels_alone'][4:] == [f'{difference.mean():+.2f}', '±',
+                                      f'{scipy.stats.sem(difference):.2f}']
+
+
+def test_set_overrides_parse_literals_and_reject_a_missing_value():
+  assert target_prop_benchmark.parse_overrides(
+      ['target_prop.alpha=1.0', 'seed=3', 'target_prop.propagation=backprop']
+  ) == {'target_prop.alpha': 1.0, 'seed': 3,
+        'target_prop.propagation': 'backprop'}
+  with pytest.raises(app.UsageError, match='name=value'):
+    target_prop_benchmark.parse_overrides(['target_prop.alpha'])
