@@ -13,9 +13,9 @@ training CPU time, and writes it to <workdir>/results.json.
 With --seeds, every experiment runs once per seed, in
 <workdir>/<name>/seed_<s>; the seed sets the initialization, the order of
 the batches and, for the semi-supervised runs, which 1,000 labels are kept.
-The table then also gives each experiment's mean test error ± its standard
-error over the seeds, and its paired difference from the first experiment
-named (same seed, same labels), mean ± standard error. With 1,000 labels
+With 2 or more seeds the table is followed by each experiment's mean test
+error ± its standard error over the seeds, and its paired difference from
+the first experiment named (same seed, same labels), mean ± standard error. With 1,000 labels
 the choice of labels moves the test error by more than the test set's own
 standard error, so a semi-supervised comparison needs several seeds:
 
@@ -45,7 +45,6 @@ The experiments:
 import ast
 import importlib.util
 import json
-import math
 import os
 import time
 
@@ -55,6 +54,7 @@ from absl import logging
 
 import eval as eval_lib
 import train
+from likelihood.iwae import mean_and_standard_error
 from training import metrics as metrics_lib
 
 _DTP = 'configs/fashion_mnist_dtp.py'
@@ -149,22 +149,15 @@ def run(name: str, workdir: str, num_epochs: int = 0,
           'config': path, 'overrides': overrides}
 
 
-def mean_and_standard_error(values: list[float]) -> tuple[float, float]:
-  """The mean of values and its standard error, s/√n (nan for n = 1)."""
-  n = len(values)
-  mean = sum(values) / n
-  if n < 2:
-    return mean, math.nan
-  variance = sum((v - mean) ** 2 for v in values) / (n - 1)
-  return mean, math.sqrt(variance / n)
-
-
 def seed_summary(table: dict, names: list[str], seeds: list[str]) -> str:
   """Each experiment's test error over the seeds, and its paired difference.
 
   Rows: mean ± standard error (percentage points) of the test error over
   the seeds, then the mean ± standard error of the per-seed difference
   error(name) − error(names[0]).
+
+  Raises:
+    ValueError: for fewer than 2 seeds (no standard error).
   """
   errors = {name: [100 * table[f'{name}/seed_{s}']['error'] for s in seeds]
             for name in names}
@@ -220,7 +213,7 @@ def main(argv):
     lowers = f'{100 * lowers:.1f}%' if lowers is not None else '-'
     print(f'{name:24s} {100 * r["error"]:9.2f} ± {100 * r["error_standard_error"]:.2f}'
           f' {lowers:>19s} {r["train_cpu_seconds"] / 60:16.1f}')
-  if _SEEDS.value:
+  if len(_SEEDS.value) > 1:
     print(seed_summary(table, _EXPERIMENTS.value, _SEEDS.value))
 
 
