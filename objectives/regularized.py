@@ -573,7 +573,10 @@ def walkback_loss(params, batch: Batch, rng: jax.Array, *, model,
   `dae_loss` exactly, for the same rng. The chain's samples are under
   stop_gradient (see `walkback_log_probs`), so the gradient is that of the
   DAE criterion on the chain's corrupted inputs, with the original example
-  as target.
+  as target. Trained from scratch, last_step_only can stall at the mean
+  image: an untrained chain has forgotten x after k steps, so the best
+  reconstruction of it is the mean, and the chain then never learns to keep
+  x (seen on Fashion-MNIST with k = 5; see the README).
 
   Args:
     params: the model's variables.
