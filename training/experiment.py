@@ -76,8 +76,8 @@ def prefer_fast_cpu_kernels(jaxlib_version: str = jaxlib.version.__version__
   """Turns off XLA:CPU's YNNPACK fusions, unless XLA_FLAGS already sets them.
 
   On the jaxlib releases that have them (0.10 and 0.11), they run the IWAE
-  step 14% slower at batch 1,000 and the IWAE-5000 evaluation 2.5× slower
-  than XLA's own kernels; the VAE step runs about as fast either way
+  step 13% slower at batch 1,000 and the IWAE-5000 evaluation 1.5× slower
+  than XLA's own kernels; the VAE step runs at most 5% faster with them
   (benchmarks/performance.py --ynnpack on a 2-core CPU; see the README's
   Performance section, and jax-ml/jax#37465). XLA reads
   XLA_FLAGS when the first computation starts, so call this before any.
