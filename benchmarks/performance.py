@@ -73,6 +73,7 @@ from input_pipeline import Split
 from likelihood import iwae
 from samplers import markov
 from training import experiment
+from training import metrics as metrics_lib
 from training.families import FAMILIES
 from training.step import make_train_step
 
@@ -474,12 +475,13 @@ def main(argv):
   print(f'{machine}\n\n{table}')
   if _WORKDIR.value:
     os.makedirs(_WORKDIR.value, exist_ok=True)
-    with open(os.path.join(_WORKDIR.value, 'performance.md'), 'w') as f:
-      f.write(f'{machine}\n\n{table}\n')
-    with open(os.path.join(_WORKDIR.value, 'performance.json'), 'w') as f:
-      json.dump({'machine': machine, 'matmul_peak_gflops': peak,
-                 'matmul_gflops': matmul,
-                 'rows': [dataclasses.asdict(r) for r in rows]}, f, indent=2)
+    metrics_lib.write_atomic(os.path.join(_WORKDIR.value, 'performance.md'),
+                             f'{machine}\n\n{table}\n')
+    metrics_lib.write_atomic(
+        os.path.join(_WORKDIR.value, 'performance.json'),
+        json.dumps({'machine': machine, 'matmul_peak_gflops': peak,
+                    'matmul_gflops': matmul,
+                    'rows': [dataclasses.asdict(r) for r in rows]}, indent=2))
 
 
 if __name__ == '__main__':
