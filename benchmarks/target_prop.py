@@ -15,9 +15,10 @@ With --seeds, every experiment runs once per seed, in
 the batches and, for the semi-supervised runs, which 1,000 labels are kept.
 With 2 or more seeds the table is followed by each experiment's mean test
 error ± its standard error over the seeds, and its paired difference from
-the first experiment named (same seed, same labels), mean ± standard error. With 1,000 labels
-the choice of labels moves the test error by more than the test set's own
-standard error, so a semi-supervised comparison needs several seeds:
+the first experiment named (same seed, same labels), mean ± standard
+error. With 1,000 labels the choice of labels moves the test error by more
+than the test set's own standard error, so a semi-supervised comparison
+needs several seeds:
 
   python -m benchmarks.target_prop --workdir=runs/target_prop_semi_seeds \
       --experiments=semi_supervised,labels_alone --seeds=0,1,2,3,4
@@ -196,7 +197,7 @@ def main(argv):
   if _SEEDS.value:
     runs = [(name, f'{name}/seed_{s}', {'seed': int(s)})
             for name in _EXPERIMENTS.value for s in _SEEDS.value]
-  for name, key, seed in runs:
+  for name, key, seed_override in runs:
     logging.info('Experiment %s.', key)
     train_cpu = None
     if _EVAL_ONLY.value:
@@ -204,7 +205,7 @@ def main(argv):
         raise app.UsageError(f'--eval_only: {key} has no results in {path}')
       train_cpu = table[key]['train_cpu_seconds']
     table[key] = run(name, os.path.join(_WORKDIR.value, key),
-                     _NUM_EPOCHS.value, train_cpu, {**extra, **seed})
+                     _NUM_EPOCHS.value, train_cpu, {**extra, **seed_override})
     metrics_lib.write_atomic(path, json.dumps(table, indent=2))
   print(f'{"experiment":24s} {"test error (%)":>16s} {"targets lower cost":>19s}'
         f' {"train CPU (min)":>16s}')
