@@ -1,6 +1,6 @@
 r"""Evaluates the latest checkpoint of a training run.
 
-  python eval.py --config=configs/binarized_mnist_vae.py --workdir=/tmp/vae
+  python -m aefamily.eval --config=binarized_mnist_vae --workdir=/tmp/vae
 
 Use the config the run was trained with (its eval.* fields may differ).
 Writes, in the workdir:
@@ -12,20 +12,19 @@ Writes, in the workdir:
   reconstructions.png  rows of data and their reconstructions, alternating.
 """
 
-import functools
 import json
 import os
 import time
 
-from absl import app
 from absl import logging
 import jax
 import ml_collections
 
-import input_pipeline
-from training import checkpoints
-from training import experiment
-from training import metrics as metrics_lib
+from aefamily import input_pipeline
+from aefamily.training import checkpoints
+from aefamily.training import command_line
+from aefamily.training import experiment
+from aefamily.training import metrics as metrics_lib
 
 def evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   """Evaluates workdir's latest checkpoint on config.eval.split.
@@ -77,7 +76,7 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
       'num_examples': int(images.shape[0]),
       'units': 'nats per example',
       **family.evaluate(config, model, state.params, images,
-                        jax.random.PRNGKey(config.seed + 1),
+                        jax.random.key(config.seed + 1),
                         image_shape=split.image_shape, workdir=workdir,
                         lower_stages=lower_stages),
   }
@@ -90,17 +89,16 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   return results
 
 
-def main(argv, *, config_flag, workdir_flag, initialize):
-  if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
-  initialize()
+def main(config: ml_collections.ConfigDict, workdir: str) -> None:
+  """Evaluates; what the command line runs."""
   metrics_lib.quiet_library_logs()
-  evaluate(config_flag.value, workdir_flag.value)
+  evaluate(config, workdir)
+
+
+def run() -> None:
+  """The command line: `python -m aefamily.eval`, `aefamily-eval`."""
+  command_line.run(main, 'The training run to evaluate.')
 
 
 if __name__ == '__main__':
-  _config_flag, _workdir_flag, _initialize = experiment.define_flags(
-      'The training run to evaluate.')
-  app.run(functools.partial(main, config_flag=_config_flag,
-                            initialize=_initialize,
-                            workdir_flag=_workdir_flag))
+  run()

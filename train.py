@@ -1,7 +1,10 @@
 r"""Trains a model of the autoencoder family from an ml_collections config.
 
-  python train.py --config=configs/binarized_mnist_vae.py --workdir=/tmp/vae \
+  python -m aefamily.train --config=binarized_mnist_vae --workdir=/tmp/vae \
       --config.num_epochs=10
+
+(or `aefamily-train`, or `python train.py` in a checkout). --config takes a
+config file or the short name of a config shipped in aefamily/configs.
 
 Every config field can be overridden with --config.FIELD=VALUE. Without
 --config the README's main job (configs/digits_vae.py) runs. A run resumes by
@@ -9,79 +12,122 @@ itself from the latest checkpoint in --workdir. The workdir receives
 checkpoints/, metrics.jsonl and config.json.
 """
 
-import functools
 import itertools
 import json
 import math
 import os
 import time
 
-from absl import app
 from absl import logging
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-from flax import jax_utils
 from flax.training import train_state
 
-import input_pipeline
-from training import checkpoints
-from training import experiment
-from training import metrics as metrics_lib
-from training.step import make_train_step, split_statistics
+from aefamily import input_pipeline
+from aefamily.training import checkpoints
+from aefamily.training import command_line
+from aefamily.training import experiment
+from aefamily.training import metrics as metrics_lib
+from aefamily.training.step import fetch_replicated
+from aefamily.training.step import make_mesh
+from aefamily.training.step import make_train_step
+from aefamily.training.step import replicate_on
+from aefamily.training.step import shard_batches
+from aefamily.training.step import split_statistics
 
 
 def evaluate_bound(metric_fn, params, images: np.ndarray, batch_size: int,
                    step: int) -> dict[str, float]:
-  """Means of metric_fn(params, x, rng, step) over the full batches of images.
+  """Means over every example of images of metric_fn(params, x, rng, step).
 
-  Batch i uses the key PRNGKey(i), so repeated evaluations are comparable.
-  The metrics stay on the device until the end: one host transfer in all.
+  The metrics of a loss are means over its batch, so each batch's metrics
+  are weighted by its number of examples; the last batch holds the
+  remainder (and compiles once more). Batch i uses the key
+  jax.random.key(i), so repeated evaluations are comparable. The metrics
+  stay on the device until the end: one host transfer in all.
+
+  Raises:
+    ValueError: if images has no rows.
   """
-  batch_size = min(batch_size, images.shape[0])
-  per_batch = [metric_fn(params, images[i * batch_size:(i + 1) * batch_size],
-                         jax.random.PRNGKey(i), step)
-               for i in range(images.shape[0] // batch_size)]
-  means = jax.tree.map(lambda *m: jnp.mean(jnp.stack(m)), *per_batch)
-  return {k: float(v) for k, v in jax.device_get(means).items()}
+  num = images.shape[0]
+  if num < 1:
+    raise ValueError(f'no validation examples to evaluate: {images.shape}')
+  batch_size = min(batch_size, num)
+  sums = None
+  for i, begin in enumerate(range(0, num, batch_size)):
+    x = images[begin:begin + batch_size]
+    metrics = jax.tree.map(lambda m, n=x.shape[0]: m * n,
+                           metric_fn(params, x, jax.random.key(i), step))
+    sums = metrics if sums is None else jax.tree.map(jnp.add, sums, metrics)
+  return {k: float(v) / num for k, v in jax.device_get(sums).items()}
+
+
+def _chunks(batches, first: int, steps_per_call: int, *boundaries: int):
+  """Groups an epoch's batches (numbered from `first`) into lists of at most
+  steps_per_call, each ending before the next multiple of every boundary
+  (log and checkpoint intervals, in batches of this epoch's step count)."""
+  chunk = []
+  for b, batch in enumerate(batches, start=first):
+    chunk.append(batch)
+    if len(chunk) == steps_per_call or any(
+        end(b + 1) for end in boundaries):
+      yield b + 1 - len(chunk), chunk
+      chunk = []
+  if chunk:
+    yield b + 1 - len(chunk), chunk
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict,
                        workdir: str) -> train_state.TrainState:
   """Trains config's model, resuming from workdir's latest checkpoint.
 
+  Runs on every device of the run (all processes), data-parallel over a
+  one-axis mesh (`training.step`). A resumed run keeps the learning-rate
+  schedule it started with, fitted to its first num_epochs: a run extended
+  to more epochs continues at the schedule's final rate.
+
   Args:
     config: the experiment config (see configs/default.py).
     workdir: where checkpoints, metrics.jsonl and config.json are written.
 
   Returns:
-    The final unreplicated TrainState.
+    The final TrainState, on the host.
 
   Raises:
-    ValueError: for an invalid config; FileNotFoundError or
-      input_pipeline.ChecksumError for missing or corrupted data;
+    ValueError: for an invalid config (before anything is written);
+      FileNotFoundError or input_pipeline.ChecksumError for missing or
+      corrupted data; NotADirectoryError if workdir is a file;
       checkpoints.IncompatibleCheckpointError for a checkpoint of another
-      config; FloatingPointError if the loss becomes NaN or infinite.
+      config; FloatingPointError if the loss becomes NaN or infinite;
+      checkpoints.CheckpointWriteError if a checkpoint cannot be written.
   """
-  local_devices = jax.local_device_count()
   experiment.validate_config(config, jax.device_count())
   is_chief = jax.process_index() == 0
   multi_process = jax.process_count() > 1
-  os.makedirs(workdir, exist_ok=True)
+  if os.path.exists(workdir) and not os.path.isdir(workdir):
+    raise NotADirectoryError(f'--workdir {workdir} is a file, not a directory')
 
   train, valid = experiment.load_splits(config, 'train', 'valid')
   # A stage of a greedy DGA stack trains on the codes of the stages below.
   _, (train, valid) = experiment.stage_inputs(config, train, valid)
   local_batch = config.batch_size // jax.process_count()
-  steps_per_epoch = input_pipeline.num_batches(
-      experiment.smallest_shard(train.num_examples), local_batch)
+  shard_size = experiment.smallest_shard(train.num_examples)
+  if local_batch > shard_size:
+    raise ValueError(
+        f'config.batch_size={config.batch_size} is larger than the '
+        f'{shard_size * jax.process_count()} training examples')
+  steps_per_epoch = input_pipeline.num_batches(shard_size, local_batch)
   total_steps = config.num_epochs * steps_per_epoch
-  family, model, state = experiment.create_state(config, train,
-                                                 total_steps)
-  loss_fn = family.build_loss(config, model)
 
+  os.makedirs(workdir, exist_ok=True)
   mngr = checkpoints.manager(workdir)
+  # The schedule stays the one the run started with (see the docstring).
+  schedule_steps = checkpoints.schedule_steps(mngr) or total_steps
+  family, model, state = experiment.create_state(
+      config, train, schedule_steps, steps_per_epoch=steps_per_epoch)
+  loss_fn = family.build_loss(config, model)
   state, position = checkpoints.restore_latest(mngr, state, config=config)
   start_step = int(state.step)
   if position is None:
@@ -99,49 +145,56 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   writer = metrics_lib.MetricsWriter(workdir, resume_step=start_step,
                                      enabled=is_chief)
 
-  p_train_step = make_train_step(loss_fn)
+  mesh = make_mesh()
+  train_steps = make_train_step(loss_fn, mesh)
   valid_metrics = jax.jit(lambda p, x, key, step: split_statistics(
       loss_fn(p, {'image': x, 'step': step}, key)[1])[0])
   valid_images = input_pipeline.fixed_binarization(
       valid, config.binarization, seed=config.seed).images
-  rng = jax.random.PRNGKey(config.seed)
-  replicated = jax_utils.replicate(state)
+  rng = jax.random.key(config.seed)
+  state = replicate_on(mesh, state)
   progress = metrics_lib.Progress(total_steps, config.batch_size,
                                   start_step=start_step)
   step, pending = start_step, []
 
   def checkpoint(epoch, batch):
     # Only a finite state is saved, so the last checkpoint is always good.
-    host_state = jax.device_get(jax_utils.unreplicate(replicated))
+    host_state = fetch_replicated(state)
     if not all(np.all(np.isfinite(leaf))
                for leaf in jax.tree.leaves(host_state.params)):
       raise FloatingPointError(f'non-finite parameters at step {step}; the '
                                'last good checkpoint is kept')
     checkpoints.save(mngr, host_state, config=config,
-                     data_position={'epoch': epoch, 'batch': batch})
+                     data_position={'epoch': epoch, 'batch': batch},
+                     schedule_steps=schedule_steps)
 
+  # Steps in this epoch until the next log or checkpoint step.
+  at_interval = lambda every, epoch: (
+      lambda b: (epoch * steps_per_epoch + b) % every == 0)
   for epoch in range(position['epoch'], config.num_epochs):
     first = position['batch'] if epoch == position['epoch'] else 0
     batches = input_pipeline.epoch_batches(
-        train, batch_size=local_batch, num_devices=local_devices,
-        seed=config.seed, epoch=epoch, start_batch=first,
-        binarization=config.binarization)
+        train, batch_size=local_batch, seed=config.seed, epoch=epoch,
+        start_batch=first, binarization=config.binarization)
     # Shards may differ by one example: every process takes the same count.
     batches = itertools.islice(batches, steps_per_epoch - first)
-    for b, batch in enumerate(batches, start=first):
-      replicated, step_metrics = p_train_step(replicated, batch, rng)
+    for b, chunk in _chunks(batches, first, config.steps_per_call,
+                            at_interval(config.log_every_steps, epoch),
+                            at_interval(config.checkpoint_every_steps, epoch)):
+      stacked = {k: np.stack([batch[k] for batch in chunk]) for k in chunk[0]}
+      state, step_metrics = train_steps(state, shard_batches(mesh, stacked),
+                                        rng)
       pending.append(step_metrics)
-      step += 1
-      if multi_process and step % 10 == 0:
+      step += len(chunk)
+      if multi_process and len(pending) % 10 == 0:
         # Processes that queue hundreds of cross-process steps ahead of
         # each other can deadlock (seen with CPU processes); a wait every
-        # 10 steps bounds the queue.
+        # 10 calls bounds the queue.
         jax.block_until_ready(step_metrics)
       if step % config.log_every_steps == 0 or step == total_steps:
         # The one host round-trip per log interval: the averaged metrics.
-        means = {k: float(np.mean(v)) for k, v in
-                 jax.device_get(jax.tree.map(lambda *a: jnp.stack(a),
-                                             *pending)).items()}
+        means = {k: float(np.mean(v)) for k, v in fetch_replicated(
+            jax.tree.map(lambda *a: jnp.concatenate(a), *pending)).items()}
         pending = []
         if not math.isfinite(means['loss']):
           raise FloatingPointError(
@@ -154,11 +207,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
         writer.write(step, {'epoch': epoch, **means,
                             'examples_per_second': rate})
       if step % config.checkpoint_every_steps == 0:
-        checkpoint(epoch, b + 1)
+        checkpoint(epoch, b + len(chunk))
     if (config.eval_every_epochs
         and (epoch + 1) % config.eval_every_epochs == 0 and is_chief):
-      values = evaluate_bound(valid_metrics,
-                              jax_utils.unreplicate(replicated).params,
+      values = evaluate_bound(valid_metrics, fetch_replicated(state.params),
                               valid_images, config.eval.batch_size, step)
       logging.info('epoch %d validation: %s', epoch + 1, json.dumps(
           {k: round(v, 3) for k, v in values.items()}))
@@ -166,22 +218,22 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
                           **{f'valid_{k}': v for k, v in values.items()}})
   if int(mngr.latest_step() or -1) != step:
     checkpoint(config.num_epochs, 0)
-  return jax_utils.unreplicate(replicated)
+  return fetch_replicated(state)
 
 
-def main(argv, *, config_flag, workdir_flag, initialize):
-  if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
-  initialize()
+def main(config: ml_collections.ConfigDict, workdir: str) -> None:
+  """Trains, logging the CPU time taken; what the command line runs."""
   metrics_lib.quiet_library_logs()
   start = time.process_time()
-  train_and_evaluate(config_flag.value, workdir_flag.value)
+  train_and_evaluate(config, workdir)
   logging.info('Done: %.1f s of CPU time.', time.process_time() - start)
 
 
+def run() -> None:
+  """The command line: `python -m aefamily.train`, `aefamily-train`."""
+  command_line.run(main, 'Directory for checkpoints and metrics; a run '
+                   'resumes from it.')
+
+
 if __name__ == '__main__':
-  _config_flag, _workdir_flag, _initialize = experiment.define_flags(
-      'Directory for checkpoints and metrics; a run resumes from it.')
-  app.run(functools.partial(main, config_flag=_config_flag,
-                            initialize=_initialize,
-                            workdir_flag=_workdir_flag))
+  run()

@@ -1,12 +1,15 @@
 r"""Speed of every family's train step, IWAE-5000 evaluation and the DAE chain.
 
-  python -m benchmarks.performance --workdir=runs/performance
+  python -m aefamily.benchmarks.performance --workdir=runs/performance
 
 For each model family at its default config's architecture, on synthetic
 data of the config's shape, it measures:
 
-* the train step (`training.step.make_train_step`, pmapped over the local
-  devices) in examples/s, at each of --batch_sizes;
+* the train step (`training.step.make_train_step`, data-parallel over a
+  mesh of all devices) in examples/s, at each of --batch_sizes, with one
+  optimizer step per call and, for --steps_per_call_families, with each of
+  --steps_per_call steps per call (a `lax.scan` over batches already on the
+  device);
 * its achieved GFLOP/s: XLA's FLOP count of the compiled step
   (`cost_analysis`) over the measured time;
 * that figure as a share of this machine's float32 matmul peak, measured
@@ -33,7 +36,7 @@ batch of examples and the last: memory is bounded by the chunk, not by K or
 by the number of examples.
 
 Like train.py and eval.py, it first turns off XLA:CPU's YNNPACK fusions
-where the installed jaxlib has them (`experiment.prefer_fast_cpu_kernels`);
+where the installed jaxlib has them (`command_line.prefer_fast_cpu_kernels`);
 --ynnpack keeps them, to measure what that gains.
 
 It prints a markdown table and, with --workdir, writes it to
@@ -58,24 +61,27 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import tabulate
-from flax import jax_utils
 
-from configs import binarized_mnist_cae
-from configs import binarized_mnist_dga
-from configs import binarized_mnist_iwae
-from configs import binarized_mnist_sbn
-from configs import binarized_mnist_vae
-from configs import fashion_mnist_classifier
-from configs import fashion_mnist_dae
-from configs import fashion_mnist_dtp
-from evaluators.dae import corruption_of
-from input_pipeline import Split
-from likelihood import iwae
-from samplers import markov
-from training import experiment
-from training import metrics as metrics_lib
-from training.families import FAMILIES
-from training.step import make_train_step
+from aefamily.configs import binarized_mnist_cae
+from aefamily.configs import binarized_mnist_dga
+from aefamily.configs import binarized_mnist_iwae
+from aefamily.configs import binarized_mnist_sbn
+from aefamily.configs import binarized_mnist_vae
+from aefamily.configs import fashion_mnist_classifier
+from aefamily.configs import fashion_mnist_dae
+from aefamily.configs import fashion_mnist_dtp
+from aefamily.evaluators.dae import corruption_of
+from aefamily.input_pipeline import Split
+from aefamily.likelihood import iwae
+from aefamily.samplers import markov
+from aefamily.training import command_line
+from aefamily.training import experiment
+from aefamily.training import metrics as metrics_lib
+from aefamily.training.families import FAMILIES
+from aefamily.training.step import make_mesh
+from aefamily.training.step import make_train_step
+from aefamily.training.step import replicate_on
+from aefamily.training.step import shard_batches
 
 # The default config of each family that trains, whose architecture is
 # benchmarked.
@@ -100,6 +106,7 @@ def define_flags() -> None:
   other benchmarks with flags of the same names)."""
   global _FAMILIES, _BATCH_SIZES, _LARGE_BATCH_FAMILIES, _STEPS, _ROUNDS
   global _TORCH, _IWAE_EXAMPLES, _CHAIN_STEPS, _MATMUL, _WORKDIR, _YNNPACK
+  global _STEPS_PER_CALL, _STEPS_PER_CALL_FAMILIES
   _FAMILIES = flags.DEFINE_list(
       'families', [f for f in FAMILY_CONFIGS if f in FAMILIES],
       'Families whose train step to time.')
@@ -112,6 +119,13 @@ def define_flags() -> None:
       'steps', 500, 'Timed steps per round at batch 100; a batch of B takes '
       'steps·100/B (at least 20), so every round covers the same examples.')
   _ROUNDS = flags.DEFINE_integer('rounds', 5, 'Timed rounds; the best counts.')
+  _STEPS_PER_CALL = flags.DEFINE_list(
+      'steps_per_call', ['1', '10'], 'Optimizer steps per call of the train '
+      'step (config.steps_per_call) timed for --steps_per_call_families; '
+      'every other family is timed at 1.')
+  _STEPS_PER_CALL_FAMILIES = flags.DEFINE_list(
+      'steps_per_call_families', list(TORCH_FAMILIES),
+      'Families timed at each of --steps_per_call.')
   _TORCH = flags.DEFINE_enum(
       'torch', 'compiled', ['eager', 'compiled', 'none'],
       'The PyTorch reference: eager, through torch.compile, or not run.')
@@ -141,6 +155,7 @@ class Row:
   peak_rss_mib: float
   torch_rate: float | None = None
   note: str = ''
+  steps_per_call: int = 1
 
 
 # ---------------------------------------------------------------------------
@@ -206,7 +221,7 @@ def matmul_gflops(n: int, *, rounds: int = 5) -> dict[str, float]:
     {'xla': jitted `jnp.dot`, 'numpy': NumPy's BLAS}. The peak is the
     larger: which kernel XLA picks (and its flags) must not lower the bar.
   """
-  a = jax.random.normal(jax.random.PRNGKey(0), (n, n), jnp.float32)
+  a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
   a_host = np.asarray(a)
   matmul = jax.jit(jnp.dot)
   seconds = time_interleaved({'xla': lambda: matmul(a, a),
@@ -248,30 +263,35 @@ def synthetic_split(config, num_examples: int, *, seed: int = 0) -> Split:
                binary=binary)
 
 
-def jax_train_step(family_name: str, batch_size: int):
-  """(run, FLOPs per step) for the family's default config at batch_size.
+def jax_train_step(family_name: str, batch_size: int, steps_per_call: int = 1):
+  """(run, FLOPs per call) for the family's default config at batch_size.
 
-  run() takes one step of the pmapped train step, feeding the new state back
-  in (the step donates its input state), and returns the metrics. The batch
-  is placed on the devices once: the input pipeline is not timed.
+  run() makes one call of the data-parallel train step over a mesh of all
+  devices, taking steps_per_call optimizer steps, and feeds the new state
+  back in (the step donates its input state); it returns the metrics. The
+  batches are placed on the devices once: the input pipeline is not timed.
   """
   config = FAMILY_CONFIGS[family_name].get_config()
   config.batch_size = batch_size
-  devices = jax.local_device_count()
-  experiment.validate_config(config, devices)
+  experiment.validate_config(config, jax.device_count())
   split = synthetic_split(config, batch_size)
   family, model, state = experiment.create_state(config, split, 10_000)
-  step = make_train_step(family.build_loss(config, model))
-  batch = {'image': split.images.reshape(devices, -1, split.images.shape[1])}
+  mesh = make_mesh()
+  step = make_train_step(family.build_loss(config, model), mesh)
+  batch = {'image': split.images}
   if split.labels is not None:
-    batch['label'] = split.labels.reshape(devices, -1)
-  batch = jax.pmap(lambda b: b)(batch)  # sharded as the step expects
-  key = jax.random.PRNGKey(0)
-  holder = [jax_utils.replicate(state)]
-  flops = compiled_flops(step, holder[0], batch, key) * devices
+    batch['label'] = split.labels
+  stacked = lambda n: shard_batches(
+      mesh, {k: np.stack([v] * n) for k, v in batch.items()})
+  key = jax.random.key(0)
+  holder = [replicate_on(mesh, state)]
+  # XLA counts a loop body once, so count one step and multiply.
+  flops = compiled_flops(step, holder[0], stacked(1), key) * (
+      jax.device_count() * steps_per_call)
+  batches = stacked(steps_per_call)
 
   def run():
-    holder[0], metrics = step(holder[0], batch, key)
+    holder[0], metrics = step(holder[0], batches, key)
     return metrics
   return run, flops
 
@@ -280,7 +300,7 @@ def torch_train_step(family_name: str, batch_size: int, *, compiled: bool):
   """run() for the PyTorch reference step, or None without torch."""
   try:
     import torch  # pylint: disable=g-import-not-at-top
-    from benchmarks import torch_reference  # pylint: disable=g-import-not-at-top
+    from aefamily.benchmarks import torch_reference  # pylint: disable=g-import-not-at-top
   except ImportError:
     return None
   config = FAMILY_CONFIGS[family_name].get_config()
@@ -293,28 +313,35 @@ def torch_train_step(family_name: str, batch_size: int, *, compiled: bool):
 
 
 def benchmark_train_step(family_name: str, batch_size: int, *, steps: int,
-                         rounds: int, torch_mode: str = 'none') -> Row:
+                         rounds: int, torch_mode: str = 'none',
+                         steps_per_call: int = 1) -> Row:
   """A Row for the train step of one family at one batch size.
 
   With torch_mode 'eager' or 'compiled', a family of TORCH_FAMILIES is also
-  timed in PyTorch, in alternation with the JAX step.
+  timed in PyTorch, in alternation with the JAX step. `steps` is the number
+  of optimizer steps per round; the JAX step makes steps / steps_per_call
+  calls of steps_per_call steps each, so its rate stays per optimizer step.
   """
   reset_peak_rss()
-  run, flops = jax_train_step(family_name, batch_size)
+  run, flops = jax_train_step(family_name, batch_size, steps_per_call)
   calls = {'jax': run}
   if torch_mode != 'none' and family_name in TORCH_FAMILIES:
     torch_run = torch_train_step(family_name, batch_size,
                                  compiled=torch_mode == 'compiled')
     if torch_run is not None:
       calls['torch'] = torch_run
-  seconds = time_interleaved(calls, steps=steps, rounds=rounds)
+  if steps_per_call > 1:
+    calls.pop('torch', None)  # PyTorch is compared at one step per call
+  calls_per_round = max(1, steps // steps_per_call)
+  seconds = time_interleaved(calls, steps=calls_per_round, rounds=rounds)
   config = FAMILY_CONFIGS[family_name]
   return Row(
       what=f'{family_name} train step', config=config.__name__.split('.')[-1],
-      batch=batch_size, rate=batch_size / seconds['jax'], unit='examples',
-      gflops=flops / seconds['jax'] / 1e9, peak_rss_mib=peak_rss_mib(),
+      batch=batch_size, rate=batch_size * steps_per_call / seconds['jax'],
+      unit='examples', gflops=flops / seconds['jax'] / 1e9,
+      peak_rss_mib=peak_rss_mib(),
       torch_rate=(batch_size / seconds['torch'] if 'torch' in seconds
-                  else None))
+                  else None), steps_per_call=steps_per_call)
 
 
 def benchmark_iwae_evaluation(num_examples: int, *, num_samples: int = 5000,
@@ -330,7 +357,7 @@ def benchmark_iwae_evaluation(num_examples: int, *, num_samples: int = 5000,
   split = synthetic_split(config, batch_size + num_examples, seed=1)
   reset_peak_rss()
   _, model, state = experiment.create_state(config, split, 1)
-  key = jax.random.PRNGKey(0)
+  key = jax.random.key(0)
 
   def evaluate(images):
     return iwae.evaluate_log_likelihood(
@@ -381,7 +408,7 @@ def benchmark_dae_chain(num_steps: int, *, rounds: int) -> Row:
 
   run_chain = jax.jit(chain, static_argnums=3)
   x0 = jnp.asarray(split.images)
-  key = jax.random.PRNGKey(0)
+  key = jax.random.key(0)
   seconds = time_interleaved(
       {'chain': lambda: run_chain(state.params, x0, key, num_steps)},
       steps=1, rounds=rounds)['chain']
@@ -403,14 +430,15 @@ def markdown_table(rows: list[Row], peak_gflops: float) -> str:
     return f'{row.rate / row.torch_rate:.2f}×' if row.torch_rate else ''
 
   table = [[
-      row.what, f'`{row.config}`', row.batch,
+      row.what, f'`{row.config}`', row.batch, row.steps_per_call,
       f'{row.rate:,.0f} {row.unit}/s',
       '' if row.gflops is None else f'{row.gflops:.1f}',
       '' if row.gflops is None else f'{100 * row.gflops / peak_gflops:.0f}%',
       f'{row.torch_rate:,.0f}' if row.torch_rate else '', ratio(row),
       f'{row.peak_rss_mib:,.0f} MiB' + (f' ({row.note})' if row.note else ''),
   ] for row in rows]
-  headers = ['measurement', 'config', 'batch', 'rate', 'GFLOP/s',
+  headers = ['measurement', 'config', 'batch', 'steps/call', 'rate',
+             'GFLOP/s',
              '% of matmul peak', 'PyTorch examples/s', 'JAX / PyTorch',
              'peak RSS']
   return tabulate.tabulate(table, headers, tablefmt='github',
@@ -446,7 +474,7 @@ def machine_description(matmul: dict[str, float], matmul_size: int,
 def main(argv):
   del argv
   if not _YNNPACK.value:
-    experiment.prefer_fast_cpu_kernels()  # the XLA:CPU kernels train.py uses
+    command_line.prefer_fast_cpu_kernels()  # the XLA:CPU kernels train.py uses
   unknown = sorted(set(_FAMILIES.value) - set(FAMILY_CONFIGS))
   if unknown:
     raise app.UsageError(f'--families: no benchmark config for {unknown}; '
@@ -460,10 +488,15 @@ def main(argv):
     families = _FAMILIES.value if i == 0 else [
         f for f in _FAMILIES.value if f in _LARGE_BATCH_FAMILIES.value]
     for family in families:
-      rows.append(benchmark_train_step(
-          family, batch_size, steps=max(20, _STEPS.value * 100 // batch_size),
-          rounds=_ROUNDS.value, torch_mode=_TORCH.value))
-      logging.info('%s', rows[-1])
+      per_call = ([int(n) for n in _STEPS_PER_CALL.value]
+                  if family in _STEPS_PER_CALL_FAMILIES.value else [1])
+      for steps_per_call in per_call:
+        rows.append(benchmark_train_step(
+            family, batch_size,
+            steps=max(20, _STEPS.value * 100 // batch_size),
+            rounds=_ROUNDS.value, torch_mode=_TORCH.value,
+            steps_per_call=steps_per_call))
+        logging.info('%s', rows[-1])
   if _IWAE_EXAMPLES.value:
     rows.append(benchmark_iwae_evaluation(_IWAE_EXAMPLES.value))
     logging.info('%s', rows[-1])

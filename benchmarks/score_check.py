@@ -53,9 +53,9 @@ import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 import numpy as np
 import optax
 
-from diagnostics import dae
-from models.autoencoder import Autoencoder
-from objectives import regularized
+from aefamily.diagnostics import dae
+from aefamily.models.autoencoder import Autoencoder
+from aefamily.objectives import regularized
 
 _OUTPUT_DIR = flags.DEFINE_string('output_dir', 'runs/score_check',
                                   'Where to write score_fields.png.')

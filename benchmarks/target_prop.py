@@ -53,10 +53,10 @@ from absl import app
 from absl import flags
 from absl import logging
 
-import eval as eval_lib
-import train
-from likelihood.iwae import mean_and_standard_error
-from training import metrics as metrics_lib
+from aefamily import eval as eval_lib
+from aefamily import train
+from aefamily.likelihood.iwae import mean_and_standard_error
+from aefamily.training import metrics as metrics_lib
 
 _DTP = 'configs/fashion_mnist_dtp.py'
 _SIGN = 'configs/fashion_mnist_dtp_sign.py'

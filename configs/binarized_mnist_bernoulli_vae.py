@@ -6,7 +6,7 @@ in each conditional, so every estimator trains it the same way:
   --config.reinforce.estimator=vimco --config.num_samples=5
 """
 
-from configs import binarized_mnist_sbn
+from aefamily.configs import binarized_mnist_sbn
 
 
 def get_config():

@@ -9,7 +9,7 @@ figures, whose corruption is the DAE config's.
 
 import ml_collections
 
-from configs import binarized_mnist_dae
+from aefamily.configs import binarized_mnist_dae
 
 
 def get_config():

@@ -8,7 +8,7 @@ shows the encoder's tangents (tangents.png) and reports the Parzen
 estimate. Binarized MNIST has no labels, so no classes are counted.
 """
 
-from configs import fashion_mnist_dae
+from aefamily.configs import fashion_mnist_dae
 
 
 def get_config():

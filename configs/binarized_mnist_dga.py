@@ -20,7 +20,7 @@ log-likelihood because Z ≤ 1. The paper reports -118.12.
 
 import ml_collections
 
-from configs import default
+from aefamily.configs import default
 
 
 def get_config():

@@ -9,7 +9,7 @@ criterion rises with β, and halving on it stalled training during the
 ramp (the validation reconstruction did not change from epoch 20 to 40).
 """
 
-from configs import binarized_mnist_dga
+from aefamily.configs import binarized_mnist_dga
 
 
 def get_config():

@@ -5,7 +5,7 @@ the codes of the stage in runs/dga_paper (override with
 --config.lower_stages=PATH).
 """
 
-from configs import binarized_mnist_dga_paper
+from aefamily.configs import binarized_mnist_dga_paper
 
 
 def get_config():

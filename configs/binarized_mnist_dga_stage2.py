@@ -8,7 +8,7 @@ stage 1. The composed model samples h2 ~ P(h2), h1 ~ P2(h1 | h2),
 x ~ P1(x | h1); eval.py evaluates it on the data.
 """
 
-from configs import binarized_mnist_dga
+from aefamily.configs import binarized_mnist_dga
 
 
 def get_config():

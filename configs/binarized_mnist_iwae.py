@@ -5,7 +5,7 @@ bound (Burda et al. 2016). A step costs about three VAE steps, so under an
 hour on one core buys 300 passes.
 """
 
-from configs import binarized_mnist_vae
+from aefamily.configs import binarized_mnist_vae
 
 
 def get_config():

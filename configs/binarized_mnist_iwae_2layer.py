@@ -3,7 +3,7 @@
 The second architecture of Burda et al. 2016 (§5), k = 5.
 """
 
-from configs import binarized_mnist_iwae
+from aefamily.configs import binarized_mnist_iwae
 
 
 def get_config():

@@ -12,7 +12,7 @@ or reinforce, moving_average, straight_through.
 
 import ml_collections
 
-from configs import default
+from aefamily.configs import default
 
 
 def get_config():

@@ -7,7 +7,7 @@ learning rate decaying geometrically from 1e-3 to 1e-4. The paper's
   --config.num_epochs=3280 --config.optimizer.schedule=iwae
 """
 
-from configs import default
+from aefamily.configs import default
 
 
 def get_config():

@@ -27,6 +27,7 @@ def get_config() -> ml_collections.ConfigDict:
   # Optimization.
   config.batch_size = 100        # global, over all devices and processes
   config.num_epochs = 100
+  config.steps_per_call = 1      # optimizer steps per jitted call (lax.scan)
   config.optimizer = ml_collections.ConfigDict()
   config.optimizer.name = 'adam'                # adam, sgd
   config.optimizer.learning_rate = 1e-3

@@ -5,7 +5,7 @@ digits are binarized dynamically during training (a fresh Bernoulli draw per
 epoch) and once, with a fixed seed, for evaluation.
 """
 
-from configs import default
+from aefamily.configs import default
 
 
 def get_config():

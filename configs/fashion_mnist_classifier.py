@@ -6,7 +6,7 @@ accuracy; configs/fashion_mnist_dae.py reads it from runs/fashion_classifier.
 
 import ml_collections
 
-from configs import default
+from aefamily.configs import default
 
 
 def get_config():

@@ -12,7 +12,7 @@ import math
 
 import ml_collections
 
-from configs import default
+from aefamily.configs import default
 
 
 def get_config():

@@ -4,7 +4,7 @@ Each example starts a 5-step corrupt-encode-decode-sample chain, and the
 DAE reconstructs the original example from every step's corrupted state.
 """
 
-from configs import fashion_mnist_dae
+from aefamily.configs import fashion_mnist_dae
 
 
 def get_config():

@@ -11,7 +11,7 @@ backprop; `python -m benchmarks.target_prop` runs all three.
 
 import ml_collections
 
-from configs import default
+from aefamily.configs import default
 
 
 def get_config():

@@ -9,7 +9,7 @@ model.straight_through=True with target_prop.propagation='backprop' for the
 straight-through baseline.
 """
 
-from configs import fashion_mnist_dtp
+from aefamily.configs import fashion_mnist_dtp
 
 
 def get_config():

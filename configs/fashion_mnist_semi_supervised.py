@@ -16,7 +16,7 @@ trained on the 1,000 labels alone.
 
 import ml_collections
 
-from configs import fashion_mnist_dtp
+from aefamily.configs import fashion_mnist_dtp
 
 
 def get_config():

@@ -12,7 +12,7 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
-from objectives import STATISTICS
+from aefamily.objectives import STATISTICS
 
 
 def gradient_moments(loss_fn: Callable, params, batch: dict, rng: jax.Array,

@@ -12,7 +12,7 @@ gradient of the top-level step underflows.
 import jax
 import optax
 
-from objectives.target_prop import layer_targets
+from aefamily.objectives.target_prop import layer_targets
 
 
 def target_cost_change(params, batch, *, model, propagation: str,

@@ -4,9 +4,9 @@ import jax
 import ml_collections
 import numpy as np
 
-import input_pipeline
-from likelihood.iwae import mean_and_standard_error
-from objectives.classification import softmax_cross_entropy
+from aefamily import input_pipeline
+from aefamily.likelihood.iwae import mean_and_standard_error
+from aefamily.objectives.classification import softmax_cross_entropy
 
 
 def evaluate(config: ml_collections.ConfigDict, model, params,

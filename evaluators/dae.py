@@ -25,15 +25,15 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-import input_pipeline
-from diagnostics import chains as chain_statistics
-from diagnostics.dae import manifold_tangents
-from evaluators.grids import save_samples_and_reconstructions
-from image_grids import save_image_grid
-from likelihood.iwae import mean_and_standard_error
-from likelihood.parzen import evaluate_parzen
-from objectives.regularized import Corruption, corruption_by_name
-from samplers import markov
+from aefamily import input_pipeline
+from aefamily.diagnostics import chains as chain_statistics
+from aefamily.diagnostics.dae import manifold_tangents
+from aefamily.evaluators.grids import save_samples_and_reconstructions
+from aefamily.image_grids import save_image_grid
+from aefamily.likelihood.iwae import mean_and_standard_error
+from aefamily.likelihood.parzen import evaluate_parzen
+from aefamily.objectives.regularized import Corruption, corruption_by_name
+from aefamily.samplers import markov
 
 
 def corruption_of(config: ml_collections.ConfigDict) -> Corruption:
@@ -112,7 +112,7 @@ def evaluate(config: ml_collections.ConfigDict, model, params,
     raise ValueError('a DAE has no lower stages')
   # The classifier is a training run of its own; restoring it needs the
   # run-building helpers, which import this module through the families.
-  from training import experiment  # pylint: disable=g-import-not-at-top
+  from aefamily.training import experiment  # pylint: disable=g-import-not-at-top
   e = config.eval
   corruption = corruption_of(config)
   sample_rng, mixing_rng, inpaint_rng, cae_rng = jax.random.split(rng, 4)

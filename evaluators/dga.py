@@ -29,16 +29,16 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from diagnostics import codes as code_statistics
-from evaluators.grids import save_samples_and_reconstructions
-from likelihood.batching import padded_batches
-from likelihood.iwae import mean_and_standard_error
-from likelihood.partition import estimate_log_partition
-from likelihood.partition import log_rate_upper_bound
-from likelihood.partition import log_rate_with_standard_error
-from models.dga import DGA, stack_codes, stack_log_unnormalized
-from models.dga import stack_reconstruct
-from samplers import ancestral
+from aefamily.diagnostics import codes as code_statistics
+from aefamily.evaluators.grids import save_samples_and_reconstructions
+from aefamily.likelihood.batching import padded_batches
+from aefamily.likelihood.iwae import mean_and_standard_error
+from aefamily.likelihood.partition import estimate_log_partition
+from aefamily.likelihood.partition import log_rate_upper_bound
+from aefamily.likelihood.partition import log_rate_with_standard_error
+from aefamily.models.dga import DGA, stack_codes, stack_log_unnormalized
+from aefamily.models.dga import stack_reconstruct
+from aefamily.samplers import ancestral
 
 
 def _batched(fn, x: np.ndarray, what: str,

@@ -4,7 +4,7 @@ import os
 
 import numpy as np
 
-from image_grids import save_image_grid
+from aefamily.image_grids import save_image_grid
 
 
 def save_samples_and_reconstructions(workdir: str, samples: np.ndarray,

@@ -9,13 +9,13 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from diagnostics.gradients import gradient_moments, mean_over
-from evaluators.grids import save_samples_and_reconstructions
-from likelihood import iwae
-from objectives import STATISTICS
-from objectives.sbn import (ESTIMATORS, initial_statistics,
+from aefamily.diagnostics.gradients import gradient_moments, mean_over
+from aefamily.evaluators.grids import save_samples_and_reconstructions
+from aefamily.likelihood import iwae
+from aefamily.objectives import STATISTICS
+from aefamily.objectives.sbn import (ESTIMATORS, initial_statistics,
                             sbn_log_importance_weights, sbn_loss)
-from samplers import ancestral
+from aefamily.samplers import ancestral
 
 
 def reconstruct(params, x: jax.Array, rng: jax.Array, *, model) -> jax.Array:

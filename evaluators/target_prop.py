@@ -18,12 +18,12 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-import input_pipeline
-from diagnostics.target_prop import target_cost_change
-from evaluators.classifier import evaluate as evaluate_classifier
-from image_grids import save_image_grid
-from likelihood.iwae import mean_and_standard_error
-from samplers.target_prop import top_chain
+from aefamily import input_pipeline
+from aefamily.diagnostics.target_prop import target_cost_change
+from aefamily.evaluators.classifier import evaluate as evaluate_classifier
+from aefamily.image_grids import save_image_grid
+from aefamily.likelihood.iwae import mean_and_standard_error
+from aefamily.samplers.target_prop import top_chain
 
 
 def _cost_change(config, model, params, images, labels) -> np.ndarray:

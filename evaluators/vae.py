@@ -6,10 +6,10 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from diagnostics import vae as vae_diagnostics
-from evaluators.grids import save_samples_and_reconstructions
-from likelihood import iwae
-from samplers import ancestral
+from aefamily.diagnostics import vae as vae_diagnostics
+from aefamily.evaluators.grids import save_samples_and_reconstructions
+from aefamily.likelihood import iwae
+from aefamily.samplers import ancestral
 
 
 def reconstruct(params, x: jax.Array, *, model) -> jax.Array:

@@ -6,20 +6,20 @@ turns it into deterministic, resumable, device-shaped batches; `synthetic`
 holds small datasets whose log p(x) is exact.
 """
 
-from input_pipeline.batches import BINARIZATIONS
-from input_pipeline.batches import binarize
-from input_pipeline.batches import epoch_batches
-from input_pipeline.batches import fixed_binarization
-from input_pipeline.batches import keep_labels
-from input_pipeline.batches import num_batches
-from input_pipeline.sources import ChecksumError
-from input_pipeline.sources import DATASETS
-from input_pipeline.sources import load_split
-from input_pipeline.sources import Split
-from input_pipeline.sources import SOURCES
-from input_pipeline.sources import SPLITS
-from input_pipeline.synthetic import BernoulliMixture
-from input_pipeline.synthetic import LinearGaussian
+from aefamily.input_pipeline.batches import BINARIZATIONS
+from aefamily.input_pipeline.batches import binarize
+from aefamily.input_pipeline.batches import epoch_batches
+from aefamily.input_pipeline.batches import fixed_binarization
+from aefamily.input_pipeline.batches import keep_labels
+from aefamily.input_pipeline.batches import num_batches
+from aefamily.input_pipeline.sources import ChecksumError
+from aefamily.input_pipeline.sources import DATASETS
+from aefamily.input_pipeline.sources import load_split
+from aefamily.input_pipeline.sources import Split
+from aefamily.input_pipeline.sources import SOURCES
+from aefamily.input_pipeline.sources import SPLITS
+from aefamily.input_pipeline.synthetic import BernoulliMixture
+from aefamily.input_pipeline.synthetic import LinearGaussian
 
 __all__ = [
     'BINARIZATIONS',

@@ -6,8 +6,9 @@ binarized batch is drawn from `np.random.default_rng((seed, epoch, b))` for
 batch index b. A run restarted from a checkpoint at (epoch, batch) therefore
 sees exactly the batches it would have seen without the interruption.
 
-Batches are shaped for `jax.pmap`/sharded `jit`: a leading axis of
-`num_devices` local devices, then the per-device batch.
+Batches are this process's rows, [batch_size, ...]: the train step
+(`training.step.shard_batches`) makes them one global array sharded over
+the devices.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from input_pipeline.sources import Split
+from aefamily.input_pipeline.sources import Split
 
 BINARIZATIONS: tuple[str, ...] = ('none', 'threshold', 'dynamic')
 
@@ -80,7 +81,7 @@ def _check_seed(name: str, value: int) -> None:
 
 
 def epoch_batches(
-    split: Split, *, batch_size: int, num_devices: int, seed: int, epoch: int,
+    split: Split, *, batch_size: int, seed: int, epoch: int,
     start_batch: int = 0, binarization: str = 'none'
 ) -> Iterator[dict[str, np.ndarray]]:
   """Iterates over one epoch's batches, from batch `start_batch` on.
@@ -95,8 +96,7 @@ def epoch_batches(
   Args:
     split: the data (this process's shard).
     batch_size: this process's batch size (the global batch divided by the
-      process count); must be divisible by num_devices and at most N.
-    num_devices: the number of local devices (leading axis of each batch).
+      process count), at most N.
     seed: non-negative int, the data seed.
     epoch: non-negative int, the epoch number.
     start_batch: the first batch to yield, in [0, num_batches(N,
@@ -104,21 +104,17 @@ def epoch_batches(
     binarization: one of `BINARIZATIONS`, applied per batch.
 
   Returns:
-    An iterator of dicts with 'image': [num_devices, batch_size //
-    num_devices, D] float32, and, when split.labels is not None, 'label':
-    [num_devices, batch_size // num_devices] int32.
+    An iterator of dicts with 'image': [batch_size, D] float32, and, when
+    split.labels is not None, 'label': [batch_size] int32.
 
   Raises:
-    ValueError: if batch_size is not positive, not divisible by num_devices
-      or larger than N; if num_devices, seed, epoch or start_batch is out of
-      range; or if the binarization is unknown. The message gives the numbers.
+    ValueError: if batch_size is not positive or larger than N; if seed,
+      epoch or start_batch is out of range; or if the binarization is
+      unknown. The message gives the numbers.
   """
   n = split.num_examples
-  if num_devices < 1:
-    raise ValueError(f'num_devices must be positive, got {num_devices}')
-  if batch_size < 1 or batch_size % num_devices:
-    raise ValueError(f'batch_size {batch_size} must be a positive multiple '
-                     f'of num_devices {num_devices}')
+  if batch_size < 1:
+    raise ValueError(f'batch_size must be positive, got {batch_size}')
   if batch_size > n:
     raise ValueError(f'batch_size {batch_size} is larger than the {n} '
                      'examples of the split')
@@ -134,7 +130,6 @@ def epoch_batches(
                      f'{BINARIZATIONS}')
 
   order = np.random.default_rng((seed, epoch)).permutation(n)
-  per_device = batch_size // num_devices
 
   def generate():
     for b in range(start_batch, steps):
@@ -145,9 +140,9 @@ def epoch_batches(
                           rng=np.random.default_rng((seed, epoch, b)))
       else:
         images = binarize(images, binarization)
-      batch = {'image': images.reshape(num_devices, per_device, -1)}
+      batch = {'image': images.reshape(batch_size, -1)}
       if split.labels is not None:
-        batch['label'] = split.labels[rows].reshape(num_devices, per_device)
+        batch['label'] = split.labels[rows]
       yield batch
 
   return generate()

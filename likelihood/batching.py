@@ -9,7 +9,7 @@ from typing import Iterator
 
 import numpy as np
 
-from training.metrics import Progress
+from aefamily.training.metrics import Progress
 
 
 def padded_batches(x: np.ndarray, *, batch_size: int,

@@ -13,9 +13,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from likelihood.batching import padded_batches
+from aefamily.likelihood.batching import padded_batches
 
-from objectives.vae import log_importance_weights
+from aefamily.objectives.vae import log_importance_weights
 
 # log_weights(params, x [B, D], rng, *, model, num_samples) -> [K, B] (nats).
 LogWeights = Callable[..., jax.Array]

@@ -37,8 +37,8 @@ import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
-from likelihood.batching import padded_batches
-from likelihood.iwae import mean_and_standard_error
+from aefamily.likelihood.batching import padded_batches
+from aefamily.likelihood.iwae import mean_and_standard_error
 
 _HIGHEST = jax.lax.Precision.HIGHEST
 

@@ -20,8 +20,8 @@ import flax.struct
 import jax
 import jax.numpy as jnp
 
-from models.distributions import Bernoulli, Normal
-from models.mlp import MLP, activation_by_name
+from aefamily.models.distributions import Bernoulli, Normal
+from aefamily.models.mlp import MLP, activation_by_name
 
 
 @flax.struct.dataclass

@@ -14,7 +14,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from models.mlp import MLP
+from aefamily.models.mlp import MLP
 
 
 class Classifier(nn.Module):

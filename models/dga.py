@@ -17,8 +17,8 @@ import flax.linen as nn
 import flax.struct
 import jax
 
-from models.distributions import Bernoulli
-from models.mlp import MLP, BernoulliHead, activation_by_name
+from aefamily.models.distributions import Bernoulli
+from aefamily.models.mlp import MLP, BernoulliHead, activation_by_name
 
 
 @flax.struct.dataclass

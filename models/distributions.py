@@ -10,7 +10,7 @@ import flax.struct
 import jax
 import jax.numpy as jnp
 
-from objectives import densities
+from aefamily.objectives import densities
 
 
 @flax.struct.dataclass

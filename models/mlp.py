@@ -6,7 +6,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from models.distributions import Bernoulli, Normal
+from aefamily.models.distributions import Bernoulli, Normal
 
 ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
     'linear': lambda x: x,

@@ -30,9 +30,9 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from models.mlp import MLP
-from objectives import densities
-from objectives.reinforce import straight_through_bernoulli
+from aefamily.models.mlp import MLP
+from aefamily.objectives import densities
+from aefamily.objectives.reinforce import straight_through_bernoulli
 
 
 class SigmoidBeliefNet(nn.Module):

@@ -18,8 +18,8 @@ import flax.linen as nn
 import flax.struct
 import jax
 
-from models.distributions import Bernoulli, Normal
-from models.mlp import BernoulliHead, GaussianHead
+from aefamily.models.distributions import Bernoulli, Normal
+from aefamily.models.mlp import BernoulliHead, GaussianHead
 
 
 @flax.struct.dataclass

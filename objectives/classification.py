@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from objectives.checks import check_images, check_labels
+from aefamily.objectives.checks import check_images, check_labels
 
 Batch = dict[str, jax.Array]
 

@@ -17,8 +17,8 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
-from models.distributions import Bernoulli
-from objectives.checks import check_images
+from aefamily.models.distributions import Bernoulli
+from aefamily.objectives.checks import check_images
 
 Batch = dict[str, jax.Array]
 

@@ -36,8 +36,8 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
-from objectives import dga
-from objectives.checks import check_images
+from aefamily.objectives import dga
+from aefamily.objectives.checks import check_images
 
 Batch = dict[str, jax.Array]
 # A corruption process C(x̃ | x): (rng, x [..., D]) -> x̃ [..., D]. Bind its

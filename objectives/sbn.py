@@ -30,9 +30,9 @@ the value of the global batch.
 import jax
 import jax.numpy as jnp
 
-from objectives import STATISTICS
-from objectives import reinforce
-from objectives.checks import check_images
+from aefamily.objectives import STATISTICS
+from aefamily.objectives import reinforce
+from aefamily.objectives.checks import check_images
 
 Batch = dict[str, jax.Array]
 

@@ -18,8 +18,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from objectives import densities
-from objectives.checks import check_images
+from aefamily.objectives import densities
+from aefamily.objectives.checks import check_images
 
 Batch = dict[str, jax.Array]
 

@@ -23,7 +23,7 @@ schedule as walk-back training. Each returns the whole chain
 import jax
 import jax.numpy as jnp
 
-from objectives.regularized import Corruption, chain_keys
+from aefamily.objectives.regularized import Corruption, chain_keys
 
 
 def _check_start(x0: jax.Array, model) -> None:

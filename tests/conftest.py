@@ -5,10 +5,10 @@ import pathlib
 
 import pytest
 
-from training import experiment
+from aefamily.training import command_line
 
 # The tests run on the XLA:CPU kernels train.py and eval.py choose.
-experiment.prefer_fast_cpu_kernels()
+command_line.prefer_fast_cpu_kernels()
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 SHARED_DATA = pathlib.Path(os.environ.get('AEFAMILY_SHARED_DATA',
@@ -31,8 +31,8 @@ def factorized_bernoulli_log_likelihood(data_dir: str,
   the factorized Bernoulli with the training-set pixel means, about −206.
   """
   import numpy as np  # pylint: disable=g-import-not-at-top
-  import input_pipeline  # pylint: disable=g-import-not-at-top
-  from objectives import densities  # pylint: disable=g-import-not-at-top
+  from aefamily import input_pipeline  # pylint: disable=g-import-not-at-top
+  from aefamily.objectives import densities  # pylint: disable=g-import-not-at-top
   train = input_pipeline.load_split('binarized_mnist', 'train',
                                     data_dir=data_dir)
   test = input_pipeline.load_split('binarized_mnist', 'test',

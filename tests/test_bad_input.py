@@ -16,18 +16,18 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from models.autoencoder import Autoencoder
-from models.classifier import Classifier
-from models.dga import DGA
-from models.sbn import SigmoidBeliefNet
-from models.target_prop import TargetPropNet
-from models.vae import VAE
-from objectives import classification
-from objectives import dga
-from objectives import regularized as reg
-from objectives import sbn
-from objectives import target_prop as tp
-from objectives import vae
+from aefamily.models.autoencoder import Autoencoder
+from aefamily.models.classifier import Classifier
+from aefamily.models.dga import DGA
+from aefamily.models.sbn import SigmoidBeliefNet
+from aefamily.models.target_prop import TargetPropNet
+from aefamily.models.vae import VAE
+from aefamily.objectives import classification
+from aefamily.objectives import dga
+from aefamily.objectives import regularized as reg
+from aefamily.objectives import sbn
+from aefamily.objectives import target_prop as tp
+from aefamily.objectives import vae
 
 D, B, K = 5, 4, 3   # data dim, batch, classes
 RNG = jax.random.PRNGKey(0)

@@ -9,10 +9,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from benchmarks import performance
-from configs import binarized_mnist_vae
-from objectives import densities
-from training import experiment
+from aefamily.benchmarks import performance
+from aefamily.configs import binarized_mnist_vae
+from aefamily.objectives import densities
+from aefamily.training import command_line
+from aefamily.training import experiment
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -27,7 +28,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def test_ynnpack_fusions_are_turned_off_only_where_the_flag_exists(
     monkeypatch, version, expected):
   monkeypatch.delenv('XLA_FLAGS', raising=False)
-  experiment.prefer_fast_cpu_kernels(version)
+  command_line.prefer_fast_cpu_kernels(version)
   assert os.environ.get('XLA_FLAGS') == expected
 
 
@@ -35,15 +36,15 @@ def test_a_users_own_ynnpack_setting_is_kept(monkeypatch):
   mine = '--xla_force_host_platform_device_count=2 ' \
          '--xla_cpu_experimental_ynn_fusion_type=INDIVIDUAL_DOT'
   monkeypatch.setenv('XLA_FLAGS', mine)
-  experiment.prefer_fast_cpu_kernels('0.10.2')
+  command_line.prefer_fast_cpu_kernels('0.10.2')
   assert os.environ['XLA_FLAGS'] == mine
 
 
 def test_the_installed_jaxlib_accepts_the_flags_it_is_given():
   # XLA aborts on a flag it does not know, so run a computation in a fresh
   # process with the flags train.py would set.
-  code = ('from training import experiment; '
-          'experiment.prefer_fast_cpu_kernels(); '
+  code = ('from aefamily.training import command_line; '
+          'command_line.prefer_fast_cpu_kernels(); '
           'import jax.numpy as jnp; print(float(jnp.arange(4.0).sum()))')
   env = {k: v for k, v in os.environ.items() if k != 'XLA_FLAGS'}
   result = subprocess.run([sys.executable, '-c', code], cwd=REPO, env=env,
@@ -77,7 +78,7 @@ def test_time_interleaved_times_every_call():
 def _torch_vae(params, data_mean):
   """The torch reference VAE holding the flax VAE's params."""
   torch = pytest.importorskip('torch')
-  from benchmarks import torch_reference  # pylint: disable=g-import-not-at-top
+  from aefamily.benchmarks import torch_reference  # pylint: disable=g-import-not-at-top
   model = torch_reference.VAE(data_mean)
   encoder, decoder = params['params']['encoders_0'], params['params']['decoders_0']
   layers = [

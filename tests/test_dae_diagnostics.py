@@ -16,10 +16,10 @@ import pytest
 from scipy import signal
 from scipy import special
 
-from diagnostics import chains
-from diagnostics import dae
-from models.classifier import Classifier
-from objectives import classification
+from aefamily.diagnostics import chains
+from aefamily.diagnostics import dae
+from aefamily.models.classifier import Classifier
+from aefamily.objectives import classification
 
 Z = 4.0  # tolerance in standard errors
 
@@ -347,7 +347,7 @@ def test_classifier_needs_two_classes():
 
 
 def test_score_check_benchmark_imports_and_its_density_is_exact():
-  from benchmarks import score_check  # pylint: disable=g-import-not-at-top
+  from aefamily.benchmarks import score_check  # pylint: disable=g-import-not-at-top
 
   std = 0.5
   means = score_check.ring_means(3, 1.5)                               # [3, 2]

@@ -7,13 +7,13 @@ import jax
 import numpy as np
 import pytest
 
-import eval as eval_lib
-import train
-from configs import binarized_mnist_cae
-from configs import fashion_mnist_classifier, fashion_mnist_dae
-from evaluators.dae import chain_samples, corruption_of
-from samplers import markov
-from training import experiment
+from aefamily import eval as eval_lib
+from aefamily import train
+from aefamily.configs import binarized_mnist_cae
+from aefamily.configs import fashion_mnist_classifier, fashion_mnist_dae
+from aefamily.evaluators.dae import chain_samples, corruption_of
+from aefamily.samplers import markov
+from aefamily.training import experiment
 
 
 def _small_evaluation(config, *, num_examples: int, parzen_samples: int,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import integrate, special, stats
 
-from objectives import densities
+from aefamily.objectives import densities
 
 
 def test_bernoulli_log_prob_matches_scipy():

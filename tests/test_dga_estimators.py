@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from scipy import special, stats
 
-from diagnostics import codes as code_stats
-from likelihood import partition
-from objectives.densities import bernoulli_log_prob
+from aefamily.diagnostics import codes as code_stats
+from aefamily.likelihood import partition
+from aefamily.objectives.densities import bernoulli_log_prob
 
 
 def _all_configurations(d: int) -> np.ndarray:

@@ -8,15 +8,15 @@ import ml_collections
 import numpy as np
 import pytest
 
-import eval as eval_lib
-import input_pipeline
-import train
-from configs import digits_vae
-from models.dga import DGA
-from objectives import densities
-from objectives.dga import dga_loss, salt_and_pepper
-from samplers import ancestral
-from training import families
+from aefamily import eval as eval_lib
+from aefamily import input_pipeline
+from aefamily import train
+from aefamily.configs import digits_vae
+from aefamily.models.dga import DGA
+from aefamily.objectives import densities
+from aefamily.objectives.dga import dga_loss, salt_and_pepper
+from aefamily.samplers import ancestral
+from aefamily.training import families
 
 D, H, B = 12, 5, 64
 BETA = 0.7

@@ -11,16 +11,16 @@ import numpy as np
 import pytest
 from scipy import special
 
-import eval as eval_lib
-import train
-from configs import binarized_mnist_dga
-from likelihood import partition
-from models.dga import DGA, stack_codes, stack_log_unnormalized
-from models.dga import stack_reconstruct
-from models.distributions import Bernoulli
-from evaluators.dga import count_reencoded
-from samplers import ancestral
-from training import experiment
+from aefamily import eval as eval_lib
+from aefamily import train
+from aefamily.configs import binarized_mnist_dga
+from aefamily.likelihood import partition
+from aefamily.models.dga import DGA, stack_codes, stack_log_unnormalized
+from aefamily.models.dga import stack_reconstruct
+from aefamily.models.distributions import Bernoulli
+from aefamily.evaluators.dga import count_reencoded
+from aefamily.samplers import ancestral
+from aefamily.training import experiment
 
 
 def _all_configurations(d: int) -> np.ndarray:

@@ -14,14 +14,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import eval as eval_lib
-import input_pipeline
-import train
-from configs import digits_vae
+from aefamily import eval as eval_lib
+from aefamily import input_pipeline
+from aefamily import train
+from aefamily.configs import digits_vae
 from conftest import REPO, factorized_bernoulli_log_likelihood
-from training import checkpoints
-from training import experiment
-from training import families
+from aefamily.training import checkpoints
+from aefamily.training import experiment
+from aefamily.training import families
 
 
 def tiny_digits_config():
@@ -126,7 +126,7 @@ def test_every_family_lists_the_fields_it_reads():
     path.stem for path in (REPO / 'configs').glob('*.py')
     if path.stem != '__init__'))
 def test_every_committed_config_validates(name):
-  config = importlib.import_module(f'configs.{name}').get_config()
+  config = importlib.import_module(f'aefamily.configs.{name}').get_config()
   experiment.validate_config(config, 1)
   experiment.validate_config(config, 2)   # the batch splits over 2 devices
 

@@ -21,12 +21,12 @@ import jax
 import numpy as np
 import pytest
 
-import train
-from configs import digits_vae
+from aefamily import train
+from aefamily.configs import digits_vae
 from conftest import REPO
-from training import checkpoints
-from training import experiment
-from training import metrics
+from aefamily.training import checkpoints
+from aefamily.training import experiment
+from aefamily.training import metrics
 
 TOTAL_STEPS = 50     # 2 epochs of the 1297 digits at batch 50
 LIMIT_S = 300        # per train.py process

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import input_pipeline
-from input_pipeline import batches
-from input_pipeline import sources
-from input_pipeline import synthetic
+from aefamily import input_pipeline
+from aefamily.input_pipeline import batches
+from aefamily.input_pipeline import sources
+from aefamily.input_pipeline import synthetic
 
 DATA_DIR = Path(__file__).parents[1].parent / 'shared' / 'data'
 
@@ -292,7 +292,7 @@ def _id_split(n=103, dim=6, gray=None):
 
 
 def _epoch(split, **kwargs):
-  defaults = dict(batch_size=12, num_devices=4, seed=7, epoch=0)
+  defaults = dict(batch_size=12, seed=7, epoch=0)
   return list(input_pipeline.epoch_batches(split, **{**defaults, **kwargs}))
 
 
@@ -301,9 +301,9 @@ def test_epoch_batches_shapes_and_coverage():
   epoch = _epoch(split)
   assert len(epoch) == input_pipeline.num_batches(103, 12) == 8
   for batch in epoch:
-    assert batch['image'].shape == (4, 3, 6)
+    assert batch['image'].shape == (12, 6)
     assert batch['image'].dtype == np.float32
-    assert batch['label'].shape == (4, 3) and batch['label'].dtype == np.int32
+    assert batch['label'].shape == (12,) and batch['label'].dtype == np.int32
   ids = np.concatenate([b['label'].ravel() for b in epoch])
   assert len(ids) == 96 and len(np.unique(ids)) == 96  # At most once each.
   np.testing.assert_array_equal(
@@ -327,23 +327,20 @@ def test_epoch_batches_are_deterministic_and_resumable():
 def test_epoch_batches_without_labels_and_errors():
   split = input_pipeline.Split(images=np.zeros((10, 4), np.float32),
                                labels=None, image_shape=(2, 2), binary=True)
-  (batch,) = _epoch(split, batch_size=10, num_devices=2)
-  assert set(batch) == {'image'} and batch['image'].shape == (2, 5, 4)
-  with pytest.raises(ValueError, match='batch_size 10 .* num_devices 4'):
-    input_pipeline.epoch_batches(split, batch_size=10, num_devices=4, seed=0,
-                                 epoch=0)
+  (batch,) = _epoch(split, batch_size=10)
+  assert set(batch) == {'image'} and batch['image'].shape == (10, 4)
+  with pytest.raises(ValueError, match='batch_size must be positive'):
+    input_pipeline.epoch_batches(split, batch_size=0, seed=0, epoch=0)
   with pytest.raises(ValueError, match='batch_size 12 .* 10 examples'):
-    input_pipeline.epoch_batches(split, batch_size=12, num_devices=4, seed=0,
-                                 epoch=0)
+    input_pipeline.epoch_batches(split, batch_size=12, seed=0, epoch=0)
   with pytest.raises(ValueError, match='start_batch'):
-    input_pipeline.epoch_batches(split, batch_size=5, num_devices=1, seed=0,
-                                 epoch=0, start_batch=3)
+    input_pipeline.epoch_batches(split, batch_size=5, seed=0, epoch=0,
+                                 start_batch=3)
 
 
 def test_dynamic_binarization_matches_gray_mean(fashion):
   split = fashion['valid']
-  epoch = _epoch(split, batch_size=1000, num_devices=2,
-                 binarization='dynamic')
+  epoch = _epoch(split, batch_size=1000, binarization='dynamic')
   binary = np.concatenate([b['image'].reshape(-1, 784) for b in epoch])
   labels = np.concatenate([b['label'].ravel() for b in epoch])
   assert np.all((binary == 0) | (binary == 1))
@@ -363,7 +360,7 @@ def test_dynamic_binarization_matches_gray_mean(fashion):
 
 def test_dynamic_binarization_is_reproducible_and_differs_by_epoch():
   split = _id_split(n=64, dim=50, gray=0.5)
-  kwargs = dict(batch_size=16, num_devices=2, binarization='dynamic')
+  kwargs = dict(batch_size=16, binarization='dynamic')
 
   def by_id(epoch):
     images = np.concatenate([b['image'].reshape(-1, 50) for b in epoch])

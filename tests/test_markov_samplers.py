@@ -5,9 +5,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from models.autoencoder import Autoencoder
-from objectives import regularized as reg
-from samplers import markov
+from aefamily.models.autoencoder import Autoencoder
+from aefamily.objectives import regularized as reg
+from aefamily.samplers import markov
 
 D, H, B, T = 6, 3, 5, 4
 Z = 4.0  # tolerance in standard errors

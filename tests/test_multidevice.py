@@ -1,5 +1,5 @@
-"""The generic pmapped step on 8 fake CPU devices equals the 1-device step,
-for every family, and on 2 processes × 4 devices it equals 1 × 8."""
+"""The generic data-parallel step on 8 fake CPU devices equals the 1-device
+step, for every family, and on 2 processes × 4 devices it equals 1 × 8."""
 
 import json
 import os
@@ -29,7 +29,7 @@ def _last_json_line(script: str, *args: str) -> dict:
 
 
 def test_eight_devices_match_one_device(shared_data):
-  diffs = _last_json_line('pmap_equivalence.py',
+  diffs = _last_json_line('step_equivalence.py',
                           str(shared_data / 'binarized_mnist'))
   # float32 rounding of a sum taken in another order, after 3 Adam steps of
   # size 1e-2: far below the step size.
@@ -39,7 +39,7 @@ def test_eight_devices_match_one_device(shared_data):
 
 
 def test_every_family_steps_the_same_on_eight_devices(shared_data):
-  diffs = _last_json_line('pmap_families.py', str(shared_data))
+  diffs = _last_json_line('step_families.py', str(shared_data))
   families = [k for k in diffs if not k.endswith('_moved')]
   assert len(families) == 9, diffs     # 8 families + the SBN's statistics
   for name in families:

@@ -4,8 +4,8 @@ import ml_collections
 import numpy as np
 import pytest
 
-from configs import default
-from training import optimizers
+from aefamily.configs import default
+from aefamily.training import optimizers
 
 
 def test_iwae_schedule_is_the_papers_at_3280_passes():

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from likelihood import batching
-from likelihood import parzen
+from aefamily.likelihood import batching
+from aefamily.likelihood import parzen
 
 
 def _reference_log_prob(x, samples, sigma) -> np.ndarray:

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from models.autoencoder import Autoencoder
-from objectives import regularized as reg
+from aefamily.models.autoencoder import Autoencoder
+from aefamily.objectives import regularized as reg
 
 D, H, B = 6, 3, 8
 Z = 4.0  # tolerance in standard errors

@@ -9,8 +9,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from objectives import densities
-from objectives import reinforce as rf
+from aefamily.objectives import densities
+from aefamily.objectives import reinforce as rf
 
 NUM_LATENT, DATA_DIM, BATCH = 3, 4, 2
 CONFIGS = jnp.asarray(list(itertools.product([0.0, 1.0], repeat=NUM_LATENT)))

@@ -16,21 +16,23 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from flax import jax_utils
 
-import eval as eval_lib
-import train
-from configs import binarized_mnist_sbn
+from aefamily import eval as eval_lib
+from aefamily import train
+from aefamily.configs import binarized_mnist_sbn
 from conftest import factorized_bernoulli_log_likelihood
-from diagnostics.gradients import gradient_moments, mean_over
-from evaluators.sbn import estimator_variances
-from likelihood import iwae
-from models.sbn import SigmoidBeliefNet
-from objectives import STATISTICS
-from objectives.sbn import (ESTIMATORS, initial_statistics, sbn_log_importance_weights,
+from aefamily.diagnostics.gradients import gradient_moments, mean_over
+from aefamily.evaluators.sbn import estimator_variances
+from aefamily.likelihood import iwae
+from aefamily.models.sbn import SigmoidBeliefNet
+from aefamily.objectives import STATISTICS
+from aefamily.objectives.sbn import (ESTIMATORS, initial_statistics, sbn_log_importance_weights,
                             sbn_loss)
-from samplers.ancestral import sample_sbn
-from training.step import make_train_step
+from aefamily.samplers.ancestral import sample_sbn
+from aefamily.training.step import make_mesh
+from aefamily.training.step import make_train_step
+from aefamily.training.step import replicate_on
+from aefamily.training.step import shard_batches
 
 DATA_DIM, LATENT = 3, (2, 2)
 MODEL = SigmoidBeliefNet(DATA_DIM, LATENT, baseline_hidden=8)
@@ -336,17 +338,18 @@ def test_importance_weights_are_unbiased_and_iwae_converges():
 def test_train_step_writes_back_the_running_statistics():
   params = _params()
   loss = lambda p, b, key: sbn_loss(p, b, key, model=MODEL, estimator='nvil')
-  state = jax_utils.replicate(train.train_state.TrainState.create(
+  mesh = make_mesh(jax.devices()[:1])
+  state = replicate_on(mesh, train.train_state.TrainState.create(
       apply_fn=None, params=params, tx=optax.sgd(0.1)))
-  batch = {'image': X[None]}
-  rng = jax.random.PRNGKey(0)
-  new_state, metrics = make_train_step(loss)(state, batch, rng)
+  rng = jax.random.key(0)
+  new_state, metrics = make_train_step(loss, mesh)(
+      state, shard_batches(mesh, {'image': X[None]}), rng)
   assert STATISTICS not in metrics
   # The step's key on its only device: fold_in(fold_in(rng, 0), 0).
   key = jax.random.fold_in(jax.random.fold_in(rng, 0), 0)
   _, expected = loss(params, {'image': X, 'step': 0}, key)
   for name in ('mean', 'var'):
-    np.testing.assert_allclose(new_state.params[STATISTICS][name][0],
+    np.testing.assert_allclose(new_state.params[STATISTICS][name],
                                expected[STATISTICS][name], rtol=1e-5)
   assert float(expected[STATISTICS]['mean']) != 0.0
 

@@ -7,11 +7,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import input_pipeline
-from diagnostics.target_prop import target_cost_change
-from models.target_prop import TargetPropNet
-from objectives import target_prop as tp
-from samplers.target_prop import decode_stack, top_chain
+from aefamily import input_pipeline
+from aefamily.diagnostics.target_prop import target_cost_change
+from aefamily.models.target_prop import TargetPropNet
+from aefamily.objectives import target_prop as tp
+from aefamily.samplers.target_prop import decode_stack, top_chain
 
 
 def _random_batch(seed, batch=16, dim=6, num_classes=3, unlabeled=0,

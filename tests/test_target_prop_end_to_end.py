@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import scipy.stats
 
-import eval as eval_lib
-import train
-from benchmarks import target_prop as target_prop_benchmark
-from benchmarks.target_prop import EXPERIMENTS, load_config
-from training import experiment
+from aefamily import eval as eval_lib
+from aefamily import train
+from aefamily.benchmarks import target_prop as target_prop_benchmark
+from aefamily.benchmarks.target_prop import EXPERIMENTS, load_config
+from aefamily.training import experiment
 
 
 def _tiny(config, data_dir):

@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from input_pipeline import LinearGaussian
-from likelihood.iwae import chunked_log_weight_stats
-from models.vae import VAE
-from objectives import densities
-from objectives.vae import (elbo, iwae_bound, iwae_loss,
+from aefamily.input_pipeline import LinearGaussian
+from aefamily.likelihood.iwae import chunked_log_weight_stats
+from aefamily.models.vae import VAE
+from aefamily.objectives import densities
+from aefamily.objectives.vae import (elbo, iwae_bound, iwae_loss,
                             log_importance_weights, vae_loss)
 
 D, K = 6, 2

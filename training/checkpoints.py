@@ -21,10 +21,14 @@ import numpy as np
 import orbax.checkpoint as ocp
 from etils import epath
 
+# The layout of what a checkpoint holds. Checkpoints of another format (those
+# of aefamily 0.1 have none) are refused rather than read wrong.
+FORMAT = 2
+
 # Config fields that may change when a run is resumed; everything else must
 # match the checkpoint.
 RESUMABLE_FIELDS = ('num_epochs', 'log_every_steps', 'checkpoint_every_steps',
-                    'eval_every_epochs', 'data_dir', 'eval')
+                    'eval_every_epochs', 'data_dir', 'eval', 'steps_per_call')
 
 
 class IncompatibleCheckpointError(ValueError):
@@ -35,25 +39,96 @@ class CorruptCheckpointError(ValueError):
   """The checkpoint's files cannot be read back as what was written."""
 
 
+class CheckpointWriteError(OSError):
+  """A checkpoint could not be written (a read-only or full disk)."""
+
+
+# Words in the errors of tensorstore and orbax that mean damaged bytes, not
+# a checkpoint of another model.
+_DAMAGE = ('DATA_LOSS', 'CRC', 'checksum', 'corrupt', 'Corrupt',
+           'Unexpected end', 'truncated', 'Expecting value', 'decode')
+
+
 def manager(workdir: str, *, max_to_keep: int = 2) -> ocp.CheckpointManager:
-  """The checkpoint manager of a workdir; checkpoints go to WORKDIR/checkpoints."""
+  """The checkpoint manager of a workdir; checkpoints go to WORKDIR/checkpoints.
+
+  Saves are synchronous: a write that fails raises at once in the caller
+  (orbax's background threads would otherwise keep a failed run alive).
+  """
   return ocp.CheckpointManager(
       epath.Path(os.path.abspath(workdir)) / 'checkpoints',
       options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep,
-                                           create=True))
+                                           create=True,
+                                           enable_async_checkpointing=False))
 
 
 def save(mngr: ocp.CheckpointManager, state: Any, *,
-         data_position: dict[str, int],
-         config: ml_collections.ConfigDict) -> None:
-  """Saves an unreplicated TrainState at state.step and waits for the write."""
+         data_position: dict[str, int], config: ml_collections.ConfigDict,
+         schedule_steps: int) -> None:
+  """Saves a host TrainState at state.step and waits for the write.
+
+  Args:
+    mngr: from `manager`.
+    state: the train state, on the host.
+    data_position: {'epoch', 'batch'}: where the next step reads its data.
+    config: the run's config.
+    schedule_steps: the step count the learning-rate schedule was fitted to
+      when the run started (`schedule_steps` reads it back on resume).
+
+  Raises:
+    CheckpointWriteError: if the checkpoint cannot be written; it names the
+      directory. The checkpoints written before stay as they were.
+  """
   step = int(state.step)
-  mngr.save(step, args=ocp.args.Composite(
-      state=ocp.args.StandardSave(_state_tree(state)),
-      meta=ocp.args.JsonSave({'data_position': data_position,
-                              'config': json.loads(config.to_json()),
-                              'arrays_sha256': arrays_digest(state)})))
-  mngr.wait_until_finished()
+  try:
+    mngr.save(step, args=ocp.args.Composite(
+        state=ocp.args.StandardSave(_state_tree(state)),
+        meta=ocp.args.JsonSave({'format': FORMAT,
+                                'data_position': data_position,
+                                'schedule_steps': int(schedule_steps),
+                                'config': json.loads(config.to_json()),
+                                'arrays_sha256': arrays_digest(state)})))
+    mngr.wait_until_finished()
+  except Exception as e:  # orbax wraps OSError in several kinds
+    raise CheckpointWriteError(
+        f'could not write the checkpoint of step {step} to {mngr.directory}: '
+        f'{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ""}'
+    ) from e
+
+
+def _latest_meta(mngr: ocp.CheckpointManager) -> tuple[int | None, dict]:
+  """(latest step, its metadata), or (None, {}) without a checkpoint.
+
+  Raises:
+    CorruptCheckpointError: if the metadata cannot be read.
+  """
+  step = mngr.latest_step()
+  if step is None:
+    return None, {}
+  where = mngr.directory / str(step)
+  try:
+    meta = mngr.restore(step, args=ocp.args.Composite(
+        meta=ocp.args.JsonRestore()))['meta']
+  except Exception as e:
+    reason = (str(e).splitlines() or [type(e).__name__])[0][:300]
+    raise CorruptCheckpointError(
+        f'checkpoint {where}: its metadata could not be read ({reason}); '
+        f'delete {where} to resume from the checkpoint before it') from e
+  if not isinstance(meta, dict) or meta.get('format') != FORMAT:
+    found = meta.get('format', 1) if isinstance(meta, dict) else None
+    raise IncompatibleCheckpointError(
+        f'checkpoint {where} is of format {found}, written by an older '
+        f'version of aefamily; this version reads format {FORMAT} only: '
+        'train again with a new --workdir (or read it with the version '
+        'that wrote it)')
+  return step, meta
+
+
+def schedule_steps(mngr: ocp.CheckpointManager) -> int | None:
+  """The step count the latest checkpoint's learning-rate schedule was
+  fitted to, or None without a checkpoint."""
+  step, meta = _latest_meta(mngr)
+  return None if step is None else int(meta['schedule_steps'])
 
 
 def restore_latest(mngr: ocp.CheckpointManager, state: Any, *,
@@ -70,16 +145,15 @@ def restore_latest(mngr: ocp.CheckpointManager, state: Any, *,
 
   Raises:
     IncompatibleCheckpointError: if the checkpoint's config differs in a
-      field outside RESUMABLE_FIELDS, or its arrays do not fit the model.
-    CorruptCheckpointError: if its array files cannot be read, or hold other
-      values than were written (their digest differs).
+      field outside RESUMABLE_FIELDS, its arrays do not fit the model, or it
+      was written by an older version (another FORMAT).
+    CorruptCheckpointError: if its files cannot be read, or its arrays hold
+      other values than were written (their digest differs).
   """
-  step = mngr.latest_step()
+  step, meta = _latest_meta(mngr)
   if step is None:
     return state, None
   where = mngr.directory / str(step)
-  meta = mngr.restore(step, args=ocp.args.Composite(
-      meta=ocp.args.JsonRestore()))['meta']
   check_compatible(meta['config'], json.loads(config.to_json()),
                    where=str(where))
   # Deleting a damaged checkpoint makes the one before it, if any, the latest.
@@ -88,12 +162,13 @@ def restore_latest(mngr: ocp.CheckpointManager, state: Any, *,
   try:
     restored = mngr.restore(step, args=ocp.args.Composite(
         state=ocp.args.StandardRestore(_state_tree(state))))['state']
-  except (ValueError, KeyError, TypeError) as e:
-    raise IncompatibleCheckpointError(
-        f'checkpoint {where} does not fit this model: {e}') from e
   except Exception as e:  # tensorstore reports damaged data as Exception
     # Its first line says what failed; the full spec stays on the cause.
     reason = (str(e).splitlines() or [type(e).__name__])[0][:300]
+    damaged = any(word in str(e) for word in _DAMAGE)
+    if isinstance(e, (ValueError, KeyError, TypeError)) and not damaged:
+      raise IncompatibleCheckpointError(
+          f'checkpoint {where} does not fit this model: {reason}') from e
     raise CorruptCheckpointError(
         f'checkpoint {where} could not be read: {reason}; {advice}') from e
   state = state.replace(**restored)
@@ -124,12 +199,9 @@ def saved_config(workdir: str) -> ml_collections.ConfigDict:
   """
   step = None
   if os.path.isdir(os.path.join(workdir, 'checkpoints')):
-    mngr = manager(workdir)
-    step = mngr.latest_step()
+    step, meta = _latest_meta(manager(workdir))
   if step is None:
     raise FileNotFoundError(f'no checkpoint in {workdir}/checkpoints')
-  meta = mngr.restore(step, args=ocp.args.Composite(
-      meta=ocp.args.JsonRestore()))['meta']
   return ml_collections.ConfigDict(meta['config'])
 
 

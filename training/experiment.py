@@ -6,126 +6,21 @@ the state it was written from.
 
 import dataclasses
 import os
-import re
 from typing import Any
 
-from absl import flags
 import jax
 import jax.numpy as jnp
-import jaxlib.version
 import ml_collections
 import numpy as np
 from flax.training import train_state
 from jax.experimental import multihost_utils
-from ml_collections import config_flags
 
-from configs import default as default_config
-import input_pipeline
-from models.dga import DGA, stack_codes
-from training import checkpoints
-from training import families
-from training import optimizers
-
-DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))), 'configs', 'digits_vae.py')
-
-
-def define_flags(workdir_help: str):
-  """Defines --config (every field overridable), --workdir and the
-  multi-process flags --coordinator_address, --num_processes and
-  --process_id for a script.
-
-  Called from a script's `__main__` block only, so that train.py and eval.py
-  can both be imported as libraries.
-
-  Returns:
-    (config flag holder, workdir flag holder, initialize): call
-    initialize() first thing in main; it runs `initialize_distributed` with
-    the multi-process flags.
-  """
-  config = config_flags.DEFINE_config_file(
-      'config', DEFAULT_CONFIG,
-      'Experiment config file; override fields with --config.FIELD=VALUE.',
-      lock_config=True)
-  workdir = flags.DEFINE_string('workdir', None, workdir_help)
-  flags.mark_flag_as_required('workdir')
-  coordinator = flags.DEFINE_string(
-      'coordinator_address', None, 'host:port of process 0 in a '
-      'multi-process run; on a TPU pod leave it unset (detected).')
-  num_processes = flags.DEFINE_integer(
-      'num_processes', None, 'The number of processes of a multi-process run.')
-  process_id = flags.DEFINE_integer(
-      'process_id', None, 'This process, in [0, num_processes).')
-
-  def initialize():
-    prefer_fast_cpu_kernels()
-    initialize_distributed(coordinator.value, num_processes.value,
-                           process_id.value)
-  return config, workdir, initialize
-
-
-# jaxlib releases whose XLA:CPU offloads dots, reductions and elementwise
-# fusions to YNNPACK, and know the flag that turns this off. An unknown flag
-# in XLA_FLAGS aborts the process, so other releases are left alone.
-_YNN_FLAG = '--xla_cpu_experimental_ynn_fusion_type'
-_YNN_RELEASES = ((0, 10), (0, 11))
-
-
-def prefer_fast_cpu_kernels(jaxlib_version: str = jaxlib.version.__version__
-                            ) -> None:
-  """Turns off XLA:CPU's YNNPACK fusions, unless XLA_FLAGS already sets them.
-
-  On the jaxlib releases that have them (0.10 and 0.11), they run the IWAE
-  step 13% slower at batch 1,000 and the IWAE-5000 evaluation 1.5× slower
-  than XLA's own kernels; the VAE step runs at most 5% faster with them
-  (benchmarks/performance.py --ynnpack on a 2-core CPU; see the README's
-  Performance section, and jax-ml/jax#37465). XLA reads
-  XLA_FLAGS when the first computation starts, so call this before any.
-  Other releases are left alone: XLA aborts on a flag it does not know.
-
-  Args:
-    jaxlib_version: the installed jaxlib's version string, e.g. '0.10.2';
-      a string that does not start with 'major.minor' changes nothing.
-  """
-  match = re.match(r'(\d+)\.(\d+)', jaxlib_version)
-  release = (int(match[1]), int(match[2])) if match else None
-  flags_now = os.environ.get('XLA_FLAGS', '')
-  if release in _YNN_RELEASES and _YNN_FLAG not in flags_now:
-    os.environ['XLA_FLAGS'] = f'{flags_now} {_YNN_FLAG}='.strip()
-
-
-def initialize_distributed(coordinator_address: str | None,
-                           num_processes: int | None,
-                           process_id: int | None) -> None:
-  """Joins a multi-process run with `jax.distributed.initialize`.
-
-  With a coordinator address, all three values are required (several CPU or
-  GPU hosts, or several processes on one machine; CPU processes exchange
-  gradients through gloo). Without one, a multi-host TPU slice
-  (TPU_WORKER_HOSTNAMES set) is detected from the environment, and
-  otherwise the run is a single process. Call it before any JAX
-  computation.
-
-  Raises:
-    ValueError: if the values are incomplete or process_id is out of range.
-  """
-  if coordinator_address is None:
-    if num_processes is not None or process_id is not None:
-      raise ValueError('--num_processes and --process_id need '
-                       '--coordinator_address')
-    if ',' in os.environ.get('TPU_WORKER_HOSTNAMES', ''):
-      jax.distributed.initialize()
-    return
-  if num_processes is None or process_id is None:
-    raise ValueError('--coordinator_address needs --num_processes and '
-                     '--process_id')
-  if not 0 <= process_id < num_processes:
-    raise ValueError(f'--process_id={process_id} is not in [0, '
-                     f'{num_processes})')
-  jax.config.update('jax_cpu_collectives_implementation', 'gloo')
-  jax.distributed.initialize(coordinator_address, num_processes=num_processes,
-                             process_id=process_id)
-
+from aefamily.configs import default as default_config
+from aefamily import input_pipeline
+from aefamily.models.dga import DGA, stack_codes
+from aefamily.training import checkpoints
+from aefamily.training import families
+from aefamily.training import optimizers
 
 # The fields of the config sections that only some families read.
 SECTION_FIELDS: dict[str, tuple[str, ...]] = {
@@ -270,8 +165,8 @@ def validate_config(config: ml_collections.ConfigDict,
       raise ValueError(f'config.{field}={config[field]!r}; choose from '
                        f'{tuple(allowed)}')
   for field in ('num_samples', 'batch_size', 'num_epochs', 'log_every_steps',
-                'checkpoint_every_steps', 'eval.num_samples', 'eval.chunk_size',
-                'eval.batch_size'):
+                'checkpoint_every_steps', 'steps_per_call', 'eval.num_samples',
+                'eval.chunk_size', 'eval.batch_size'):
     value = _field(config, field)
     if value < 1:
       raise ValueError(f'config.{field} must be >= 1, got {value}')
@@ -327,17 +222,23 @@ def smallest_shard(num_examples: int) -> int:
 
 
 def create_state(config: ml_collections.ConfigDict, train: input_pipeline.Split,
-                 total_steps: int):
-  """(family, model, unreplicated TrainState) for a config and its training data."""
+                 total_steps: int, *, steps_per_epoch: int | None = None):
+  """(family, model, TrainState on the host) for a config and its training data.
+
+  The optimizer's schedule is fitted to total_steps; a cost-driven schedule
+  compares epochs of steps_per_epoch steps (by default total_steps //
+  config.num_epochs).
+  """
   family = families.get_family(config.family)
   model = family.build_model(config, train)
   x = jnp.asarray(train.images[:1])
-  params = family.init_params(model, jax.random.PRNGKey(config.seed), x)
+  params = family.init_params(model, jax.random.key(config.seed), x)
   if jax.process_count() > 1:  # every process starts from process 0's params
     params = multihost_utils.broadcast_one_to_all(params)
   state = train_state.TrainState.create(
       apply_fn=model.apply, params=params,
-      tx=optimizers.make_optimizer(config, total_steps))
+      tx=optimizers.make_optimizer(config, total_steps,
+                                  steps_per_epoch=steps_per_epoch))
   return family, model, state
 
 

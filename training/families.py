@@ -16,28 +16,28 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
-from evaluators.classifier import evaluate as evaluate_classifier
-from evaluators.dae import corruption_of
-from evaluators.dae import evaluate as evaluate_dae
-from evaluators.dga import evaluate as evaluate_dga
-from evaluators.sbn import evaluate as evaluate_sbn
-from evaluators.target_prop import evaluate as evaluate_target_prop
-from evaluators.vae import evaluate as evaluate_vae
-from input_pipeline import Split
-from models.autoencoder import Autoencoder
-from models.classifier import Classifier
-from models.dga import DGA
-from models.sbn import SigmoidBeliefNet
-from models.mlp import data_mean_bias_init
-from models.target_prop import TargetPropNet
-from models.vae import VAE
-from objectives.classification import cross_entropy_loss
-from objectives.dga import dga_loss
-from objectives.regularized import cae_loss, walkback_loss
-from objectives.sbn import initial_statistics, sbn_loss
-from objectives.target_prop import backprop_loss, target_prop_loss
-from objectives.vae import iwae_loss, vae_loss
-from training.step import LossFn
+from aefamily.evaluators.classifier import evaluate as evaluate_classifier
+from aefamily.evaluators.dae import corruption_of
+from aefamily.evaluators.dae import evaluate as evaluate_dae
+from aefamily.evaluators.dga import evaluate as evaluate_dga
+from aefamily.evaluators.sbn import evaluate as evaluate_sbn
+from aefamily.evaluators.target_prop import evaluate as evaluate_target_prop
+from aefamily.evaluators.vae import evaluate as evaluate_vae
+from aefamily.input_pipeline import Split
+from aefamily.models.autoencoder import Autoencoder
+from aefamily.models.classifier import Classifier
+from aefamily.models.dga import DGA
+from aefamily.models.sbn import SigmoidBeliefNet
+from aefamily.models.mlp import data_mean_bias_init
+from aefamily.models.target_prop import TargetPropNet
+from aefamily.models.vae import VAE
+from aefamily.objectives.classification import cross_entropy_loss
+from aefamily.objectives.dga import dga_loss
+from aefamily.objectives.regularized import cae_loss, walkback_loss
+from aefamily.objectives.sbn import initial_statistics, sbn_loss
+from aefamily.objectives.target_prop import backprop_loss, target_prop_loss
+from aefamily.objectives.vae import iwae_loss, vae_loss
+from aefamily.training.step import LossFn
 
 
 @dataclasses.dataclass(frozen=True)

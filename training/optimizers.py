@@ -38,7 +38,8 @@ SCHEDULES: dict[str, Callable[[ml_collections.ConfigDict, int],
                                              total_steps=total),
     'exponential': lambda opt, total: optax.exponential_decay(
         opt.learning_rate, transition_steps=total,
-        decay_rate=opt.final_learning_rate / opt.learning_rate),
+        decay_rate=opt.final_learning_rate / opt.learning_rate,
+        end_value=opt.final_learning_rate),
     # The rate starts constant; `make_optimizer` adds the halving.
     'halve_on_rise': lambda opt, total: optax.constant_schedule(
         opt.learning_rate),
@@ -50,7 +51,8 @@ def make_schedule(config: ml_collections.ConfigDict,
   """config.optimizer.{schedule, learning_rate, final_learning_rate} -> schedule.
 
   'constant'; 'iwae' (see `iwae_schedule`); 'exponential', a geometric decay
-  from learning_rate to final_learning_rate over total_steps;
+  from learning_rate to final_learning_rate over total_steps, then held
+  there;
   'halve_on_rise', constant here and halved by `make_optimizer`.
 
   Raises:
@@ -85,13 +87,15 @@ def halve_on_rise(steps_per_epoch: int) -> optax.GradientTransformationExtraArgs
       accumulation_size=max(1, steps_per_epoch))
 
 
-def make_optimizer(config: ml_collections.ConfigDict,
-                   total_steps: int) -> optax.GradientTransformationExtraArgs:
+def make_optimizer(config: ml_collections.ConfigDict, total_steps: int, *,
+                   steps_per_epoch: int | None = None
+                   ) -> optax.GradientTransformationExtraArgs:
   """config.optimizer.name ('adam' or plain 'sgd') with the configured schedule.
 
   Adam takes config.optimizer.{b1, b2, eps}; Burda et al. 2016 use
   β1 = 0.9, β2 = 0.999, ε = 1e-4. Schedule 'halve_on_rise' chains
-  `halve_on_rise` over epochs of total_steps / config.num_epochs steps.
+  `halve_on_rise` over epochs of steps_per_epoch steps (by default
+  total_steps // config.num_epochs).
 
   Raises:
     ValueError: for an unknown optimizer or schedule, or a learning rate
@@ -106,5 +110,7 @@ def make_optimizer(config: ml_collections.ConfigDict,
                      f'{tuple(OPTIMIZERS)}')
   tx = OPTIMIZERS[opt.name](opt, make_schedule(config, total_steps))
   if opt.schedule == 'halve_on_rise':
-    tx = optax.chain(tx, halve_on_rise(total_steps // config.num_epochs))
+    if steps_per_epoch is None:
+      steps_per_epoch = total_steps // config.num_epochs
+    tx = optax.chain(tx, halve_on_rise(steps_per_epoch))
   return optax.with_extra_args_support(tx)

@@ -1,45 +1,98 @@
-"""The one generic train step that every model family uses.
+"""The one generic data-parallel train step that every model family uses.
 
 A loss with the library's shared signature, its static hyperparameters bound
-with `functools.partial`, becomes a jitted, pmapped step:
+with `functools.partial`, becomes one jitted function over a one-axis device
+mesh (`make_mesh`, axis AXIS = 'batch'):
 
-  step(state, batch, rng) -> (state, metrics)
+  step(state, batches, rng) -> (state, metrics)
 
-with `batch` shaped [local_devices, per_device_batch, ...]. The step adds
-the current step number to each device's batch as batch['step'], so that a
-loss with an annealed hyperparameter (the DGA's β) can read it. Gradients and
-metrics are averaged across devices with `lax.pmean`, so every replica applies
-the same update. The per-device key follows the recipe
-fold_in(fold_in(rng, step), axis_index), which makes a run reproducible from
-(seed, step) alone and gives every device its own noise.
+It is `jax.jit` of a `jax.shard_map`. The train state is replicated
+(`NamedSharding(mesh, P())`); `batches` holds global arrays
+[steps_per_call, global_batch, ...] sharded on their batch axis
+(`P(None, 'batch')`), so each device sees its own shard of every batch. The
+step runs `steps_per_call` optimizer steps with `lax.scan`, all on the
+device (VDM's scan of train steps), so that a fast accelerator is not
+starved by Python dispatch at small batch sizes.
+
+In each optimizer step, each device:
+  * reads the current step number as batch['step'] (a loss with an
+    annealed hyperparameter, the DGA's β, uses it);
+  * draws its noise from its own key fold_in(fold_in(rng, step),
+    axis_index), so a run is reproducible from (seed, step) alone;
+  * computes the gradient of the loss on its shard; `lax.pmean` then
+    averages gradients and metrics over devices, so every device applies the
+    same update, as `jax.pmap` steps did.
 
 A loss with running statistics (see `objectives.STATISTICS`) returns their
 new values among its metrics; the step averages them over devices and
 writes them into params after the update, and does not report them.
 """
 
-from typing import Callable
+from typing import Any, Callable
 
 import jax
+import numpy as np
 import optax
 from flax.training import train_state
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
 
-from objectives import STATISTICS
+from aefamily.objectives import STATISTICS
 
 AXIS = 'batch'
 
 LossFn = Callable[..., tuple[jax.Array, dict[str, jax.Array]]]
 
 
+def make_mesh(devices: list | None = None) -> jax.sharding.Mesh:
+  """The one-axis mesh (AXIS) over `devices`, by default all of the run's."""
+  devices = jax.devices() if devices is None else list(devices)
+  return jax.make_mesh((len(devices),), (AXIS,), devices=devices,
+                       axis_types=(jax.sharding.AxisType.Auto,))
+
+
+def replicate_on(mesh: jax.sharding.Mesh, tree: Any) -> Any:
+  """`tree` (host or device arrays, the same in every process) as global
+  arrays replicated over the mesh (`NamedSharding(mesh, P())`)."""
+  sharding = NamedSharding(mesh, P())
+
+  def place(x):
+    x = np.asarray(jax.device_get(x))
+    return jax.make_array_from_callback(x.shape, sharding, lambda i: x[i])
+  return jax.tree.map(place, tree)
+
+
+def fetch_replicated(tree: Any) -> Any:
+  """The host (NumPy) value of a tree of replicated global arrays, read from
+  this process's first device; works in every process of a multi-process
+  run, where the global arrays are not fully addressable."""
+  return jax.tree.map(
+      lambda x: np.asarray(x.addressable_data(0))
+      if isinstance(x, jax.Array) else x, tree)
+
+
+def shard_batches(mesh: jax.sharding.Mesh,
+                  batches: dict[str, np.ndarray]) -> dict[str, jax.Array]:
+  """This process's batches [steps, local_batch, ...] as global arrays
+  [steps, global_batch, ...] sharded on the batch axis over the mesh.
+
+  Built with `jax.make_array_from_process_local_data`: the global batch is
+  the processes' local batches in process order.
+  """
+  sharding = NamedSharding(mesh, P(None, AXIS))
+  return {k: jax.make_array_from_process_local_data(sharding, np.asarray(v))
+          for k, v in batches.items()}
+
+
 def device_rng(rng: jax.Array, step: jax.Array) -> jax.Array:
-  """The key of this device at this step; call inside pmap over AXIS."""
+  """The key of this device at this step; call inside a map over AXIS."""
   return jax.random.fold_in(jax.random.fold_in(rng, step),
                             jax.lax.axis_index(AXIS))
 
 
 def train_step(state: train_state.TrainState, batch: dict[str, jax.Array],
                rng: jax.Array, *, loss_fn: LossFn):
-  """One optimizer step on one device's shard; run it under pmap over AXIS.
+  """One optimizer step on one device's shard; run it inside a map over AXIS.
 
   Args:
     state: the replicated train state.
@@ -78,14 +131,31 @@ def split_statistics(metrics: dict) -> tuple[dict, dict | None]:
   return metrics, metrics.pop(STATISTICS, None)
 
 
-def make_train_step(loss_fn: LossFn):
-  """The pmapped `train_step` for one loss: (state, batch, rng) -> (state, metrics).
+def make_train_step(loss_fn: LossFn, mesh: jax.sharding.Mesh):
+  """The data-parallel step of one loss: (state, batches, rng) -> (state, metrics).
 
-  `state` is replicated over local devices ([local_devices, ...] leaves),
-  `batch` is [local_devices, per_device_batch, ...] and `rng` a single key.
-  The input state's buffers are donated.
+  Args:
+    loss_fn: loss_fn(params, batch, rng) -> (scalar loss, metrics).
+    mesh: a one-axis mesh over AXIS (`make_mesh`).
+
+  Returns:
+    A jitted function. `state` is replicated on the mesh (`replicate_on`);
+    `batches` maps names to global arrays [steps, global_batch, ...] sharded
+    on their batch axis (`shard_batches`), and the function takes `steps`
+    optimizer steps, one per leading index, in one call; `rng` is the run's
+    base key. The metrics are [steps] arrays, replicated. The input state's
+    buffers are donated. Each distinct `steps` compiles once.
   """
-  def step(state, batch, rng):
-    return train_step(state, batch, rng, loss_fn=loss_fn)
-  return jax.pmap(step, axis_name=AXIS, in_axes=(0, 0, None),
-                  donate_argnums=(0,))
+  def per_device(state, batches, rng):
+    return jax.lax.scan(
+        lambda s, batch: train_step(s, batch, rng, loss_fn=loss_fn),
+        state, batches)
+
+  # check_vma=False: each device differentiates its own loss, as under
+  # pmap, and the step averages the gradients itself (lax.pmean). With the
+  # check on, JAX would sum them over devices inside the transpose of the
+  # replicated parameters' broadcast.
+  return jax.jit(jax.shard_map(per_device, mesh=mesh,
+                               in_specs=(P(), P(None, AXIS), P()),
+                               out_specs=(P(), P()), check_vma=False),
+                 donate_argnums=(0,))

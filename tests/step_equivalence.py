@@ -1,7 +1,7 @@
 """Run by test_multidevice.py in a subprocess with 8 fake CPU devices.
 
 Prints, as JSON, the largest parameter difference between the generic
-pmapped step on 8 devices and on 1 device, over three steps on the same
+data-parallel step on a mesh of 8 devices and of 1 device, over three steps on the same
 global batch of real binarized MNIST:
 
 * 'deterministic': a loss that uses no randomness, so the two must agree to
@@ -17,15 +17,18 @@ import sys
 import jax
 import jax.numpy as jnp
 import optax
-from flax import jax_utils
 from flax.training import train_state
 
-import input_pipeline
-from models.vae import VAE
-from objectives import densities
-from objectives.vae import vae_loss
-from training.families import init_vae
-from training.step import make_train_step
+from aefamily import input_pipeline
+from aefamily.models.vae import VAE
+from aefamily.objectives import densities
+from aefamily.objectives.vae import vae_loss
+from aefamily.training.families import init_vae
+from aefamily.training.step import fetch_replicated
+from aefamily.training.step import make_mesh
+from aefamily.training.step import make_train_step
+from aefamily.training.step import replicate_on
+from aefamily.training.step import shard_batches
 
 NUM_DEVICES, BATCH, STEPS = 8, 64, 3
 
@@ -39,13 +42,14 @@ def deterministic_loss(params, batch, rng, *, model):
   return loss, {}
 
 
-def run_pmapped(loss_fn, state, images, rng, devices):
-  step = make_train_step(loss_fn)
-  state = jax_utils.replicate(state, devices=jax.devices()[:devices])
+def run_on_mesh(loss_fn, state, images, rng, devices):
+  mesh = make_mesh(jax.devices()[:devices])
+  step = make_train_step(loss_fn, mesh)
+  state = replicate_on(mesh, state)
   for s in range(STEPS):
-    batch = {'image': images[s].reshape(devices, BATCH // devices, -1)}
-    state, _ = step(state, batch, rng)
-  return jax_utils.unreplicate(state).params
+    state, _ = step(state, shard_batches(mesh, {'image': images[s][None]}),
+                    rng)
+  return fetch_replicated(state).params
 
 
 def reference_vae(loss_fn, state, images, rng):
@@ -72,23 +76,23 @@ def main(data_dir):
                                     data_dir=data_dir, source='files')
   images = split.images[:STEPS * BATCH].reshape(STEPS, BATCH, -1)
   model = VAE(data_dim=784, latent_dims=(8,), hidden=((32,),))
-  params = init_vae(model, jax.random.PRNGKey(0), jnp.asarray(images[0]))
+  params = init_vae(model, jax.random.key(0), jnp.asarray(images[0]))
   state = train_state.TrainState.create(apply_fn=model.apply, params=params,
                                         tx=optax.adam(1e-2))
-  rng = jax.random.PRNGKey(1)
+  rng = jax.random.key(1)
   results = {}
   det = lambda p, b, r: deterministic_loss(p, b, r, model=model)
   results['deterministic'] = max_diff(
-      run_pmapped(det, state, images, rng, NUM_DEVICES),
-      run_pmapped(det, state, images, rng, 1))
+      run_on_mesh(det, state, images, rng, NUM_DEVICES),
+      run_on_mesh(det, state, images, rng, 1))
   vae = lambda p, b, r: vae_loss(p, b, r, model=model)
-  results['vae'] = max_diff(run_pmapped(vae, state, images, rng, NUM_DEVICES),
+  results['vae'] = max_diff(run_on_mesh(vae, state, images, rng, NUM_DEVICES),
                             reference_vae(vae, state, images, rng))
   # A 1-device run sees different noise, so it must differ: the check above
   # is not vacuous.
   results['vae_vs_single_device'] = max_diff(
-      run_pmapped(vae, state, images, rng, NUM_DEVICES),
-      run_pmapped(vae, state, images, rng, 1))
+      run_on_mesh(vae, state, images, rng, NUM_DEVICES),
+      run_on_mesh(vae, state, images, rng, 1))
   results['param_scale'] = max(float(jnp.max(jnp.abs(x)))
                                for x in jax.tree.leaves(params))
   print(json.dumps(results))

@@ -3,8 +3,8 @@
 For every model family in `training.families.FAMILIES`, built from a
 committed config shrunk to a tiny model, prints (as JSON) the largest
 parameter difference (and, for a family with running statistics, the
-largest difference of those) between three steps of the generic pmapped step on 8
-devices and a sequential reference on the same global batch: the mean of
+largest difference of those) between three steps of the generic
+data-parallel step on a mesh of 8 devices and a sequential reference on the same global batch: the mean of
 the per-shard gradients, each computed with that device's key
 fold_in(fold_in(rng, step), device), then one SGD update (Adam would magnify float rounding in
 near-zero gradients).
@@ -19,19 +19,22 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from flax import jax_utils
 from flax.training import train_state
 
-import input_pipeline
-from objectives import STATISTICS
-from training.families import FAMILIES, get_family
-from training.step import make_train_step
+from aefamily import input_pipeline
+from aefamily.objectives import STATISTICS
+from aefamily.training.families import FAMILIES, get_family
+from aefamily.training.step import fetch_replicated
+from aefamily.training.step import make_mesh
+from aefamily.training.step import make_train_step
+from aefamily.training.step import replicate_on
+from aefamily.training.step import shard_batches
 
 NUM_DEVICES, BATCH, STEPS = 8, 64, 3
 
 
 def _config(name: str, **overrides):
-  config = importlib.import_module(f'configs.{name}').get_config()
+  config = importlib.import_module(f'aefamily.configs.{name}').get_config()
   config.update_from_flattened_dict(overrides)
   return config
 
@@ -62,7 +65,9 @@ def reference(loss_fn, state, batches, rng):
   metrics_fn = jax.jit(lambda p, b, key: loss_fn(p, b, key)[1])
   for batch in batches:
     step_key = jax.random.fold_in(rng, state.step)
-    shards = [({**{k: v[d] for k, v in batch.items()}, 'step': state.step},
+    per_device = BATCH // NUM_DEVICES
+    shards = [({**{k: v[d * per_device:(d + 1) * per_device]
+                   for k, v in batch.items()}, 'step': state.step},
                jax.random.fold_in(step_key, d)) for d in range(NUM_DEVICES)]
     grads = [grad_fn(state.params, b, key) for b, key in shards]
     mean = lambda *t: sum(t) / NUM_DEVICES
@@ -77,12 +82,14 @@ def reference(loss_fn, state, batches, rng):
   return state.params
 
 
-def pmapped(loss_fn, state, batches, rng):
-  step = make_train_step(loss_fn)
-  state = jax_utils.replicate(state)
+def on_mesh(loss_fn, state, batches, rng):
+  mesh = make_mesh()
+  step = make_train_step(loss_fn, mesh)
+  state = replicate_on(mesh, state)
   for batch in batches:
-    state, _ = step(state, batch, rng)
-  return jax_utils.unreplicate(state).params
+    state, _ = step(state, shard_batches(
+        mesh, {k: v[None] for k, v in batch.items()}), rng)
+  return fetch_replicated(state).params
 
 
 def max_diff(a, b):
@@ -100,22 +107,22 @@ def main(data_dir):
   images = (split.images[:n] > 0.5).astype(np.float32)
   labels = split.labels[:n].copy()
   labels[::3] = -1                      # some unlabeled, for target_prop
-  shape = (STEPS, NUM_DEVICES, BATCH // NUM_DEVICES)
-  rng = jax.random.PRNGKey(1)
+  shape = (STEPS, BATCH)
+  rng = jax.random.key(1)
   results = {}
   for name, config in CONFIGS.items():
     family = get_family(config.family)
     keep = labels if name == 'target_prop' else np.maximum(labels, 0)
     train = dataclasses.replace(split, images=images, labels=keep)
     model = family.build_model(config, train)
-    params = family.init_params(model, jax.random.PRNGKey(0),
+    params = family.init_params(model, jax.random.key(0),
                                 jnp.asarray(images[:1]))
     state = train_state.TrainState.create(apply_fn=model.apply,
                                           params=params, tx=optax.sgd(1e-2))
     batches = [{'image': images.reshape(*shape, -1)[s],
                 'label': keep.reshape(shape)[s]} for s in range(STEPS)]
     loss_fn = family.build_loss(config, model)
-    stepped = pmapped(loss_fn, state, batches, rng)
+    stepped = on_mesh(loss_fn, state, batches, rng)
     expected = reference(loss_fn, state, batches, rng)
     results[name] = max_diff(stepped['params'], expected['params'])
     results[f'{name}_moved'] = max_diff(params['params'], stepped['params'])

@@ -1,0 +1,238 @@
+"""The command lines of train.py and eval.py: flags, XLA flags, processes.
+
+Library code never reads flags; this module is the only one that defines
+them. `run(main, workdir_help)` is what `python -m aefamily.train`,
+`python train.py` and the `aefamily-train` console script all call.
+"""
+
+import importlib.util
+import os
+import re
+import sys
+from typing import Callable
+
+from absl import app
+from absl import flags
+import jax
+import jaxlib.version
+import ml_collections
+from ml_collections import config_flags
+
+CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))), 'configs')
+DEFAULT_CONFIG = os.path.join(CONFIG_DIR, 'digits_vae.py')
+
+
+def shipped_configs() -> list[str]:
+  """The short names of the configs shipped in aefamily.configs."""
+  return sorted(name[:-3] for name in os.listdir(CONFIG_DIR)
+                if name.endswith('.py') and not name.startswith('_'))
+
+
+def config_path(name: str) -> str:
+  """The file of a --config value: a path to a file as given, or the short
+  name of a shipped config ('binarized_mnist_vae') resolved inside the
+  package. Anything else is returned unchanged, for absl to report."""
+  if os.path.exists(name) or os.sep in name or name.endswith('.py'):
+    return name
+  shipped = os.path.join(CONFIG_DIR, f'{name}.py')
+  return shipped if os.path.exists(shipped) else name
+
+
+def resolve_config_argument(argv: list[str]) -> list[str]:
+  """argv with a `--config=NAME` (or `--config NAME`) of a shipped config's
+  short name replaced by its path; other arguments unchanged."""
+  out = list(argv)
+  for i, arg in enumerate(out):
+    if arg.startswith('--config='):
+      out[i] = '--config=' + config_path(arg[len('--config='):])
+    elif arg == '--config' and i + 1 < len(out):
+      out[i + 1] = config_path(out[i + 1])
+  return out
+
+
+def _load_config_file(path: str) -> ml_collections.ConfigDict:
+  spec = importlib.util.spec_from_file_location('_aefamily_config', path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config()
+
+
+def _config_argument(argv: list[str]) -> str | None:
+  """The value of --config in argv, or None."""
+  path = None
+  for i, arg in enumerate(argv):
+    if arg.startswith('--config='):
+      path = arg[len('--config='):]
+    elif arg == '--config' and i + 1 < len(argv):
+      path = argv[i + 1]
+  return path
+
+
+def override_error(argv: list[str]) -> str | None:
+  """One line naming a --config that is neither a file nor a shipped
+  config, or the first --config.FIELD override that names no field of the
+  config (with the known fields beside it); None if there is neither."""
+  path = _config_argument(argv) or DEFAULT_CONFIG
+  if not os.path.isfile(path.split(':')[0]):
+    return (f'--config={path}: no such file, and no shipped config of that '
+            f'name; shipped configs: {shipped_configs()}')
+  try:
+    config = _load_config_file(path)
+  except Exception:  # absl reports a file it cannot load itself
+    return None
+  for arg in argv:
+    match = re.match(r'--config\.([\w.]+)(=|$)', arg)
+    if not match:
+      continue
+    node, prefix = config, 'config'
+    for name in match[1].split('.'):
+      if not isinstance(node, ml_collections.ConfigDict) or name not in node:
+        known = (sorted(node) if isinstance(node, ml_collections.ConfigDict)
+                 else [])
+        return (f'{prefix}.{name} is not a field of the config ({path}); '
+                f'known fields of {prefix}: {known}')
+      node, prefix = node[name], f'{prefix}.{name}'
+  return None
+
+
+def _exit_with(argv: list[str], error: Exception | str) -> None:
+  line = (override_error(argv) or
+          (str(error).splitlines() or [repr(error)])[0])
+  print(f'{os.path.basename(argv[0])}: error: {line}', file=sys.stderr)
+  sys.exit(2)
+
+
+def parse_flags(argv: list[str]) -> list[str]:
+  """absl's flag parsing, with one line and exit code 2 for a bad flag.
+
+  A misspelt --config.FIELD, a value of the wrong type or an unknown flag
+  ends the process before anything is written, with one line naming the
+  flag (and, for a config field, the known fields).
+  """
+  argv = resolve_config_argument(argv)
+  try:
+    return flags.FLAGS(argv)
+  except Exception as e:  # absl and config_flags raise several kinds
+    _exit_with(argv, e)
+
+
+def define_flags(workdir_help: str):
+  """Defines --config (a file, or a shipped config's short name; every field
+  overridable), --workdir and the multi-process flags
+  --coordinator_address, --num_processes and --process_id.
+
+  Returns:
+    (config flag holder, workdir flag holder, initialize): call
+    initialize() first thing in main; it runs `initialize_distributed` with
+    the multi-process flags.
+  """
+  config = config_flags.DEFINE_config_file(
+      'config', DEFAULT_CONFIG,
+      'Experiment config: a file, or the short name of a shipped config '
+      f'({", ".join(shipped_configs())}); override fields with '
+      '--config.FIELD=VALUE.', lock_config=True)
+  workdir = flags.DEFINE_string('workdir', None, workdir_help)
+  flags.mark_flag_as_required('workdir')
+  coordinator = flags.DEFINE_string(
+      'coordinator_address', None, 'host:port of process 0 in a '
+      'multi-process run; on a TPU pod leave it unset (detected).')
+  num_processes = flags.DEFINE_integer(
+      'num_processes', None, 'The number of processes of a multi-process run.')
+  process_id = flags.DEFINE_integer(
+      'process_id', None, 'This process, in [0, num_processes).')
+
+  def initialize():
+    prefer_fast_cpu_kernels()
+    initialize_distributed(coordinator.value, num_processes.value,
+                           process_id.value)
+  return config, workdir, initialize
+
+
+def run(main: Callable[[ml_collections.ConfigDict, str], object],
+        workdir_help: str) -> None:
+  """Defines the flags, parses them and runs main(config, workdir).
+
+  The entry point of train.py and eval.py; a bad flag ends the process
+  before main runs (`parse_flags`).
+  """
+  # config_flags reads the overrides in sys.argv when the flag is defined.
+  sys.argv = resolve_config_argument(sys.argv)
+  error = override_error(sys.argv)
+  if error:
+    _exit_with(sys.argv, error)
+  try:
+    config_flag, workdir_flag, initialize = define_flags(workdir_help)
+  except Exception as e:  # a config file that cannot be loaded
+    _exit_with(sys.argv, e)
+
+  def app_main(argv):
+    if len(argv) > 1:
+      raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+    initialize()
+    main(config_flag.value, workdir_flag.value)
+
+  app.run(app_main, flags_parser=parse_flags)
+
+
+# jaxlib releases whose XLA:CPU offloads dots, reductions and elementwise
+# fusions to YNNPACK, and know the flag that turns this off. An unknown flag
+# in XLA_FLAGS aborts the process, so other releases are left alone.
+_YNN_FLAG = '--xla_cpu_experimental_ynn_fusion_type'
+_YNN_RELEASES = ((0, 10), (0, 11))
+
+
+def prefer_fast_cpu_kernels(jaxlib_version: str = jaxlib.version.__version__
+                            ) -> None:
+  """Turns off XLA:CPU's YNNPACK fusions, unless XLA_FLAGS already sets them.
+
+  On the jaxlib releases that have them (0.10 and 0.11), they run the IWAE
+  step 13% slower at batch 1,000 and the IWAE-5000 evaluation 1.5× slower
+  than XLA's own kernels; the VAE step runs at most 5% faster with them
+  (benchmarks/performance.py --ynnpack on a 2-core CPU; see the README's
+  Performance section, and jax-ml/jax#37465). XLA reads
+  XLA_FLAGS when the first computation starts, so call this before any.
+  Other releases are left alone: XLA aborts on a flag it does not know.
+
+  Args:
+    jaxlib_version: the installed jaxlib's version string, e.g. '0.10.2';
+      a string that does not start with 'major.minor' changes nothing.
+  """
+  match = re.match(r'(\d+)\.(\d+)', jaxlib_version)
+  release = (int(match[1]), int(match[2])) if match else None
+  flags_now = os.environ.get('XLA_FLAGS', '')
+  if release in _YNN_RELEASES and _YNN_FLAG not in flags_now:
+    os.environ['XLA_FLAGS'] = f'{flags_now} {_YNN_FLAG}='.strip()
+
+
+def initialize_distributed(coordinator_address: str | None,
+                           num_processes: int | None,
+                           process_id: int | None) -> None:
+  """Joins a multi-process run with `jax.distributed.initialize`.
+
+  With a coordinator address, all three values are required (several CPU or
+  GPU hosts, or several processes on one machine; CPU processes exchange
+  gradients through gloo). Without one, a multi-host TPU slice
+  (TPU_WORKER_HOSTNAMES set) is detected from the environment, and
+  otherwise the run is a single process. Call it before any JAX
+  computation.
+
+  Raises:
+    ValueError: if the values are incomplete or process_id is out of range.
+  """
+  if coordinator_address is None:
+    if num_processes is not None or process_id is not None:
+      raise ValueError('--num_processes and --process_id need '
+                       '--coordinator_address')
+    if ',' in os.environ.get('TPU_WORKER_HOSTNAMES', ''):
+      jax.distributed.initialize()
+    return
+  if num_processes is None or process_id is None:
+    raise ValueError('--coordinator_address needs --num_processes and '
+                     '--process_id')
+  if not 0 <= process_id < num_processes:
+    raise ValueError(f'--process_id={process_id} is not in [0, '
+                     f'{num_processes})')
+  jax.config.update('jax_cpu_collectives_implementation', 'gloo')
+  jax.distributed.initialize(coordinator_address, num_processes=num_processes,
+                             process_id=process_id)
