@@ -2,8 +2,12 @@ r"""Evaluates the latest checkpoint of a training run.
 
   python -m aefamily.eval --config=binarized_mnist_vae --workdir=/tmp/vae
 
-Use the config the run was trained with (its eval.* fields may differ).
-Writes, in the workdir:
+Without --config, the run is evaluated with the config stored in its
+checkpoint, and only its eval.* fields may be overridden
+(--config.eval.num_samples=100). With --config, the config must match the
+checkpoint's in every field that defines the model and its data; fields
+that only steer training (batch_size, optimizer, num_samples, ...) may
+differ. Writes, in the workdir:
   eval_SPLIT.json      the family's results (for a VAE: the IWAE-K test
                        log-likelihood and the ELBO, as mean ± standard error
                        over examples in nats, and active units per layer)
@@ -29,7 +33,7 @@ from aefamily.training import metrics as metrics_lib
 def evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   """Evaluates workdir's latest checkpoint on config.eval.split.
 
-  The family's evaluator (training.families) does the measuring and draws
+  The family's evaluator does the measuring and draws
   the PNG grids; this adds the run's identity and the CPU time, and writes
   WORKDIR/eval_SPLIT.json atomically.
 
@@ -42,12 +46,15 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
 
   Raises:
     ValueError: for a config `experiment.validate_config` refuses.
-    FileNotFoundError: if workdir has no checkpoint.
+    FileNotFoundError: if workdir has no checkpoint (nothing is created).
     checkpoints.IncompatibleCheckpointError: if it was trained with another
       model or objective.
   """
   cpu_start = time.process_time()
   experiment.validate_config(config, num_devices=1)
+  if not os.path.isdir(os.path.join(workdir, 'checkpoints')):
+    raise FileNotFoundError(f'no checkpoint in {workdir}/checkpoints; train '
+                            f'first with train.py --workdir={workdir}')
   train_split, = experiment.load_splits(config, 'train')
   split, = experiment.load_splits(config, config.eval.split)
   # Gray data binarized during training is binarized once, with a fixed
@@ -59,7 +66,7 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   lower_stages, (train_split,) = experiment.stage_inputs(config, train_split)
   family, model, state = experiment.create_state(config, train_split, 1)
   state, position = checkpoints.restore_latest(
-      checkpoints.manager(workdir), state, config=config)
+      checkpoints.manager(workdir), state, config=config, for_evaluation=True)
   if position is None:
     raise FileNotFoundError(f'no checkpoint in {workdir}/checkpoints; train '
                             f'first with train.py --workdir={workdir}')
@@ -89,9 +96,36 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   return results
 
 
+def stored_config(workdir: str, overrides: ml_collections.ConfigDict,
+                  overridden: list[str]) -> ml_collections.ConfigDict:
+  """The config stored in workdir's latest checkpoint, with the eval.*
+  fields named in `overridden` (dotted, e.g. 'eval.num_samples') taken from
+  `overrides`.
+
+  Raises:
+    ValueError: if a name in `overridden` is not an eval.* field.
+    FileNotFoundError: if workdir has no checkpoint.
+  """
+  others = [name for name in overridden if not name.startswith('eval.')]
+  if others:
+    raise ValueError(
+        f'without --config, the checkpoint\'s config is evaluated and only '
+        f'its eval.* fields may be overridden, not {others}; pass --config '
+        'to evaluate with another config')
+  config = checkpoints.saved_config(workdir)
+  for name in overridden:
+    config.eval[name.split('.', 1)[1]] = overrides.eval[name.split('.', 1)[1]]
+  return config
+
+
 def main(config: ml_collections.ConfigDict, workdir: str) -> None:
   """Evaluates; what the command line runs."""
   metrics_lib.quiet_library_logs()
+  if not command_line.config_given():
+    if not os.path.isdir(os.path.join(workdir, 'checkpoints')):
+      raise FileNotFoundError(f'no checkpoint in {workdir}/checkpoints; '
+                              f'train first with train.py --workdir={workdir}')
+    config = stored_config(workdir, config, command_line.config_overrides())
   evaluate(config, workdir)
 
 

@@ -241,3 +241,85 @@ def test_metrics_cut_short_by_a_kill_are_dropped_on_resume(tmp_path):
              (tmp_path / 'metrics.jsonl').read_text().splitlines()]
   assert [r['step'] for r in records] == [100, 200, 300]
   assert records[-1]['loss'] == 0.5
+
+
+def _without_permission_override():
+  """In the child: drop the capabilities that let root ignore file modes,
+  so a read-only directory is read-only to it too (a no-op for other users)."""
+  if os.geteuid() != 0:
+    return
+  import ctypes  # pylint: disable=g-import-not-at-top
+  libc = ctypes.CDLL(None, use_errno=True)
+  pr_capbset_drop = 24
+  for capability in (1, 2, 3):  # DAC_OVERRIDE, DAC_READ_SEARCH, FOWNER
+    if libc.prctl(pr_capbset_drop, capability, 0, 0, 0) != 0:
+      raise OSError(ctypes.get_errno(), 'prctl(PR_CAPBSET_DROP) failed')
+
+
+def test_a_failed_checkpoint_write_ends_the_run_at_once(tmp_path):
+  # The first checkpoint is written; then checkpoints/ becomes read-only.
+  # The next save must end the process, non-zero, naming the directory,
+  # well before orbax's 300 s wait; the first checkpoint still loads.
+  workdir = tmp_path / 'run'
+  log = tmp_path / 'stderr.txt'
+  with open(log, 'w') as err:
+    proc = subprocess.Popen(_command(workdir), env=_env(),
+                            stdout=subprocess.DEVNULL, stderr=err,
+                            preexec_fn=_without_permission_override)
+  directory = workdir / 'checkpoints'
+  try:
+    deadline = time.monotonic() + LIMIT_S
+    while not (directory / '3').is_dir():
+      assert proc.poll() is None, log.read_text()[-3000:]
+      assert time.monotonic() < deadline
+      time.sleep(0.002)
+    os.chmod(directory, 0o555)
+    read_only_at = time.monotonic()
+    proc.wait(timeout=60)
+    seconds = time.monotonic() - read_only_at
+  finally:
+    if proc.poll() is None:
+      proc.kill()
+    os.chmod(directory, 0o755)
+  stderr = log.read_text()
+  assert proc.returncode != 0, stderr[-3000:]
+  assert seconds < 30, seconds
+  assert 'CheckpointWriteError' in stderr and str(directory) in stderr, (
+      stderr[-3000:])
+  state, position = _restore(workdir)
+  assert int(state.step) >= 3 and position is not None
+
+
+# After the first failed read orbax leaves the other reads' coroutines
+# unawaited; Python reports them when they are collected.
+@pytest.mark.filterwarnings('ignore::pytest.PytestUnraisableExceptionWarning')
+def test_damaged_checkpoint_metadata_is_reported_as_damage(uninterrupted,
+                                                           tmp_path):
+  # Bytes flipped in every file of state/d (tensorstore's data and index
+  # files): damage to delete, not "another config".
+  source, _ = uninterrupted
+  workdir = tmp_path / 'run'
+  shutil.copytree(source, workdir)
+  final = workdir / 'checkpoints' / str(TOTAL_STEPS)
+  for path in (final / 'state' / 'd').iterdir():
+    data = bytearray(path.read_bytes())
+    for i in range(0, len(data), 97):
+      data[i] ^= 0xFF
+    path.write_bytes(bytes(data))
+  with pytest.raises(checkpoints.CorruptCheckpointError,
+                     match=f'(?s){re.escape(str(final))}.*delete'):
+    _restore(workdir)
+
+
+def test_checkpoint_of_an_older_version_is_refused(uninterrupted, tmp_path):
+  # aefamily 0.1 wrote no format number; its state layout differs.
+  source, _ = uninterrupted
+  workdir = tmp_path / 'run'
+  shutil.copytree(source, workdir)
+  meta = workdir / 'checkpoints' / str(TOTAL_STEPS) / 'meta' / 'metadata'
+  record = json.loads(meta.read_text())
+  del record['format']
+  meta.write_text(json.dumps(record))
+  with pytest.raises(checkpoints.IncompatibleCheckpointError,
+                     match='older version of aefamily'):
+    _restore(workdir)

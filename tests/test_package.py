@@ -3,6 +3,7 @@ directory, and a command line that refuses a bad flag in one line."""
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -22,9 +23,13 @@ def _run(args, cwd, timeout=300, **env):
 
 
 def test_the_wheel_holds_one_top_level_name_and_no_tests(tmp_path):
+  # Built from a copy: setuptools writes build/ into the source tree.
+  source = tmp_path / 'source'
+  shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(
+      '.git', 'build', '*.egg-info', '__pycache__', 'runs', '.venv'))
   built = subprocess.run(
       [sys.executable, '-m', 'pip', 'wheel', '--no-deps', '--no-build-isolation',
-       '-w', str(tmp_path), str(REPO)], capture_output=True, text=True,
+       '-w', str(tmp_path), str(source)], capture_output=True, text=True,
       timeout=300, check=False)
   assert built.returncode == 0, built.stderr[-3000:]
   wheel, = tmp_path.glob('aefamily-*.whl')

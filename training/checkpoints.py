@@ -31,6 +31,12 @@ RESUMABLE_FIELDS = ('num_epochs', 'log_every_steps', 'checkpoint_every_steps',
                     'eval_every_epochs', 'data_dir', 'eval', 'steps_per_call')
 
 
+# Config fields that only steer training: eval.py evaluates a checkpoint
+# whatever they were.
+TRAINING_ONLY_FIELDS = RESUMABLE_FIELDS + ('num_samples', 'analytic_kl',
+                                           'batch_size', 'optimizer')
+
+
 class IncompatibleCheckpointError(ValueError):
   """The checkpoint was written by a different model or objective."""
 
@@ -132,13 +138,16 @@ def schedule_steps(mngr: ocp.CheckpointManager) -> int | None:
 
 
 def restore_latest(mngr: ocp.CheckpointManager, state: Any, *,
-                   config: ml_collections.ConfigDict):
+                   config: ml_collections.ConfigDict,
+                   for_evaluation: bool = False):
   """Restores the latest checkpoint into `state`'s structure.
 
   Args:
     mngr: from `manager`.
     state: an unreplicated TrainState giving the expected structure.
     config: the current config, checked against the checkpoint's.
+    for_evaluation: whether the state is restored to be evaluated: then the
+      config may also differ in TRAINING_ONLY_FIELDS.
 
   Returns:
     (state, data_position), or (state, None) unchanged if there is none.
@@ -155,7 +164,9 @@ def restore_latest(mngr: ocp.CheckpointManager, state: Any, *,
     return state, None
   where = mngr.directory / str(step)
   check_compatible(meta['config'], json.loads(config.to_json()),
-                   where=str(where))
+                   where=str(where), may_differ=(
+                       TRAINING_ONLY_FIELDS if for_evaluation
+                       else RESUMABLE_FIELDS))
   # Deleting a damaged checkpoint makes the one before it, if any, the latest.
   advice = (f'delete {where} to resume from the checkpoint before it (steps '
             f'kept: {list(mngr.all_steps())})')
@@ -206,9 +217,11 @@ def saved_config(workdir: str) -> ml_collections.ConfigDict:
 
 
 def check_compatible(saved: dict[str, Any], current: dict[str, Any], *,
-                     where: str) -> None:
-  """Raises IncompatibleCheckpointError naming every differing config field."""
-  keys = (set(saved) | set(current)) - set(RESUMABLE_FIELDS)
+                     where: str,
+                     may_differ: tuple[str, ...] = RESUMABLE_FIELDS) -> None:
+  """Raises IncompatibleCheckpointError naming every differing config field
+  outside may_differ."""
+  keys = (set(saved) | set(current)) - set(may_differ)
   diffs = [f'{k}: checkpoint {saved.get(k)!r} vs config {current.get(k)!r}'
            for k in sorted(keys) if saved.get(k) != current.get(k)]
   if diffs:

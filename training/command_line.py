@@ -69,6 +69,17 @@ def _config_argument(argv: list[str]) -> str | None:
   return path
 
 
+def config_given(argv: list[str] | None = None) -> bool:
+  """Whether the command line (sys.argv by default) names a --config."""
+  return _config_argument(sys.argv if argv is None else argv) is not None
+
+
+def config_overrides(argv: list[str] | None = None) -> list[str]:
+  """The dotted names of the --config.FIELD overrides on the command line."""
+  return [match[1] for arg in (sys.argv if argv is None else argv)
+          if (match := re.match(r'--config\.([\w.]+)(=|$)', arg))]
+
+
 def override_error(argv: list[str]) -> str | None:
   """One line naming a --config that is neither a file nor a shipped
   config, or the first --config.FIELD override that names no field of the

@@ -170,6 +170,10 @@ def validate_config(config: ml_collections.ConfigDict,
     value = _field(config, field)
     if value < 1:
       raise ValueError(f'config.{field} must be >= 1, got {value}')
+  if config.eval.num_samples % config.eval.chunk_size:
+    raise ValueError(
+        f'config.eval.num_samples={config.eval.num_samples} is not a multiple '
+        f'of config.eval.chunk_size={config.eval.chunk_size}')
   for field in ('eval_every_epochs', 'eval.max_examples'):
     value = _field(config, field)
     if value < 0:
