@@ -82,7 +82,7 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
       'split': config.eval.split,
       'num_examples': int(images.shape[0]),
       'units': 'nats per example',
-      **family.evaluate(config, model, state.params, images,
+      **family.evaluate(config, model, state.variables(), images,
                         jax.random.key(config.seed + 1),
                         image_shape=split.image_shape, workdir=workdir,
                         lower_stages=lower_stages),

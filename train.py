@@ -23,19 +23,18 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-from flax.training import train_state
 
 from aefamily import input_pipeline
 from aefamily.training import checkpoints
 from aefamily.training import command_line
 from aefamily.training import experiment
 from aefamily.training import metrics as metrics_lib
+from aefamily.training.step import TrainState
 from aefamily.training.step import fetch_replicated
 from aefamily.training.step import make_mesh
 from aefamily.training.step import make_train_step
 from aefamily.training.step import replicate_on
 from aefamily.training.step import shard_batches
-from aefamily.training.step import split_statistics
 
 
 def evaluate_bound(metric_fn, params, images: np.ndarray, batch_size: int,
@@ -80,7 +79,7 @@ def _chunks(batches, first: int, steps_per_call: int, *boundaries: int):
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict,
-                       workdir: str) -> train_state.TrainState:
+                       workdir: str) -> TrainState:
   """Trains config's model, resuming from workdir's latest checkpoint.
 
   Runs on every device of the run (all processes), data-parallel over a
@@ -147,8 +146,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
 
   mesh = make_mesh()
   train_steps = make_train_step(loss_fn, mesh)
-  valid_metrics = jax.jit(lambda p, x, key, step: split_statistics(
-      loss_fn(p, {'image': x, 'step': step}, key)[1])[0])
+  def valid_metrics(variables, x, key, step):
+    loss, aux = loss_fn(variables, {'image': x, 'step': step}, key)
+    return aux.reported(loss)
+  valid_metrics = jax.jit(valid_metrics)
   valid_images = input_pipeline.fixed_binarization(
       valid, config.binarization, seed=config.seed).images
   rng = jax.random.key(config.seed)
@@ -210,7 +211,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
         checkpoint(epoch, b + len(chunk))
     if (config.eval_every_epochs
         and (epoch + 1) % config.eval_every_epochs == 0 and is_chief):
-      values = evaluate_bound(valid_metrics, fetch_replicated(state.params),
+      values = evaluate_bound(valid_metrics, fetch_replicated(state.variables()),
                               valid_images, config.eval.batch_size, step)
       logging.info('epoch %d validation: %s', epoch + 1, json.dumps(
           {k: round(v, 3) for k, v in values.items()}))

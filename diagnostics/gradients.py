@@ -24,7 +24,7 @@ def gradient_moments(loss_fn: Callable, params, batch: dict, rng: jax.Array,
   keeps the variance free of cancellation when it is small beside the mean.
 
   Args:
-    loss_fn: loss_fn(params, batch, rng) -> (loss, metrics).
+    loss_fn: loss_fn(params, batch, rng) -> (loss, aux).
     params: the variables, held fixed. The `STATISTICS` collection, if any,
       is left out of the result (it gets no gradient).
     batch: the fixed minibatch.

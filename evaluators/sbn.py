@@ -69,7 +69,7 @@ def estimator_variances(params, x: jax.Array, rng: jax.Array, *, model,
       # With decay 0 the new statistics are this batch's means, over 100
       # samples per example: the running averages' fixed point.
       _, settled = loss(p, batch, rng, num_samples=100, decay=0.0)
-      p = {**params, STATISTICS: settled[STATISTICS]}
+      p = {**params, STATISTICS: settled.statistics}
     _, variance = jax.jit(lambda p, key, loss=loss: gradient_moments(
         loss, p, batch, key, num_draws=num_draws))(p, rng)
     rows.append({

@@ -4,7 +4,7 @@ Two tiers, as everywhere in `objectives`:
 
 * the per-example primitive `softmax_cross_entropy`, −log softmax(logits)_y;
 * the model-level loss `cross_entropy_loss` with the library's shared
-  signature `(params, batch, rng, *, model) -> (loss, metrics)`, with
+  signature `(params, batch, rng, *, model) -> (loss, aux)`, with
   batch = {'image': [B, D], 'label': [B] int32, 'step': scalar}; `step` is
   not used here.
 
@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from aefamily.objectives import LossAux
 from aefamily.objectives.checks import check_images, check_labels
 
 Batch = dict[str, jax.Array]
@@ -60,7 +61,7 @@ def cross_entropy_loss(params, batch: Batch, rng: jax.Array, *,
     model: a `models.classifier.Classifier`.
 
   Returns:
-    (loss, metrics): loss = the mean cross-entropy (nats, scalar); metrics:
+    (loss, aux): loss = the mean cross-entropy (nats, scalar); aux.metrics:
     'cross_entropy' (the same, nats) and 'accuracy' (the fraction of
     examples whose argmax logit is the label, in [0, 1]).
 
@@ -76,5 +77,5 @@ def cross_entropy_loss(params, batch: Batch, rng: jax.Array, *,
   logits = model.apply(params, x)                                      # [B, K]
   cross_entropy = jnp.mean(softmax_cross_entropy(logits, labels))
   accuracy = jnp.mean(jnp.argmax(logits, axis=-1) == labels)
-  return cross_entropy, {'cross_entropy': cross_entropy,
-                         'accuracy': accuracy.astype(jnp.float32)}
+  return cross_entropy, LossAux({'cross_entropy': cross_entropy,
+                                 'accuracy': accuracy.astype(jnp.float32)})

@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from aefamily.models.distributions import Bernoulli
+from aefamily.objectives import LossAux
 from aefamily.objectives.checks import check_images
 
 Batch = dict[str, jax.Array]
@@ -61,7 +62,7 @@ def salt_and_pepper(rng: jax.Array, h: jax.Array, *, prob: float) -> jax.Array:
 
 def dga_loss(params, batch: Batch, rng: jax.Array, *, model,
              beta: float | Callable[[jax.Array], jax.Array],
-             noise_prob: float = 0.01) -> tuple[jax.Array, dict[str, jax.Array]]:
+             noise_prob: float = 0.01) -> tuple[jax.Array, LossAux]:
   """The surrogate loss of one DGA stage; its gradient is Algorithm 1's.
 
   Where the gradients go:
@@ -84,14 +85,14 @@ def dga_loss(params, batch: Batch, rng: jax.Array, *, model,
     noise_prob: the salt-and-pepper re-draw probability of the decoder input.
 
   Returns:
-    (surrogate, metrics). The surrogate is a training device only. The
-    metrics are batch means in nats: 'objective' = L (Eq. 8, with the noisy
-    decoder input), 'log_prior' = log P(f(x)), 'log_likelihood' =
-    log P(x | h̃), 'beta', 'code_density' (the fraction of 1 bits), and
-    'epoch_cost' = L at β = 1, the cost whose epoch mean drives the paper's
-    learning-rate halving (`training.optimizers.halve_on_rise`): the
-    annealed L rises with β, so it would halve the rate at every epoch of
-    the ramp.
+    (surrogate, aux). The surrogate is a training device only.
+    aux.objective = L (Eq. 8, with the noisy decoder input, batch mean in
+    nats); aux.cost = L at β = 1, the cost whose epoch mean drives the
+    paper's learning-rate halving (`training.optimizers.halve_on_rise`):
+    the annealed L rises with β, so it would halve the rate at every epoch
+    of the ramp. aux.metrics are batch means: 'log_prior' = log P(f(x)),
+    'log_likelihood' = log P(x | h̃) (nats), 'beta' and 'code_density'
+    (the fraction of 1 bits).
 
   Raises:
     ValueError: if the images are not a float [B, model.data_dim] array
@@ -113,11 +114,11 @@ def dga_loss(params, batch: Batch, rng: jax.Array, *, model,
                        - log_prior_for_prior)
   log_prior = jax.lax.stop_gradient(log_prior_for_prior)
   metrics = {
-      'objective': jnp.mean(-beta * log_prior - log_likelihood),
       'log_prior': jnp.mean(log_prior),
       'log_likelihood': jnp.mean(log_likelihood),
       'beta': beta,
       'code_density': jnp.mean(jax.lax.stop_gradient(code)),
-      'epoch_cost': jnp.mean(-log_prior - log_likelihood),
   }
-  return surrogate, metrics
+  return surrogate, LossAux(
+      metrics, objective=jnp.mean(-beta * log_prior - log_likelihood),
+      cost=jnp.mean(-log_prior - log_likelihood))

@@ -36,6 +36,7 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
+from aefamily.objectives import LossAux
 from aefamily.objectives import dga
 from aefamily.objectives.checks import check_images
 
@@ -465,7 +466,7 @@ def walkback_log_probs(params, x: jax.Array, rng: jax.Array, *, model,
 
 
 # ---------------------------------------------------------------------------
-# Model-level losses: (params, batch, rng, *, model, ...) -> (loss, metrics).
+# Model-level losses: (params, batch, rng, *, model, ...) -> (loss, aux).
 
 
 def autoencoder_loss(params, batch: Batch, rng: jax.Array, *,
@@ -476,7 +477,7 @@ def autoencoder_loss(params, batch: Batch, rng: jax.Array, *,
   unused.
 
   Returns:
-    (loss, metrics): loss in nats (scalar); metrics['log_likelihood'] its
+    (loss, aux): loss in nats (scalar); aux.metrics['log_likelihood'] its
     negative.
 
   Raises:
@@ -485,7 +486,7 @@ def autoencoder_loss(params, batch: Batch, rng: jax.Array, *,
   del rng
   log_likelihood = jnp.mean(reconstruction_log_prob(params, batch['image'],
                                                     model=model))
-  return -log_likelihood, {'log_likelihood': log_likelihood}
+  return -log_likelihood, LossAux({'log_likelihood': log_likelihood})
 
 
 def sparse_autoencoder_loss(
@@ -509,7 +510,7 @@ def sparse_autoencoder_loss(
     target_rate: ρ in (0, 1).
 
   Returns:
-    (loss, metrics): loss (scalar) = −log_likelihood + λ₁ l1 + λ_KL
+    (loss, aux): loss (scalar) = −log_likelihood + λ₁ l1 + λ_KL
     kl_sparsity; metrics: the batch means of 'log_likelihood' (nats) and
     'l1', the batch's 'kl_sparsity' (nats), and 'mean_activation'.
 
@@ -528,8 +529,9 @@ def sparse_autoencoder_loss(
   kl = (kl_sparsity_penalty(out.code, target=target_rate) if kl_weight > 0
         else jnp.zeros(()))
   loss = -log_likelihood + l1_weight * l1 + kl_weight * kl
-  return loss, {'log_likelihood': log_likelihood, 'l1': l1,
-                'kl_sparsity': kl, 'mean_activation': jnp.mean(out.code)}
+  return loss, LossAux({'log_likelihood': log_likelihood, 'l1': l1,
+                        'kl_sparsity': kl,
+                        'mean_activation': jnp.mean(out.code)})
 
 
 def dae_loss(params, batch: Batch, rng: jax.Array, *, model,
@@ -550,7 +552,7 @@ def dae_loss(params, batch: Batch, rng: jax.Array, *, model,
       level=0.25)`.
 
   Returns:
-    (loss, metrics): loss in nats (scalar); metrics['log_likelihood'] its
+    (loss, aux): loss in nats (scalar); aux.metrics['log_likelihood'] its
     negative.
 
   Raises:
@@ -558,7 +560,7 @@ def dae_loss(params, batch: Batch, rng: jax.Array, *, model,
   """
   log_likelihood = jnp.mean(dae_log_prob(params, batch['image'], rng,
                                          model=model, corruption=corruption))
-  return -log_likelihood, {'log_likelihood': log_likelihood}
+  return -log_likelihood, LossAux({'log_likelihood': log_likelihood})
 
 
 def walkback_loss(params, batch: Batch, rng: jax.Array, *, model,
@@ -588,7 +590,7 @@ def walkback_loss(params, batch: Batch, rng: jax.Array, *, model,
     last_step_only: penalize only the last step.
 
   Returns:
-    (loss, metrics): loss in nats (scalar); metrics: 'log_likelihood', the
+    (loss, aux): loss in nats (scalar); aux.metrics: 'log_likelihood', the
     batch mean of the penalized terms (−loss), and 'log_likelihood_first' /
     'log_likelihood_last', those of steps 1 and k.
 
@@ -601,9 +603,9 @@ def walkback_loss(params, batch: Batch, rng: jax.Array, *, model,
                                  num_steps=num_steps)                  # [k, B]
   per_step = jnp.mean(log_probs, axis=1)                               # [k]
   log_likelihood = per_step[-1] if last_step_only else jnp.mean(per_step)
-  return -log_likelihood, {'log_likelihood': log_likelihood,
-                           'log_likelihood_first': per_step[0],
-                           'log_likelihood_last': per_step[-1]}
+  return -log_likelihood, LossAux({'log_likelihood': log_likelihood,
+                                   'log_likelihood_first': per_step[0],
+                                   'log_likelihood_last': per_step[-1]})
 
 
 def _analytic_penalty(params, x, rng, *, model, num_probes, probe):
@@ -667,7 +669,7 @@ def cae_loss(params, batch: Batch, rng: jax.Array, *, model, weight: float,
     probe: 'rademacher' or 'gaussian' for 'hutchinson'.
 
   Returns:
-    (loss, metrics): loss (scalar); metrics: the batch means of
+    (loss, aux): loss (scalar); aux.metrics: the batch means of
     'log_likelihood' (nats) and 'contractive_penalty' (‖J‖²_F, unweighted;
     an estimate for 'hutchinson').
 
@@ -686,8 +688,8 @@ def cae_loss(params, batch: Batch, rng: jax.Array, *, model, weight: float,
   contraction = jnp.mean(CONTRACTIVE_PENALTIES[penalty](
       params, x, rng, model=model, num_probes=num_probes, probe=probe))
   log_likelihood = jnp.mean(reconstruction_log_prob(params, x, model=model))
-  return -log_likelihood + weight * contraction, {
-      'log_likelihood': log_likelihood, 'contractive_penalty': contraction}
+  return -log_likelihood + weight * contraction, LossAux({
+      'log_likelihood': log_likelihood, 'contractive_penalty': contraction})
 
 
 def psd_loss(params, batch: Batch, rng: jax.Array, *, model, sparsity: float,
@@ -720,7 +722,7 @@ def psd_loss(params, batch: Batch, rng: jax.Array, *, model, sparsity: float,
     step_size: their step size η.
 
   Returns:
-    (loss, metrics): the energy (scalar, squared-error units); metrics hold
+    (loss, aux): the energy (scalar, squared-error units); aux.metrics hold
     the batch means of its parts at h*, 'reconstruction_error',
     'l1' (|h*|₁, unweighted) and 'prediction_error' (‖h* − f(x)‖²,
     unweighted), and 'inference_gain', the energy at f(x) minus the energy
@@ -744,6 +746,6 @@ def psd_loss(params, batch: Batch, rng: jax.Array, *, model, sparsity: float,
   loss = (reconstruction_error + sparsity * l1
           + prediction_weight * prediction_error)
   energies = jax.lax.stop_gradient(energies)
-  return loss, {'reconstruction_error': reconstruction_error, 'l1': l1,
-                'prediction_error': prediction_error,
-                'inference_gain': jnp.mean(energies[0] - energies[-1])}
+  return loss, LossAux({'reconstruction_error': reconstruction_error,
+                        'l1': l1, 'prediction_error': prediction_error,
+                        'inference_gain': jnp.mean(energies[0] - energies[-1])})

@@ -30,6 +30,7 @@ the value of the global batch.
 import jax
 import jax.numpy as jnp
 
+from aefamily.objectives import LossAux
 from aefamily.objectives import STATISTICS
 from aefamily.objectives import reinforce
 from aefamily.objectives.checks import check_images
@@ -172,10 +173,11 @@ def sbn_loss(params, batch: Batch, rng: jax.Array, *, model, estimator: str,
       model needs local_baselines=True and statistics of shape [L].
 
   Returns:
-    (loss, metrics): loss, scalar, is the negative surrogate. metrics holds
-    batch means of 'elbo' (nats), 'objective' (−ELBO, or −L_K for vimco),
-    'iwae_bound' for vimco, and for moving_average and nvil the new running
-    statistics under `STATISTICS`.
+    (loss, aux): loss, scalar, is the negative surrogate. aux.objective is
+    −ELBO, or −L_K for vimco (batch mean, nats); aux.metrics holds batch
+    means of 'elbo' (nats), 'iwae_bound' for vimco and 'baseline_loss' for
+    nvil; aux.statistics the new running statistics for moving_average and
+    nvil, else None.
 
   Raises:
     ValueError: for a bad shape or dtype of the images, an unknown
@@ -192,7 +194,7 @@ def sbn_loss(params, batch: Batch, rng: jax.Array, *, model, estimator: str,
   log_p, log_q = jnp.sum(log_ps, 0), jnp.sum(log_qs, 0)        # [K, B]
   signal = log_p - log_q
   metrics = {'elbo': jnp.mean(signal)}
-  stats = params.get(STATISTICS)
+  stats, new_stats = params.get(STATISTICS), None
   if estimator == 'straight_through':
     surrogate = signal
   elif estimator == 'vimco':
@@ -202,7 +204,7 @@ def sbn_loss(params, batch: Batch, rng: jax.Array, *, model, estimator: str,
     surrogate = reinforce.reinforce_surrogate(log_p, log_q)
   elif estimator == 'moving_average':
     surrogate = reinforce.reinforce_surrogate(log_p, log_q, stats['mean'])
-    metrics[STATISTICS] = {
+    new_stats = {
         'mean': reinforce.moving_average(stats['mean'], signal, decay=decay),
         'var': stats['var']}
   else:  # nvil
@@ -217,12 +219,12 @@ def sbn_loss(params, batch: Batch, rng: jax.Array, *, model, estimator: str,
       baselines = jnp.broadcast_to(
           model.apply(params, x, method=model.input_baseline),
           signal.shape)[None]
-    score_terms, metrics['baseline_loss'], metrics[STATISTICS] = _nvil(
+    score_terms, metrics['baseline_loss'], new_stats = _nvil(
         signals, scores, baselines, stats, decay=decay,
         normalize=variance_normalization)
     surrogate = log_p + score_terms
   loss = -jnp.mean(surrogate)
   if estimator == 'nvil':
     loss = loss + metrics['baseline_loss']
-  metrics['objective'] = -metrics.get('iwae_bound', metrics['elbo'])
-  return loss, metrics
+  objective = -metrics.get('iwae_bound', metrics['elbo'])
+  return loss, LossAux(metrics, objective=objective, statistics=new_stats)

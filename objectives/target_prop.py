@@ -61,6 +61,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from aefamily.objectives import LossAux
 from aefamily.objectives.checks import check_images, check_labels
 
 Batch = dict[str, jax.Array]
@@ -285,8 +286,8 @@ def _classification_metrics(logits: jax.Array, batch: Batch):
   y, observed, _ = _labels(batch, logits.shape[-1])
   cross_entropy = optax.softmax_cross_entropy_with_integer_labels(logits, y)
   correct = (jnp.argmax(logits, -1) == y).astype(jnp.float32)
-  return {'objective': masked_mean(cross_entropy, observed),
-          'accuracy': masked_mean(correct, observed)}
+  return (masked_mean(cross_entropy, observed),
+          {'accuracy': masked_mean(correct, observed)})
 
 
 def target_prop_loss(params, batch: Batch, rng: jax.Array, *, model,
@@ -303,9 +304,9 @@ def target_prop_loss(params, batch: Batch, rng: jax.Array, *, model,
   Args: as `target_prop_terms`.
 
   Returns:
-    (surrogate, metrics): metrics 'objective' (the cross-entropy −log p(y|x)
-    of the network's prediction, nats, over labeled examples), 'accuracy',
-    'forward' and 'inverse' (the summed layer squared errors).
+    (surrogate, aux): aux.objective is the cross-entropy −log p(y|x) of the
+    network's prediction (nats, over labeled examples); aux.metrics holds
+    'accuracy', 'forward' and 'inverse' (the summed layer squared errors).
 
   Raises:
     ValueError: if the images are not a float [B, model.data_dim] array,
@@ -328,9 +329,10 @@ def target_prop_loss(params, batch: Batch, rng: jax.Array, *, model,
   else:
     top = means['output']
   logits = model.apply(params, batch['image'])
-  return forward + inverse + top, {
-      **sg(_classification_metrics(logits, batch)),
-      'forward': forward, 'inverse': inverse}
+  cross_entropy, metrics = sg(_classification_metrics(logits, batch))
+  return forward + inverse + top, LossAux(
+      {**metrics, 'forward': forward, 'inverse': inverse},
+      objective=cross_entropy)
 
 
 def backprop_loss(params, batch: Batch, rng: jax.Array, *,
@@ -343,7 +345,7 @@ def backprop_loss(params, batch: Batch, rng: jax.Array, *,
   rng is unused.
 
   Returns:
-    (cross-entropy in nats, {'objective': the same, 'accuracy'}).
+    (cross-entropy in nats, aux with aux.metrics['accuracy']).
 
   Raises:
     ValueError: if the images are not a float [B, model.data_dim] array, or
@@ -352,6 +354,6 @@ def backprop_loss(params, batch: Batch, rng: jax.Array, *,
   """
   del rng
   _check_batch(batch, model)
-  metrics = _classification_metrics(model.apply(params, batch['image']),
-                                    batch)
-  return metrics['objective'], metrics
+  cross_entropy, metrics = _classification_metrics(
+      model.apply(params, batch['image']), batch)
+  return cross_entropy, LossAux(metrics)

@@ -5,11 +5,11 @@ Two tiers, as everywhere in `objectives`:
 * array functions on log importance weights log w_k = log p(x, z_k) − log q(z_k | x),
   `elbo` and `iwae_bound`, usable with any model;
 * model-level losses `vae_loss` and `iwae_loss` with the library's shared
-  signature `(params, batch, rng, *, model, ...) -> (loss, metrics)`, ready for
+  signature `(params, batch, rng, *, model, ...) -> (loss, aux)`, ready for
   `jax.value_and_grad(..., has_aux=True)`.
 
 All values are in nats per example. A loss is the negative bound averaged over
-the batch; `metrics` carries the bounds themselves.
+the batch; `aux.metrics` carries the bounds themselves.
 """
 
 import math
@@ -18,6 +18,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from aefamily.objectives import LossAux
 from aefamily.objectives import densities
 from aefamily.objectives.checks import check_images
 
@@ -106,7 +107,7 @@ def log_importance_weights(params, x: jax.Array, rng: jax.Array, *, model,
 
 def vae_loss(params, batch: Batch, rng: jax.Array, *, model,
              num_samples: int = 1,
-             analytic_kl: bool = True) -> tuple[jax.Array, dict[str, jax.Array]]:
+             analytic_kl: bool = True) -> tuple[jax.Array, LossAux]:
   """The negative ELBO, averaged over the batch (Kingma & Welling 2014).
 
   With `analytic_kl` the estimator is Eq. 10 of Kingma & Welling,
@@ -122,7 +123,7 @@ def vae_loss(params, batch: Batch, rng: jax.Array, *, model,
     analytic_kl: use the closed-form KL (one stochastic layer only).
 
   Returns:
-    (loss, metrics): loss = −mean ELBO (nats, scalar); metrics holds the
+    (loss, aux): loss = −mean ELBO (nats, scalar); aux.metrics holds the
     batch means of 'elbo', 'log_likelihood' (E_q log p(x | z)) and 'kl'.
 
   Raises:
@@ -146,11 +147,11 @@ def vae_loss(params, batch: Batch, rng: jax.Array, *, model,
   metrics = {'elbo': jnp.mean(bound),
              'log_likelihood': jnp.mean(log_likelihood),
              'kl': jnp.mean(kl)}
-  return -metrics['elbo'], metrics
+  return -metrics['elbo'], LossAux(metrics)
 
 
 def iwae_loss(params, batch: Batch, rng: jax.Array, *, model,
-              num_samples: int) -> tuple[jax.Array, dict[str, jax.Array]]:
+              num_samples: int) -> tuple[jax.Array, LossAux]:
   """The negative K-sample importance-weighted bound, averaged over the batch.
 
   Burda et al. 2016, Eq. 8; its reparameterized gradient is their Eq. 14.
@@ -164,7 +165,7 @@ def iwae_loss(params, batch: Batch, rng: jax.Array, *, model,
     num_samples: K.
 
   Returns:
-    (loss, metrics): loss = −mean L_K (nats, scalar); metrics holds the
+    (loss, aux): loss = −mean L_K (nats, scalar); aux.metrics holds the
     batch means of 'iwae_bound' (L_K) and 'elbo' (the K-sample ELBO of the
     same samples, ≤ L_K).
 
@@ -176,4 +177,4 @@ def iwae_loss(params, batch: Batch, rng: jax.Array, *, model,
                                  num_samples=num_samples)
   metrics = {'iwae_bound': jnp.mean(iwae_bound(log_w)),
              'elbo': jnp.mean(elbo(log_w))}
-  return -metrics['iwae_bound'], metrics
+  return -metrics['iwae_bound'], LossAux(metrics)

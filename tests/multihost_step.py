@@ -16,13 +16,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from flax.training import train_state
 
 from aefamily import input_pipeline
 from aefamily.models.vae import VAE
 from aefamily.objectives.vae import vae_loss
 from aefamily.training.command_line import initialize_distributed
 from aefamily.training.families import init_vae
+from aefamily.training.step import TrainState
 from aefamily.training.step import fetch_replicated
 from aefamily.training.step import make_mesh
 from aefamily.training.step import make_train_step
@@ -44,7 +44,7 @@ def main(out, address=None, num_processes=None, process_id=None):
   model = VAE(data_dim=images.shape[-1], latent_dims=(4,), hidden=((16,),))
   params = init_vae(model, jax.random.key(0), jnp.asarray(images[0, 0]))
   mesh = make_mesh()
-  state = replicate_on(mesh, train_state.TrainState.create(
+  state = replicate_on(mesh, TrainState.create(
       apply_fn=model.apply, params=params, tx=optax.sgd(1e-2)))
   step = make_train_step(lambda p, b, r: vae_loss(p, b, r, model=model), mesh)
   for s in range(STEPS):

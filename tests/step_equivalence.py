@@ -17,13 +17,14 @@ import sys
 import jax
 import jax.numpy as jnp
 import optax
-from flax.training import train_state
 
 from aefamily import input_pipeline
 from aefamily.models.vae import VAE
+from aefamily.objectives import LossAux
 from aefamily.objectives import densities
 from aefamily.objectives.vae import vae_loss
 from aefamily.training.families import init_vae
+from aefamily.training.step import TrainState
 from aefamily.training.step import fetch_replicated
 from aefamily.training.step import make_mesh
 from aefamily.training.step import make_train_step
@@ -39,7 +40,7 @@ def deterministic_loss(params, batch, rng, *, model):
   eps = [jnp.zeros(s) for s in model.noise_shapes(1, x.shape[0])]
   logits = model.apply(params, x, eps).likelihood.logits[0]
   loss = -jnp.mean(densities.bernoulli_log_prob(logits, x))
-  return loss, {}
+  return loss, LossAux({})
 
 
 def run_on_mesh(loss_fn, state, images, rng, devices):
@@ -77,7 +78,7 @@ def main(data_dir):
   images = split.images[:STEPS * BATCH].reshape(STEPS, BATCH, -1)
   model = VAE(data_dim=784, latent_dims=(8,), hidden=((32,),))
   params = init_vae(model, jax.random.key(0), jnp.asarray(images[0]))
-  state = train_state.TrainState.create(apply_fn=model.apply, params=params,
+  state = TrainState.create(apply_fn=model.apply, params=params,
                                         tx=optax.adam(1e-2))
   rng = jax.random.key(1)
   results = {}

@@ -19,12 +19,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from flax.training import train_state
 
 from aefamily import input_pipeline
 from aefamily.objectives import STATISTICS
 from aefamily.training.families import FAMILIES, get_family
+from aefamily.training.step import TrainState
 from aefamily.training.step import fetch_replicated
+from aefamily.training.step import with_statistics
 from aefamily.training.step import make_mesh
 from aefamily.training.step import make_train_step
 from aefamily.training.step import replicate_on
@@ -61,25 +62,27 @@ CONFIGS = {
 
 
 def reference(loss_fn, state, batches, rng):
-  grad_fn = jax.jit(jax.grad(lambda p, b, key: loss_fn(p, b, key)[0]))
-  metrics_fn = jax.jit(lambda p, b, key: loss_fn(p, b, key)[1])
+  grad_fn = jax.jit(jax.grad(lambda p, s, b, key: loss_fn(
+      with_statistics(p, s), b, key)[0]))
+  aux_fn = jax.jit(lambda p, s, b, key: loss_fn(with_statistics(p, s), b,
+                                                key)[1])
   for batch in batches:
     step_key = jax.random.fold_in(rng, state.step)
     per_device = BATCH // NUM_DEVICES
     shards = [({**{k: v[d * per_device:(d + 1) * per_device]
                    for k, v in batch.items()}, 'step': state.step},
                jax.random.fold_in(step_key, d)) for d in range(NUM_DEVICES)]
-    grads = [grad_fn(state.params, b, key) for b, key in shards]
+    grads = [grad_fn(state.params, state.statistics, b, key)
+             for b, key in shards]
     mean = lambda *t: sum(t) / NUM_DEVICES
     new = state.apply_gradients(grads=jax.tree.map(mean, *grads))
     # Running statistics (objectives.STATISTICS): the mean over shards.
-    statistics = [metrics_fn(state.params, b, key).get(STATISTICS)
+    statistics = [aux_fn(state.params, state.statistics, b, key).statistics
                   for b, key in shards]
     if statistics[0] is not None:
-      new = new.replace(params={**new.params,
-                                STATISTICS: jax.tree.map(mean, *statistics)})
+      new = new.replace(statistics=jax.tree.map(mean, *statistics))
     state = new
-  return state.params
+  return state.variables()
 
 
 def on_mesh(loss_fn, state, batches, rng):
@@ -89,7 +92,7 @@ def on_mesh(loss_fn, state, batches, rng):
   for batch in batches:
     state, _ = step(state, shard_batches(
         mesh, {k: v[None] for k, v in batch.items()}), rng)
-  return fetch_replicated(state).params
+  return fetch_replicated(state).variables()
 
 
 def max_diff(a, b):
@@ -117,8 +120,10 @@ def main(data_dir):
     model = family.build_model(config, train)
     params = family.init_params(model, jax.random.key(0),
                                 jnp.asarray(images[:1]))
-    state = train_state.TrainState.create(apply_fn=model.apply,
-                                          params=params, tx=optax.sgd(1e-2))
+    state = TrainState.create(
+        apply_fn=model.apply, tx=optax.sgd(1e-2),
+        params={k: v for k, v in params.items() if k != STATISTICS},
+        statistics=params.get(STATISTICS))
     batches = [{'image': images.reshape(*shape, -1)[s],
                 'label': keep.reshape(shape)[s]} for s in range(STEPS)]
     loss_fn = family.build_loss(config, model)

@@ -324,8 +324,9 @@ def test_cross_entropy_loss_against_a_numpy_classifier():
   (loss, metrics), grads = loss_fn(params, batch, jax.random.PRNGKey(1))
   reference = np.mean(_log_softmax_cross_entropy(logits, labels))
   np.testing.assert_allclose(loss, reference, rtol=1e-5)
-  np.testing.assert_allclose(metrics['cross_entropy'], reference, rtol=1e-5)
-  np.testing.assert_allclose(metrics['accuracy'],
+  np.testing.assert_allclose(metrics.metrics['cross_entropy'], reference,
+                             rtol=1e-5)
+  np.testing.assert_allclose(metrics.metrics['accuracy'],
                              np.mean(np.argmax(logits, -1) == labels))
   assert jax.tree.structure(grads) == jax.tree.structure(params)
   np.testing.assert_array_equal(

@@ -56,10 +56,11 @@ def test_objective_value_is_eq_8(linear_dga):
                    + (1 - x) * np.log(_sigmoid(-logits)), 1)
   _, metrics = dga_loss(params, {'image': x}, jax.random.PRNGKey(1),
                         model=model, beta=BETA, noise_prob=0.0)
-  np.testing.assert_allclose(metrics['objective'],
+  np.testing.assert_allclose(metrics.objective,
                              np.mean(-BETA * log_prior - log_lik), rtol=1e-5)
-  np.testing.assert_allclose(metrics['log_prior'], log_prior.mean(), rtol=1e-5)
-  np.testing.assert_allclose(metrics['epoch_cost'],
+  np.testing.assert_allclose(metrics.metrics['log_prior'], log_prior.mean(),
+                             rtol=1e-5)
+  np.testing.assert_allclose(metrics.cost,
                              np.mean(-log_prior - log_lik), rtol=1e-5)
 
 

@@ -184,11 +184,10 @@ def test_two_stochastic_layers_train_and_evaluate(tmp_path):
 def test_main_job_command_line(tmp_path):
   """The README's main command, shortened: train.py then eval.py."""
   env = dict(os.environ, PYTHONPATH=str(REPO))
-  common = [f'--workdir={tmp_path}', '--config.num_epochs=2']
   run = lambda script, *args: subprocess.run(
-      [sys.executable, str(REPO / script), *common, *args], env=env,
-      capture_output=True, text=True, timeout=600, check=False)
-  proc = run('train.py')
+      [sys.executable, str(REPO / script), f'--workdir={tmp_path}', *args],
+      env=env, capture_output=True, text=True, timeout=600, check=False)
+  proc = run('train.py', '--config.num_epochs=2')
   assert proc.returncode == 0, proc.stderr[-3000:]
   assert 'ETA' in proc.stderr
   proc = run('eval.py', '--config.eval.num_samples=20',
@@ -196,7 +195,7 @@ def test_main_job_command_line(tmp_path):
   assert proc.returncode == 0, proc.stderr[-3000:]
   with open(tmp_path / 'eval_test.json') as f:
     assert json.load(f)['num_samples'] == 20
-  proc = run('train.py', '--config.batch_size=-1')
+  proc = run('train.py', '--config.num_epochs=2', '--config.batch_size=-1')
   assert proc.returncode != 0 and 'batch_size' in proc.stderr
 
 

@@ -69,7 +69,7 @@ def test_autoencoder_loss_is_the_bernoulli_reconstruction_nll(tied):
                                        model=model)
   np.testing.assert_allclose(loss, -_bernoulli_log_prob(logits, x).mean(),
                              rtol=1e-5)
-  np.testing.assert_allclose(metrics['log_likelihood'], -loss)
+  np.testing.assert_allclose(metrics.metrics['log_likelihood'], -loss)
 
 
 def test_dae_loss_with_masking_matches_numpy():
@@ -163,9 +163,9 @@ def test_walkback_scores_the_original_example_and_stops_the_chain():
                                   corruption=c, num_steps=k),
       has_aux=True))(params)
   np.testing.assert_allclose(loss, -np.mean(expected), rtol=1e-5)
-  np.testing.assert_allclose(metrics['log_likelihood_first'],
+  np.testing.assert_allclose(metrics.metrics['log_likelihood_first'],
                              np.mean(expected[0]), rtol=1e-5)
-  np.testing.assert_allclose(metrics['log_likelihood_last'],
+  np.testing.assert_allclose(metrics.metrics['log_likelihood_last'],
                              np.mean(expected[-1]), rtol=1e-5)
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4,
                                                        atol=1e-6),
@@ -207,7 +207,7 @@ def test_sparse_autoencoder_loss_adds_the_weighted_penalties():
       params, {'image': x}, None, model=model, l1_weight=0.3, kl_weight=0.7,
       target_rate=rho)
   np.testing.assert_allclose(loss, expected, rtol=1e-5)
-  np.testing.assert_allclose(metrics['kl_sparsity'], kl, rtol=1e-5)
+  np.testing.assert_allclose(metrics.metrics['kl_sparsity'], kl, rtol=1e-5)
 
 
 # --- corruption processes ---------------------------------------------------
@@ -372,7 +372,7 @@ def test_psd_inner_steps_decrease_the_energy_and_the_loss_holds_them_fixed():
       lambda q: reg.psd_loss(q, {'image': x}, None, model=model, **kwargs),
       has_aux=True))(params)
   np.testing.assert_allclose(loss, np.mean(energy[-1]), rtol=1e-5)
-  np.testing.assert_allclose(metrics['inference_gain'],
+  np.testing.assert_allclose(metrics.metrics['inference_gain'],
                              np.mean(energy[0] - energy[-1]), rtol=1e-4)
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4,
                                                        atol=1e-5),

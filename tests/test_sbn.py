@@ -29,6 +29,7 @@ from aefamily.objectives import STATISTICS
 from aefamily.objectives.sbn import (ESTIMATORS, initial_statistics, sbn_log_importance_weights,
                             sbn_loss)
 from aefamily.samplers.ancestral import sample_sbn
+from aefamily.training.step import TrainState
 from aefamily.training.step import make_mesh
 from aefamily.training.step import make_train_step
 from aefamily.training.step import replicate_on
@@ -175,7 +176,7 @@ def test_local_signals_lower_the_upper_layer_variance():
     p = params if local else {**params, **initial_statistics()}
     _, m = sbn_loss(p, batch, key, model=LOCAL, estimator='nvil',
                     num_samples=10_000, decay=0.0, local_signals=local)
-    return {**p, STATISTICS: m[STATISTICS]}
+    return {**p, STATISTICS: m.statistics}
 
   def variance(local, layer):
     loss = lambda p, b, k: sbn_loss(p, b, k, model=LOCAL, estimator='nvil',
@@ -211,8 +212,8 @@ def test_local_signals_are_the_global_signal_for_one_layer():
   for a, b in zip(jax.tree.leaves(g_local['params']),
                   jax.tree.leaves(g_global['params'])):
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
-  np.testing.assert_allclose(m_local[STATISTICS]['var'],
-                             m_global[STATISTICS]['var'][None], rtol=1e-6)
+  np.testing.assert_allclose(m_local.statistics['var'],
+                             m_global.statistics['var'][None], rtol=1e-6)
 
 
 def test_variance_table_has_a_row_for_local_signals():
@@ -234,7 +235,7 @@ def test_vimco_matches_the_exact_gradient_of_the_iwae_bound():
   _, metrics = sbn_loss(params, {'image': X}, jax.random.PRNGKey(3),
                         model=MODEL, estimator='vimco', num_samples=2)
   np.testing.assert_allclose(
-      metrics['iwae_bound'],
+      metrics.metrics['iwae_bound'],
       jnp.mean(jax.nn.logsumexp(log_w, 0) - math.log(2)), rtol=1e-6)
 
 
@@ -247,7 +248,7 @@ def _fit_baseline(params, steps=500):
   def step(params, state, key):
     def loss(p):
       return sbn_loss(p, {'image': X}, key, model=MODEL, estimator='nvil',
-                      num_samples=64)[1]['baseline_loss']
+                      num_samples=64)[1].metrics['baseline_loss']
     grads = jax.grad(loss)(params)
     updates, state = opt.update(grads, state)
     return optax.apply_updates(params, updates), state
@@ -339,19 +340,26 @@ def test_train_step_writes_back_the_running_statistics():
   params = _params()
   loss = lambda p, b, key: sbn_loss(p, b, key, model=MODEL, estimator='nvil')
   mesh = make_mesh(jax.devices()[:1])
-  state = replicate_on(mesh, train.train_state.TrainState.create(
-      apply_fn=None, params=params, tx=optax.sgd(0.1)))
+  host_state = TrainState.create(
+      apply_fn=None, tx=optax.adam(0.1),
+      params={k: v for k, v in params.items() if k != STATISTICS},
+      statistics=params[STATISTICS])
+  # Adam keeps moments of the params only, not of the statistics.
+  adam_state = host_state.opt_state[0]
+  assert (jax.tree.structure(adam_state.mu)
+          == jax.tree.structure(host_state.params))
   rng = jax.random.key(0)
   new_state, metrics = make_train_step(loss, mesh)(
-      state, shard_batches(mesh, {'image': X[None]}), rng)
-  assert STATISTICS not in metrics
+      replicate_on(mesh, host_state),
+      shard_batches(mesh, {'image': X[None]}), rng)
+  assert STATISTICS not in metrics and STATISTICS not in new_state.params
   # The step's key on its only device: fold_in(fold_in(rng, 0), 0).
   key = jax.random.fold_in(jax.random.fold_in(rng, 0), 0)
   _, expected = loss(params, {'image': X, 'step': 0}, key)
   for name in ('mean', 'var'):
-    np.testing.assert_allclose(new_state.params[STATISTICS][name],
-                               expected[STATISTICS][name], rtol=1e-5)
-  assert float(expected[STATISTICS]['mean']) != 0.0
+    np.testing.assert_allclose(new_state.statistics[name],
+                               expected.statistics[name], rtol=1e-5)
+  assert float(expected.statistics['mean']) != 0.0
 
 
 def test_bad_input_is_refused():

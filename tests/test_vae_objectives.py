@@ -83,7 +83,7 @@ def test_exact_posterior_makes_every_bound_tight(linear_gaussian):
                             jax.random.PRNGKey(1), model=lg['model'],
                             num_samples=5)
   np.testing.assert_allclose(-loss, lg['log_px'][:50].mean(), atol=2e-4)
-  np.testing.assert_allclose(metrics['iwae_bound'], -loss, rtol=1e-6)
+  np.testing.assert_allclose(metrics.metrics['iwae_bound'], -loss, rtol=1e-6)
 
 
 def _mean_and_se(values):
@@ -157,7 +157,7 @@ def test_vae_loss_matches_closed_form_elbo(linear_gaussian, analytic_kl):
   mean, se = _mean_and_se([float(l) for l, _ in draws])
   assert abs(-mean - (expected_ll - kl).mean()) < 4 * se, (mean, se)
   if analytic_kl:  # the KL term is exact, not estimated
-    np.testing.assert_allclose(draws[0][1]['kl'], kl.mean(), rtol=1e-4)
+    np.testing.assert_allclose(draws[0][1].metrics['kl'], kl.mean(), rtol=1e-4)
 
 
 def test_two_stochastic_layers_approach_exact_log_p():
@@ -216,6 +216,6 @@ def test_kl_of_densities_matches_model_gaussian_kl(linear_gaussian):
                         analytic_kl=False)
   # The MC KL's standard error over 2000 × 100 draws: its per-draw std is
   # √(Var[log q − log p]); for this q that is below 3 nats.
-  assert abs(float(metrics['kl']) - kl.mean()) < 4 * 3 / math.sqrt(2e5)
+  assert abs(float(metrics.metrics['kl']) - kl.mean()) < 4 * 3 / math.sqrt(2e5)
   np.testing.assert_allclose(
       densities.gaussian_kl(np.zeros(2), np.zeros(2)), 0.0, atol=1e-7)

@@ -192,10 +192,11 @@ def restore_latest(mngr: ocp.CheckpointManager, state: Any, *,
 
 
 def arrays_digest(state: Any) -> str:
-  """The SHA-256 of state.params and state.opt_state: every leaf's shape,
-  dtype and bytes, in tree order (hex string)."""
+  """The SHA-256 of state.params, state.opt_state and state.statistics:
+  every leaf's shape, dtype and bytes, in tree order (hex string)."""
   digest = hashlib.sha256()
-  for leaf in jax.tree.leaves((state.params, state.opt_state)):
+  for leaf in jax.tree.leaves((state.params, state.opt_state,
+                               state.statistics)):
     array = np.ascontiguousarray(jax.device_get(leaf))
     digest.update(f'{array.shape}{array.dtype.str}'.encode())
     digest.update(array.tobytes())
@@ -231,5 +232,8 @@ def check_compatible(saved: dict[str, Any], current: dict[str, Any], *,
 
 
 def _state_tree(state: Any) -> dict[str, Any]:
-  return {'params': state.params, 'opt_state': state.opt_state,
+  tree = {'params': state.params, 'opt_state': state.opt_state,
           'step': state.step}
+  if state.statistics is not None:
+    tree['statistics'] = state.statistics
+  return tree

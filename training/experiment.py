@@ -12,7 +12,6 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-from flax.training import train_state
 from jax.experimental import multihost_utils
 
 from aefamily.configs import default as default_config
@@ -21,6 +20,8 @@ from aefamily.models.dga import DGA, stack_codes
 from aefamily.training import checkpoints
 from aefamily.training import families
 from aefamily.training import optimizers
+from aefamily.training.step import TrainState
+from aefamily.objectives import STATISTICS
 
 # The fields of the config sections that only some families read.
 SECTION_FIELDS: dict[str, tuple[str, ...]] = {
@@ -236,11 +237,13 @@ def create_state(config: ml_collections.ConfigDict, train: input_pipeline.Split,
   family = families.get_family(config.family)
   model = family.build_model(config, train)
   x = jnp.asarray(train.images[:1])
-  params = family.init_params(model, jax.random.key(config.seed), x)
+  variables = family.init_params(model, jax.random.key(config.seed), x)
   if jax.process_count() > 1:  # every process starts from process 0's params
-    params = multihost_utils.broadcast_one_to_all(params)
-  state = train_state.TrainState.create(
+    variables = multihost_utils.broadcast_one_to_all(variables)
+  params = {k: v for k, v in variables.items() if k != STATISTICS}
+  state = TrainState.create(
       apply_fn=model.apply, params=params,
+      statistics=variables.get(STATISTICS),
       tx=optimizers.make_optimizer(config, total_steps,
                                   steps_per_epoch=steps_per_epoch))
   return family, model, state
@@ -320,7 +323,7 @@ def restore_trained(workdir: str, train: input_pipeline.Split,
   _, model, state = create_state(config, train, 1)
   state, _ = checkpoints.restore_latest(checkpoints.manager(workdir), state,
                                         config=config)
-  return model, state.params
+  return model, state.variables()
 
 
 def stage_inputs(config: ml_collections.ConfigDict,

@@ -23,9 +23,10 @@ In each optimizer step, each device:
     averages gradients and metrics over devices, so every device applies the
     same update, as `jax.pmap` steps did.
 
-A loss with running statistics (see `objectives.STATISTICS`) returns their
-new values among its metrics; the step averages them over devices and
-writes them into params after the update, and does not report them.
+A loss returns (loss, `objectives.LossAux`). The step reports
+`aux.reported(loss)`, gives a cost-driven schedule `aux.schedule_cost(loss)`,
+and keeps new running statistics (`aux.statistics`), averaged over devices,
+in `TrainState.statistics`: beside the params, out of the optimizer's reach.
 """
 
 from typing import Any, Callable
@@ -37,11 +38,33 @@ from flax.training import train_state
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from aefamily.objectives import LossAux
 from aefamily.objectives import STATISTICS
 
 AXIS = 'batch'
 
-LossFn = Callable[..., tuple[jax.Array, dict[str, jax.Array]]]
+LossFn = Callable[..., tuple[jax.Array, LossAux]]
+
+
+class TrainState(train_state.TrainState):
+  """flax's TrainState, with a loss's running statistics beside the params.
+
+  Attributes:
+    statistics: the `objectives.STATISTICS` collection (e.g. NVIL's moving
+      moments of its learning signal), or None. The loss reads it through
+      `variables()`; the optimizer never sees it, so it holds no moments of
+      it.
+  """
+  statistics: Any = None
+
+  def variables(self) -> Any:
+    """The params with the running statistics: what models and losses read."""
+    return with_statistics(self.params, self.statistics)
+
+
+def with_statistics(params: Any, statistics: Any) -> Any:
+  """params, with `statistics` as their STATISTICS collection if not None."""
+  return params if statistics is None else {**params, STATISTICS: statistics}
 
 
 def make_mesh(devices: list | None = None) -> jax.sharding.Mesh:
@@ -90,7 +113,7 @@ def device_rng(rng: jax.Array, step: jax.Array) -> jax.Array:
                             jax.lax.axis_index(AXIS))
 
 
-def train_step(state: train_state.TrainState, batch: dict[str, jax.Array],
+def train_step(state: TrainState, batch: dict[str, jax.Array],
                rng: jax.Array, *, loss_fn: LossFn):
   """One optimizer step on one device's shard; run it inside a map over AXIS.
 
@@ -99,43 +122,34 @@ def train_step(state: train_state.TrainState, batch: dict[str, jax.Array],
     batch: this device's shard, e.g. {'image': [per_device_batch, D]};
       'step' is added before the loss sees it.
     rng: the run's base key (the same on every device).
-    loss_fn: loss_fn(params, batch, rng) -> (scalar loss, metrics).
+    loss_fn: loss_fn(variables, batch, rng) -> (scalar loss, LossAux).
 
   Returns:
-    (new state, metrics): metrics are the device means of the loss's metrics,
-    plus 'loss'.
+    (new state, metrics): the device means of `aux.reported(loss)`.
   """
-  grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
-  (loss, metrics), grads = grad_fn(state.params,
-                                   {**batch, 'step': state.step},
-                                   device_rng(rng, state.step))
-  metrics, statistics = split_statistics(metrics)
+  def loss_of(params):
+    return loss_fn(with_statistics(params, state.statistics),
+                   {**batch, 'step': state.step}, device_rng(rng, state.step))
+
+  (loss, aux), grads = jax.value_and_grad(loss_of, has_aux=True)(state.params)
   grads = jax.lax.pmean(grads, AXIS)
-  metrics = jax.lax.pmean({**metrics, 'loss': loss}, AXIS)
-  # A cost-driven learning rate (training.optimizers.halve_on_rise) reads
-  # the loss's 'epoch_cost' metric if it has one, else the true objective of
-  # a surrogate loss, else the loss.
-  cost = metrics.get('epoch_cost', metrics.get('objective', metrics['loss']))
+  metrics = jax.lax.pmean(aux.reported(loss), AXIS)
+  # A cost-driven learning rate (training.optimizers.halve_on_rise) reads it.
+  cost = jax.lax.pmean(aux.schedule_cost(loss), AXIS)
   updates, opt_state = optax.with_extra_args_support(state.tx).update(
       grads, state.opt_state, state.params, value=cost)
-  params = optax.apply_updates(state.params, updates)
-  if statistics is not None:
-    params = {**params, STATISTICS: jax.lax.pmean(statistics, AXIS)}
+  statistics = (state.statistics if aux.statistics is None
+                else jax.lax.pmean(aux.statistics, AXIS))
   return state.replace(step=state.step + 1, opt_state=opt_state,
-                       params=params), metrics
-
-
-def split_statistics(metrics: dict) -> tuple[dict, dict | None]:
-  """(the metrics without metrics[STATISTICS], the new statistics or None)."""
-  metrics = dict(metrics)
-  return metrics, metrics.pop(STATISTICS, None)
+                       params=optax.apply_updates(state.params, updates),
+                       statistics=statistics), metrics
 
 
 def make_train_step(loss_fn: LossFn, mesh: jax.sharding.Mesh):
   """The data-parallel step of one loss: (state, batches, rng) -> (state, metrics).
 
   Args:
-    loss_fn: loss_fn(params, batch, rng) -> (scalar loss, metrics).
+    loss_fn: loss_fn(variables, batch, rng) -> (scalar loss, LossAux).
     mesh: a one-axis mesh over AXIS (`make_mesh`).
 
   Returns:
