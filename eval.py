@@ -23,7 +23,10 @@ import time
 from absl import logging
 import jax
 import ml_collections
+import numpy as np
+from PIL import Image
 
+from aefamily import families  # registers the library's families
 from aefamily import input_pipeline
 from aefamily.training import checkpoints
 from aefamily.training import command_line
@@ -50,20 +53,20 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     checkpoints.IncompatibleCheckpointError: if it was trained with another
       model or objective.
   """
-  cpu_start = time.process_time()
+  cpu_start, wall_start = time.process_time(), time.time()
   experiment.validate_config(config, num_devices=1)
+  config = experiment.with_family_defaults(config)
   if not os.path.isdir(os.path.join(workdir, 'checkpoints')):
     raise FileNotFoundError(f'no checkpoint in {workdir}/checkpoints; train '
                             f'first with train.py --workdir={workdir}')
+  # The training split as the model saw it fixes the model's shapes.
   train_split, = experiment.load_splits(config, 'train')
-  split, = experiment.load_splits(config, config.eval.split)
-  # Gray data binarized during training is binarized once, with a fixed
-  # seed, for evaluation (Burda et al. 2016 do the same).
+  # The family evaluates on the data itself (a DGA stack with its lower
+  # stages). Gray data binarized during training is binarized once, with a
+  # fixed seed, for evaluation (Burda et al. 2016 do the same).
+  split, = experiment.load_splits(config, config.eval.split, prepared=False)
   split = input_pipeline.fixed_binarization(split, config.binarization,
                                             seed=config.seed)
-  # The top stage of a greedy DGA stack is rebuilt on the lower stages'
-  # codes; it is evaluated, with them, on the data.
-  lower_stages, (train_split,) = experiment.stage_inputs(config, train_split)
   family, model, state = experiment.create_state(config, train_split, 1)
   state, position = checkpoints.restore_latest(
       checkpoints.manager(workdir), state, config=config, for_evaluation=True)
@@ -84,16 +87,37 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
       'units': 'nats per example',
       **family.evaluate(config, model, state.variables(), images,
                         jax.random.key(config.seed + 1),
-                        image_shape=split.image_shape, workdir=workdir,
-                        lower_stages=lower_stages),
+                        image_shape=split.image_shape, workdir=workdir),
   }
   results['cpu_seconds'] = time.process_time() - cpu_start
   path = os.path.join(workdir, f'eval_{config.eval.split}.json')
   metrics_lib.write_atomic(path, json.dumps(results, indent=2) + '\n')
+  write_tensorboard(workdir, results, int(state.step), since=wall_start)
   logging.info('%s results written to %s: %s', config.eval.split, path,
                json.dumps({k: v for k, v in results.items()
                            if isinstance(v, (int, float))}))
   return results
+
+
+def write_tensorboard(workdir: str, results: dict, step: int, *,
+                      since: float) -> None:
+  """The numbers of results (as eval_SPLIT/NAME) and the PNG grids written
+  since `since` (a time.time()) as TensorBoard events at `step`, when
+  tensorboardX is installed."""
+  board = metrics_lib.TensorBoardWriter(workdir)
+  if not board.enabled:
+    return
+  split = results['split']
+  board.scalars(step, {f'eval_{split}/{k}': v for k, v in results.items()
+                       if isinstance(v, (int, float))
+                       and not isinstance(v, bool)})
+  for name in sorted(os.listdir(workdir)):
+    path = os.path.join(workdir, name)
+    if name.endswith('.png') and os.path.getmtime(path) >= since:
+      with Image.open(path) as image:
+        board.image(f'eval_{split}/{name[:-4]}', np.asarray(image.convert('L')),
+                    step)
+  board.close()
 
 
 def stored_config(workdir: str, overrides: ml_collections.ConfigDict,

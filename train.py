@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from aefamily import families  # registers the library's families
 from aefamily import input_pipeline
 from aefamily.training import checkpoints
 from aefamily.training import command_line
@@ -103,14 +104,17 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
       checkpoints.CheckpointWriteError if a checkpoint cannot be written.
   """
   experiment.validate_config(config, jax.device_count())
+  # Every family field, those the config leaves out at their defaults: what
+  # config.json and the checkpoints record.
+  config = experiment.with_family_defaults(config)
   is_chief = jax.process_index() == 0
   multi_process = jax.process_count() > 1
   if os.path.exists(workdir) and not os.path.isdir(workdir):
     raise NotADirectoryError(f'--workdir {workdir} is a file, not a directory')
 
+  # As the family's model sees them (a DGA stage: the codes of the stages
+  # below; a semi-supervised run: the labels it keeps).
   train, valid = experiment.load_splits(config, 'train', 'valid')
-  # A stage of a greedy DGA stack trains on the codes of the stages below.
-  _, (train, valid) = experiment.stage_inputs(config, train, valid)
   local_batch = config.batch_size // jax.process_count()
   shard_size = experiment.smallest_shard(train.num_examples)
   if local_batch > shard_size:
@@ -126,7 +130,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   schedule_steps = checkpoints.schedule_steps(mngr) or total_steps
   family, model, state = experiment.create_state(
       config, train, schedule_steps, steps_per_epoch=steps_per_epoch)
-  loss_fn = family.build_loss(config, model)
+  loss_fn = experiment.build_loss(config, model)
   state, position = checkpoints.restore_latest(mngr, state, config=config)
   start_step = int(state.step)
   if position is None:
@@ -143,6 +147,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
                              config.to_json(indent=2))
   writer = metrics_lib.MetricsWriter(workdir, resume_step=start_step,
                                      enabled=is_chief)
+  writer.tensorboard.text('config', f'```\n{config.to_json(indent=2)}\n```',
+                          start_step)
 
   mesh = make_mesh()
   train_steps = make_train_step(loss_fn, mesh)
@@ -219,6 +225,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
                           **{f'valid_{k}': v for k, v in values.items()}})
   if int(mngr.latest_step() or -1) != step:
     checkpoint(config.num_epochs, 0)
+  writer.tensorboard.close()
   return fetch_replicated(state)
 
 

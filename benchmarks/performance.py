@@ -77,7 +77,8 @@ from aefamily.samplers import markov
 from aefamily.training import command_line
 from aefamily.training import experiment
 from aefamily.training import metrics as metrics_lib
-from aefamily.training.families import FAMILIES
+from aefamily import families  # registers the library's families
+from aefamily.training import registry
 from aefamily.training.step import make_mesh
 from aefamily.training.step import make_train_step
 from aefamily.training.step import replicate_on
@@ -108,7 +109,7 @@ def define_flags() -> None:
   global _TORCH, _IWAE_EXAMPLES, _CHAIN_STEPS, _MATMUL, _WORKDIR, _YNNPACK
   global _STEPS_PER_CALL, _STEPS_PER_CALL_FAMILIES
   _FAMILIES = flags.DEFINE_list(
-      'families', [f for f in FAMILY_CONFIGS if f in FAMILIES],
+      'families', [f for f in FAMILY_CONFIGS if f in registry.names()],
       'Families whose train step to time.')
   _BATCH_SIZES = flags.DEFINE_list(
       'batch_sizes', ['100', '1000'], 'Global batch sizes of the train steps.')
@@ -277,7 +278,7 @@ def jax_train_step(family_name: str, batch_size: int, steps_per_call: int = 1):
   split = synthetic_split(config, batch_size)
   family, model, state = experiment.create_state(config, split, 10_000)
   mesh = make_mesh()
-  step = make_train_step(family.build_loss(config, model), mesh)
+  step = make_train_step(experiment.build_loss(config, model), mesh)
   batch = {'image': split.images}
   if split.labels is not None:
     batch['label'] = split.labels

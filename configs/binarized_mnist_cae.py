@@ -15,6 +15,7 @@ from aefamily.configs import binarized_mnist_dae
 def get_config():
   config = binarized_mnist_dae.get_config()
   config.family = 'cae'
+  del config['walkback']  # a CAE is not trained by walk-back
   config.model.tied = True
   config.contraction = ml_collections.ConfigDict()
   config.contraction.weight = 0.1

@@ -7,6 +7,8 @@ learning rate decaying geometrically from 1e-3 to 1e-4. The paper's
   --config.num_epochs=3280 --config.optimizer.schedule=iwae
 """
 
+import ml_collections
+
 from aefamily.configs import default
 
 
@@ -15,6 +17,13 @@ def get_config():
   config.family = 'vae'
   config.dataset = 'binarized_mnist'
   config.data_dir = '../shared/data/binarized_mnist'
+  # 784-200-200-50 with tanh units (Burda et al. 2016, §5).
+  config.model = ml_collections.ConfigDict()
+  config.model.latent_dims = (50,)
+  config.model.hidden = ((200, 200),)
+  config.model.likelihood = 'bernoulli'
+  config.model.activation = 'tanh'
+  config.model.output_bias_from_data_mean = True
   config.num_samples = 1
   config.analytic_kl = True
   config.num_epochs = 800

@@ -1,29 +1,21 @@
-"""Fields shared by every experiment; each config file starts from these."""
+"""Fields shared by every experiment; each config file starts from these.
+
+A config file adds its family's own fields (config.model, its sections,
+its eval.* fields), as declared by the family's settings dataclass in
+aefamily/families/; a field it leaves out takes the dataclass's default.
+"""
 
 import ml_collections
 
 
 def get_config() -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
-  config.family = 'vae'          # a key of training.families.FAMILIES
+  config.family = 'vae'          # a registered family (aefamily.families)
   # Data.
   config.dataset = 'digits'      # binarized_mnist, mnist, fashion_mnist, digits
   config.data_dir = ''           # local canonical files; '' = none (TFDS)
   config.data_source = 'auto'    # auto, files, tfds
   config.binarization = 'none'   # none, threshold, dynamic (gray data)
-  # Model.
-  config.model = ml_collections.ConfigDict()
-  config.model.latent_dims = (50,)
-  config.model.hidden = ((200, 200),)
-  config.model.likelihood = 'bernoulli'
-  config.model.activation = 'tanh'
-  config.model.output_bias_from_data_mean = True
-  # Objective.
-  config.num_samples = 1         # K samples per example
-  config.analytic_kl = True      # family 'vae' only
-  # Greedy stacking (family 'dga'): workdirs of the trained stages below this
-  # one, bottom first; this stage trains on the codes of the top one.
-  config.lower_stages = ()
   # Optimization.
   config.batch_size = 100        # global, over all devices and processes
   config.num_epochs = 100

@@ -5,6 +5,8 @@ digits are binarized dynamically during training (a fresh Bernoulli draw per
 epoch) and once, with a fixed seed, for evaluation.
 """
 
+import ml_collections
+
 from aefamily.configs import default
 
 
@@ -12,8 +14,14 @@ def get_config():
   config = default.get_config()
   config.dataset = 'digits'
   config.binarization = 'dynamic'
+  config.model = ml_collections.ConfigDict()
   config.model.latent_dims = (8,)
   config.model.hidden = ((64, 64),)
+  config.model.likelihood = 'bernoulli'
+  config.model.activation = 'tanh'
+  config.model.output_bias_from_data_mean = True
+  config.num_samples = 1
+  config.analytic_kl = True
   config.batch_size = 50
   config.num_epochs = 300
   config.log_every_steps = 1000

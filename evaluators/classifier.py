@@ -11,21 +11,18 @@ from aefamily.objectives.classification import softmax_cross_entropy
 
 def evaluate(config: ml_collections.ConfigDict, model, params,
              images: np.ndarray, rng: jax.Array, *,
-             image_shape: tuple[int, int], workdir: str,
-             lower_stages=()) -> dict:
+             image_shape: tuple[int, int], workdir: str) -> dict:
   """Accuracy and cross-entropy (nats) on config.eval.split.
 
   The labels are read from the split itself; images must be its first rows
   (eval.py's config.eval.max_examples). rng, image_shape and workdir are
-  unused; lower_stages must be empty.
+  unused.
 
   Returns:
     {'accuracy', 'accuracy_standard_error', 'cross_entropy',
     'cross_entropy_standard_error'}, means over the examples.
   """
   del rng, image_shape, workdir
-  if lower_stages:
-    raise ValueError('a classifier has no lower stages')
   labels = input_pipeline.load_split(
       config.dataset, config.eval.split, data_dir=config.data_dir or None,
       source=config.data_source).labels[:images.shape[0]]

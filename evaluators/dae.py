@@ -18,6 +18,7 @@ model. Its samples are judged three ways:
 """
 
 import os
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -37,7 +38,8 @@ from aefamily.samplers import markov
 
 
 def corruption_of(config: ml_collections.ConfigDict) -> Corruption:
-  """The corruption process C of config.corruption.{name, level}."""
+  """The corruption process C of config.corruption.{name, level}: the
+  DAE's own, which its chains use."""
   return corruption_by_name(config.corruption.name,
                             level=config.corruption.level)
 
@@ -79,14 +81,13 @@ def _load(config, split: str) -> input_pipeline.Split:
 def evaluate(config: ml_collections.ConfigDict, model, params,
              images: np.ndarray, rng: jax.Array, *,
              image_shape: tuple[int, int], workdir: str,
-             lower_stages=()) -> dict:
+             classifier: tuple[Any, Any] | None = None) -> dict:
   """Parzen log-likelihood, chain mixing and PNG grids of a DAE or CAE.
 
   Args:
     config: uses config.corruption and config.eval.{parzen_samples,
       parzen_valid_examples, num_chains, burn_in, thin, mixing_chains,
-      mixing_steps, classifier_workdir ('' = no class counts),
-      visit_confidence,
+      mixing_steps, visit_confidence,
       cae_noise_std (0 = no CAE chain), cae_steps, num_images}.
     model, params: the DAE (`models.autoencoder.Autoencoder`).
     images: [N, D] test images (the first N of config.eval.split).
@@ -94,7 +95,8 @@ def evaluate(config: ml_collections.ConfigDict, model, params,
     image_shape: (height, width) of one image.
     workdir: where samples.png, reconstructions.png, chains.png,
       inpainting.png, tangents.png and cae_samples.png go.
-    lower_stages: must be empty.
+    classifier: (module, variables) of a trained classifier of the data
+      (config.eval.classifier_workdir's run), or None: no class counts.
 
   Returns:
     {'parzen': `evaluate_parzen` of the test set under the chain samples,
@@ -108,11 +110,6 @@ def evaluate(config: ml_collections.ConfigDict, model, params,
     'classes_visited_any', the same counting every state's argmax; and
     'classifier_test_accuracy'}; log-likelihoods in nats.
   """
-  if lower_stages:
-    raise ValueError('a DAE has no lower stages')
-  # The classifier is a training run of its own; restoring it needs the
-  # run-building helpers, which import this module through the families.
-  from aefamily.training import experiment  # pylint: disable=g-import-not-at-top
   e = config.eval
   corruption = corruption_of(config)
   sample_rng, mixing_rng, inpaint_rng, cae_rng = jax.random.split(rng, 4)
@@ -141,9 +138,8 @@ def evaluate(config: ml_collections.ConfigDict, model, params,
       'autocorrelation_time':
           chain_statistics.integrated_autocorrelation_time(mixing.mean(-1)),
   }
-  if e.classifier_workdir:
-    classifier, classifier_params = experiment.restore_trained(
-        e.classifier_workdir, train)
+  if classifier is not None:
+    classifier, classifier_params = classifier
     probabilities = jax.jit(lambda x: jax.nn.softmax(
         classifier.apply(classifier_params, x)))
     test_labels = _load(config, e.split).labels[:images.shape[0]]

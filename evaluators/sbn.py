@@ -89,8 +89,7 @@ def estimator_variances(params, x: jax.Array, rng: jax.Array, *, model,
 
 def evaluate(config: ml_collections.ConfigDict, model, params,
              images: np.ndarray, rng: jax.Array, *,
-             image_shape: tuple[int, int], workdir: str,
-             lower_stages=()) -> dict:
+             image_shape: tuple[int, int], workdir: str) -> dict:
   """The test log-likelihood by IWAE with K = config.eval.num_samples, the
   ELBO, and the gradient-variance table of `estimator_variances` on the
   first config.eval.batch_size images (config.eval.variance_draws draws,
@@ -101,12 +100,7 @@ def evaluate(config: ml_collections.ConfigDict, model, params,
     {'log_likelihood', 'log_likelihood_standard_error', 'nll', 'elbo',
     'elbo_standard_error', 'num_samples', 'latent_dims',
     'gradient_variance'}: nats per example; the table as a list of rows.
-
-  Raises:
-    ValueError: if lower_stages is not empty.
   """
-  if lower_stages:
-    raise ValueError('a sigmoid belief net has no lower stages')
   ll_rng, var_rng, sample_rng, recon_rng = jax.random.split(rng, 4)
   logging.info('IWAE log-likelihood with K=%d on %d examples.',
                config.eval.num_samples, images.shape[0])

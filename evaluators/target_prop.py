@@ -64,8 +64,7 @@ def _save_samples(config, model, params, images, rng, *,
 
 def evaluate(config: ml_collections.ConfigDict, model, params,
              images: np.ndarray, rng: jax.Array, *,
-             image_shape: tuple[int, int], workdir: str,
-             lower_stages=()) -> dict:
+             image_shape: tuple[int, int], workdir: str) -> dict:
   """The test error, the fraction of targets that lower the cost, samples.
 
   Returns:
@@ -78,8 +77,7 @@ def evaluate(config: ml_collections.ConfigDict, model, params,
     cost changes at all).
   """
   results = evaluate_classifier(config, model, params, images, rng,
-                                image_shape=image_shape, workdir=workdir,
-                                lower_stages=lower_stages)
+                                image_shape=image_shape, workdir=workdir)
   results['error'] = 1.0 - results['accuracy']
   results['error_standard_error'] = results['accuracy_standard_error']
   labels = input_pipeline.load_split(

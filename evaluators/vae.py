@@ -20,19 +20,14 @@ def reconstruct(params, x: jax.Array, *, model) -> jax.Array:
 
 def evaluate(config: ml_collections.ConfigDict, model, params,
              images: np.ndarray, rng: jax.Array, *,
-             image_shape: tuple[int, int], workdir: str,
-             lower_stages=()) -> dict:
+             image_shape: tuple[int, int], workdir: str) -> dict:
   """The test log-likelihood by IWAE with K = config.eval.num_samples.
-
-  lower_stages must be empty: VAEs are not trained as greedy stacks.
 
   Returns:
     {'log_likelihood', 'log_likelihood_standard_error', 'nll', 'elbo',
     'elbo_standard_error', 'num_samples', 'active_units', 'latent_dims'}:
     means and standard errors over examples, in nats per example.
   """
-  if lower_stages:
-    raise ValueError('a VAE has no lower stages')
   ll_rng, au_rng, sample_rng = jax.random.split(rng, 3)
   logging.info('IWAE log-likelihood with K=%d on %d examples.',
                config.eval.num_samples, images.shape[0])

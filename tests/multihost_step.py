@@ -21,7 +21,7 @@ from aefamily import input_pipeline
 from aefamily.models.vae import VAE
 from aefamily.objectives.vae import vae_loss
 from aefamily.training.command_line import initialize_distributed
-from aefamily.training.families import init_vae
+from aefamily.families.vae import init_vae
 from aefamily.training.step import TrainState
 from aefamily.training.step import fetch_replicated
 from aefamily.training.step import make_mesh

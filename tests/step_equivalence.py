@@ -23,7 +23,7 @@ from aefamily.models.vae import VAE
 from aefamily.objectives import LossAux
 from aefamily.objectives import densities
 from aefamily.objectives.vae import vae_loss
-from aefamily.training.families import init_vae
+from aefamily.families.vae import init_vae
 from aefamily.training.step import TrainState
 from aefamily.training.step import fetch_replicated
 from aefamily.training.step import make_mesh

@@ -1,6 +1,6 @@
 """Run by test_multidevice.py in a subprocess with 8 fake CPU devices.
 
-For every model family in `training.families.FAMILIES`, built from a
+For every registered model family (`aefamily.families`), built from a
 committed config shrunk to a tiny model, prints (as JSON) the largest
 parameter difference (and, for a family with running statistics, the
 largest difference of those) between three steps of the generic
@@ -22,7 +22,9 @@ import optax
 
 from aefamily import input_pipeline
 from aefamily.objectives import STATISTICS
-from aefamily.training.families import FAMILIES, get_family
+from aefamily import families  # registers the library's families
+from aefamily.training import registry
+from aefamily.training import experiment
 from aefamily.training.step import TrainState
 from aefamily.training.step import fetch_replicated
 from aefamily.training.step import with_statistics
@@ -102,7 +104,7 @@ def max_diff(a, b):
 
 def main(data_dir):
   assert jax.local_device_count() == NUM_DEVICES, jax.devices()
-  assert set(CONFIGS) == set(FAMILIES), sorted(FAMILIES)
+  assert set(CONFIGS) == set(registry.names()), registry.names()
   split = input_pipeline.load_split('fashion_mnist', 'valid',
                                     data_dir=f'{data_dir}/fashion_mnist',
                                     source='files')
@@ -114,11 +116,12 @@ def main(data_dir):
   rng = jax.random.key(1)
   results = {}
   for name, config in CONFIGS.items():
-    family = get_family(config.family)
+    family = registry.get(config.family)
+    settings = experiment.family_settings(config)
     keep = labels if name == 'target_prop' else np.maximum(labels, 0)
     train = dataclasses.replace(split, images=images, labels=keep)
-    model = family.build_model(config, train)
-    params = family.init_params(model, jax.random.key(0),
+    model = family.build_model(settings, train)
+    params = family.init_variables(model, jax.random.key(0),
                                 jnp.asarray(images[:1]))
     state = TrainState.create(
         apply_fn=model.apply, tx=optax.sgd(1e-2),
@@ -126,7 +129,7 @@ def main(data_dir):
         statistics=params.get(STATISTICS))
     batches = [{'image': images.reshape(*shape, -1)[s],
                 'label': keep.reshape(shape)[s]} for s in range(STEPS)]
-    loss_fn = family.build_loss(config, model)
+    loss_fn = family.build_loss(settings, model)
     stepped = on_mesh(loss_fn, state, batches, rng)
     expected = reference(loss_fn, state, batches, rng)
     results[name] = max_diff(stepped['params'], expected['params'])

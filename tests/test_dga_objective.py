@@ -16,7 +16,7 @@ from aefamily.models.dga import DGA
 from aefamily.objectives import densities
 from aefamily.objectives.dga import dga_loss, salt_and_pepper
 from aefamily.samplers import ancestral
-from aefamily.training import families
+from aefamily.families import dga as dga_family
 
 D, H, B = 12, 5, 64
 BETA = 0.7
@@ -105,10 +105,9 @@ def test_salt_and_pepper_statistics():
 
 
 def test_beta_schedule_reconstructs_first_then_rises():
-  config = ml_collections.ConfigDict({'beta': {'begin_step': 100,
-                                               'ramp_steps': 400,
-                                               'final': 1.0}})
-  schedule = families.dga_beta_schedule(config)
+  settings = dga_family.DGASettings(beta=dga_family.BetaSchedule(
+      begin_step=100, ramp_steps=400, final=1.0))
+  schedule = dga_family.beta_schedule(settings)
   np.testing.assert_allclose([schedule(0), schedule(100), schedule(300),
                               schedule(500), schedule(10_000)],
                              [0.0, 0.0, 0.5, 1.0, 1.0], atol=1e-6)
@@ -117,6 +116,7 @@ def test_beta_schedule_reconstructs_first_then_rises():
 def test_dga_trains_through_the_generic_step(tmp_path):
   config = digits_vae.get_config()
   config.family = 'dga'
+  del config['num_samples'], config['analytic_kl']   # the VAE's fields
   config.binarization = 'threshold'
   config.model = ml_collections.ConfigDict({
       'code_dim': 32, 'hidden': (64,), 'activation': 'tanh',
@@ -133,7 +133,8 @@ def test_dga_trains_through_the_generic_step(tmp_path):
   train_split, valid = (input_pipeline.fixed_binarization(s, 'threshold')
                         for s in train.experiment.load_splits(
                             config, 'train', 'valid'))
-  model = families.build_dga(config, train_split)
+  model = dga_family.build_dga(
+      train.experiment.validate_config(config, 1), train_split)
   out = model.apply(state.params, jnp.asarray(valid.images))
   log_lik = float(jnp.mean(out.reconstruction.log_prob(valid.images)))
   mean = np.clip(train_split.images.mean(0), 1e-3, 1 - 1e-3)

@@ -14,6 +14,7 @@ from scipy import special
 from aefamily import eval as eval_lib
 from aefamily import train
 from aefamily.configs import binarized_mnist_dga
+from aefamily.families import dga as dga_family
 from aefamily.likelihood import partition
 from aefamily.models.dga import DGA, stack_codes, stack_log_unnormalized
 from aefamily.models.dga import stack_reconstruct
@@ -193,8 +194,9 @@ def test_greedy_two_stage_run_trains_samples_and_evaluates(two_stages):
   # two restored stages.
   stack_config = config2.copy_and_resolve_references()
   stack_config.unlock().lower_stages = (wd1, wd2)
-  train_split, test = experiment.load_splits(config2, 'train', 'test')
-  (m1, p1), (m2, p2) = experiment.load_lower_stages(stack_config, train_split)
+  train_split, test = experiment.load_splits(config2, 'train', 'test',
+                                             prepared=False)
+  (m1, p1), (m2, p2) = dga_family.load_lower_stages(stack_config, train_split)
   x = test.images[:500]
   out1 = m1.apply(p1, x)
   out2 = m2.apply(p2, out1.code)
@@ -221,8 +223,9 @@ def test_stacking_errors_are_clear(two_stages, tmp_path):
   bad.lower_stages = (wd1,)
   bad.binarization = 'dynamic'
   with pytest.raises(ValueError, match='fixed binary'):
-    experiment.validate_config(bad, 1)
+    experiment.load_splits(bad, 'train')
   bad.binarization = 'none'
   bad.family = 'vae'
-  with pytest.raises(ValueError, match='only DGA'):
+  # lower_stages, like the DGA's other fields, is no field of a VAE.
+  with pytest.raises(ValueError, match="is not a field of family 'vae'"):
     experiment.validate_config(bad, 1)

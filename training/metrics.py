@@ -1,4 +1,5 @@
-"""Metrics written as JSON lines, and the progress line of long jobs."""
+"""Metrics written as JSON lines and TensorBoard events, and the progress
+line of long jobs."""
 
 import json
 import logging as std_logging
@@ -7,10 +8,13 @@ import time
 from typing import Any
 
 from absl import logging
+import numpy as np
 
 
 class MetricsWriter:
-  """Appends one JSON object per line to WORKDIR/metrics.jsonl.
+  """Appends one JSON object per line to WORKDIR/metrics.jsonl, and the same
+  scalars to TensorBoard (`TensorBoardWriter`) when tensorboardX is
+  installed.
 
   On resume at step s, lines with a step after s (written by the interrupted
   run after its last checkpoint) are dropped first, atomically, and so is a
@@ -21,6 +25,7 @@ class MetricsWriter:
                enabled: bool = True):
     self.path = os.path.join(workdir, 'metrics.jsonl')
     self.enabled = enabled
+    self.tensorboard = TensorBoardWriter(workdir, enabled=enabled)
     if enabled and os.path.exists(self.path):
       with open(self.path) as f:
         records = [(line, _parse(line)) for line in f if line.strip()]
@@ -39,6 +44,62 @@ class MetricsWriter:
     record = {'step': int(step), **{k: float(v) for k, v in values.items()}}
     with open(self.path, 'a') as f:
       f.write(json.dumps(record) + '\n')
+    self.tensorboard.scalars(step, {k: v for k, v in record.items()
+                                    if k != 'step'})
+
+
+class TensorBoardWriter:
+  """Scalars, images and text as TensorBoard events in WORKDIR/tensorboard.
+
+  Written through tensorboardX, which needs no TensorFlow: install the
+  'tensorboard' extra (`pip install -e ".[tensorboard]"`). Without it, or
+  when not enabled (a process other than the chief), every call does
+  nothing. View with `tensorboard --logdir WORKDIR/tensorboard`.
+  """
+
+  def __init__(self, workdir: str, *, enabled: bool = True):
+    self._writer = None
+    if not enabled:
+      return
+    try:
+      from tensorboardX import SummaryWriter  # pylint: disable=g-import-not-at-top
+    except ImportError:
+      logging.info('tensorboardX is not installed: no TensorBoard events '
+                   '(pip install -e ".[tensorboard]").')
+      return
+    self._writer = SummaryWriter(os.path.join(workdir, 'tensorboard'))
+
+  @property
+  def enabled(self) -> bool:
+    return self._writer is not None
+
+  def scalars(self, step: int, values: dict[str, float]) -> None:
+    for name, value in values.items():
+      if self._writer is not None:
+        self._writer.add_scalar(name, float(value), int(step))
+    self.flush()
+
+  def image(self, tag: str, image: np.ndarray, step: int) -> None:
+    """image: [H, W] or [H, W, C] uint8 or float in [0, 1]."""
+    if self._writer is not None:
+      image = np.asarray(image)
+      self._writer.add_image(tag, image, int(step),
+                             dataformats='HW' if image.ndim == 2 else 'HWC')
+      self.flush()
+
+  def text(self, tag: str, text: str, step: int = 0) -> None:
+    if self._writer is not None:
+      self._writer.add_text(tag, text, int(step))
+      self.flush()
+
+  def flush(self) -> None:
+    if self._writer is not None:
+      self._writer.flush()
+
+  def close(self) -> None:
+    if self._writer is not None:
+      self._writer.close()
+      self._writer = None
 
 
 def _parse(line: str) -> dict | None:

@@ -1,0 +1,23 @@
+"""The model families, each declared in one module and registered there.
+
+Importing this package registers the library's families in
+`training.registry`:
+
+  vae, iwae      families/vae.py          VAE and IWAE
+  dga            families/dga.py          DGA stages and greedy stacks
+  dae, cae       families/autoencoder.py  denoising (walk-back), contractive
+  sbn            families/sbn.py          sigmoid belief nets (REINFORCE…)
+  target_prop    families/target_prop.py  target propagation
+  classifier     families/classifier.py   MLP classifier
+
+A new family is one module like these (its settings dataclass, model
+builder, initializer, loss binding and evaluator, and one
+`registry.register` call) and one import line below.
+"""
+
+from aefamily.families import autoencoder
+from aefamily.families import classifier
+from aefamily.families import dga
+from aefamily.families import sbn
+from aefamily.families import target_prop
+from aefamily.families import vae
