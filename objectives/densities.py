@@ -3,6 +3,11 @@
 Every function here works in log space, reduces only over the last (event)
 axis and leaves every batch or sample axis to the caller. All values are in
 nats.
+
+Domains. Each docstring states its arguments' domain and what happens
+outside it. Values are not checked here, since they are traced under jit
+and a check would cost a host round trip: the model-level losses check
+concrete data, and `input_pipeline.load_split` every dataset, once.
 """
 
 import math
@@ -52,9 +57,13 @@ def bernoulli_log_prob(logits: jax.Array, x: jax.Array) -> jax.Array:
   finite for any logit, with ∂/∂l_d = x_d − σ(l_d). Gray x in [0, 1]
   gives the cross-entropy, which is not a normalized log-likelihood.
 
+  Domain: x in [0, 1]. It is not checked here (x is usually traced): for x
+  outside it, or NaN, the value is the formula's, not a log-probability.
+  The model-level losses refuse concrete data outside [0, 1].
+
   Args:
-    logits: [..., D] log-odds of x_d = 1.
-    x: [..., D] observations in {0, 1}.
+    logits: [..., D] log-odds of x_d = 1, any finite value.
+    x: [..., D] observations in {0, 1} (or gray, in [0, 1]).
 
   Returns:
     [...] log-probabilities in nats.
@@ -72,12 +81,16 @@ def bernoulli_log_prob(logits: jax.Array, x: jax.Array) -> jax.Array:
 def categorical_log_prob(logits: jax.Array, z: jax.Array) -> jax.Array:
   """log p(z | logits) of a categorical (softmax) distribution.
 
+  A category outside {0, …, C − 1} has probability 0: its log-probability
+  is −inf (with zero gradient), not NaN, nor the log-probability of another
+  category (z = −1 does not wrap around to C − 1).
+
   Args:
     logits: [..., C] unnormalized log-probabilities of the C categories.
-    z: [...] integer categories in {0, …, C − 1}.
+    z: [...] integer categories, in {0, …, C − 1}.
 
   Returns:
-    [...] log-probabilities in nats.
+    [...] log-probabilities in nats; −inf for z out of range.
 
   Raises:
     ValueError: if z is not an integer array, or its shape is not that of
@@ -88,8 +101,11 @@ def categorical_log_prob(logits: jax.Array, z: jax.Array) -> jax.Array:
   if jnp.shape(z) != jnp.shape(logits)[:-1]:
     raise ValueError(f'expected categories of shape {jnp.shape(logits)[:-1]} '
                      f'for logits {jnp.shape(logits)}, got {jnp.shape(z)}')
+  inside = (z >= 0) & (z < jnp.shape(logits)[-1])
   log_probs = jax.nn.log_softmax(logits, axis=-1)
-  return jnp.take_along_axis(log_probs, z[..., None], axis=-1)[..., 0]
+  picked = jnp.take_along_axis(log_probs, jnp.where(inside, z, 0)[..., None],
+                               axis=-1)[..., 0]
+  return jnp.where(inside, picked, -jnp.inf)
 
 
 def gaussian_log_prob(x: jax.Array, mean: jax.Array,
@@ -97,8 +113,8 @@ def gaussian_log_prob(x: jax.Array, mean: jax.Array,
   """log N(x; mean, diag(exp(log_var))), summed over the last axis.
 
   Args:
-    x: [..., D] points.
-    mean: [..., D] means (broadcast against x).
+    x: [..., D] points, finite.
+    mean: [..., D] means (broadcast against x), finite.
     log_var: [..., D] log-variances (broadcast against x).
 
   Returns:
@@ -123,7 +139,7 @@ def gaussian_kl(mean_q: jax.Array, log_var_q: jax.Array,
   KL(q ‖ N(0, I)).
 
   Args:
-    mean_q: [..., D] means of q.
+    mean_q: [..., D] means of q, finite.
     log_var_q: [..., D] log-variances of q.
     mean_p: [..., D] means of p (broadcast), default 0.
     log_var_p: [..., D] log-variances of p (broadcast), default 0.

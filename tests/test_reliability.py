@@ -1,0 +1,247 @@
+"""Bad input that used to give silent wrong answers: the objectives.
+
+Each test here failed before the check it tests existed:
+
+* an empty batch (0 examples) is refused by every model-level loss, where
+  it gave a NaN loss;
+* data outside its domain: a concrete batch with a NaN pixel, or Bernoulli
+  data outside [0, 1], is refused by the loss; an impossible category has
+  log-probability −inf, not NaN or another category's value; a
+  hyperparameter out of its range (a moving-average decay of 1.5, a NaN
+  weight) fails when the loss is called.
+
+The tiny models and the table of losses are those of test_bad_input.py.
+"""
+
+import functools
+import inspect
+import re
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from aefamily.objectives import classification
+from aefamily.objectives import densities
+from aefamily.objectives import dga
+from aefamily.objectives import regularized as reg
+from aefamily.objectives import reinforce
+from aefamily.objectives import sbn
+from aefamily.objectives import target_prop as tp
+from aefamily.objectives import vae
+import test_bad_input as bad_input
+
+B, D = bad_input.B, bad_input.D
+RNG = bad_input.RNG
+X = bad_input.X
+NAN = float('nan')
+
+
+@pytest.fixture(autouse=True)
+def _concrete_tiny_models():
+  # test_bad_input's builders are cached, and those it first calls under
+  # jax.eval_shape cache tracers; the eager calls here need concrete params.
+  for builder in (bad_input._vae, bad_input._sbn, bad_input._init):
+    builder.cache_clear()
+
+
+def _loss_of_images(name):
+  """x -> the outputs of loss `name`, with labels of x's batch size."""
+  if name in bad_input.LABELED_LOSSES:
+    _, call = bad_input.LABELED_LOSSES[name]
+    return lambda x: call(x, jnp.zeros(jnp.shape(x)[:1], jnp.int32))
+  return bad_input.IMAGE_LOSSES[name]
+
+
+# --- 1. Empty batch ----------------------------------------------------------
+
+
+def _model_level_losses() -> set[str]:
+  """Every function of `objectives` with the shared loss signature."""
+  names = set()
+  for module in (classification, dga, reg, sbn, tp, vae):
+    for name, fn in vars(module).items():
+      if (inspect.isfunction(fn) and fn.__module__ == module.__name__
+          and list(inspect.signature(fn).parameters)[:3] == [
+              'params', 'batch', 'rng']):
+        names.add(name)
+  return names
+
+
+def test_the_table_holds_every_model_level_loss():
+  # So that the empty-batch test below reaches every model-level loss.
+  missing = {name for name in _model_level_losses()
+             if not any(key == name or key.startswith(name + '_')
+                        for key in bad_input.ALL_LOSSES)}
+  assert len(_model_level_losses()) >= 13
+  assert not missing
+
+
+@pytest.mark.parametrize('name', sorted(bad_input.ALL_LOSSES))
+def test_empty_batch_is_refused(name):
+  # Eagerly, as a user would first try it: no NaN comes back.
+  with pytest.raises(ValueError, match=re.escape(str((0, D)))):
+    _loss_of_images(name)(jnp.zeros((0, D)))
+
+
+def test_empty_batch_is_refused_at_trace_time_under_jit():
+  model, params = bad_input._vae()
+  loss = jax.jit(functools.partial(vae.iwae_loss, model=model, num_samples=2))
+  with pytest.raises(ValueError, match=re.escape(str((0, D)))):
+    loss(params, bad_input._batch(jnp.zeros((0, D))), RNG)
+
+
+@pytest.mark.parametrize('shape', [(0, 3), (2, 0, 3)])
+def test_kl_sparsity_penalty_refuses_an_empty_batch(shape):
+  with pytest.raises(ValueError, match=re.escape(str(shape))):
+    reg.kl_sparsity_penalty(jnp.zeros(shape), target=0.1)
+
+
+# --- 4. Data outside its domain ----------------------------------------------
+
+# The losses whose model has a Bernoulli likelihood: data in [0, 1].
+BERNOULLI_LOSSES = sorted(
+    name for name in bad_input.IMAGE_LOSSES if not name.startswith('psd'))
+
+
+@pytest.mark.parametrize('name', sorted(bad_input.ALL_LOSSES))
+def test_concrete_batch_with_a_nan_pixel_is_refused(name):
+  x = X.at[2, 3].set(jnp.nan)
+  with pytest.raises(ValueError, match=r'1 of 20 .*NaN.*\[2, 3\]'):
+    _loss_of_images(name)(x)
+
+
+@pytest.mark.parametrize('name', BERNOULLI_LOSSES)
+@pytest.mark.parametrize('value', [1e4, -0.5])
+def test_concrete_bernoulli_data_outside_0_1_is_refused(name, value):
+  # x = 1e4 gave a finite, meaningless "log-likelihood".
+  x = X.at[1, 4].set(value)
+  with pytest.raises(ValueError, match=r'1 of 20 .*\[0, 1\].*\[1, 4\]'):
+    _loss_of_images(name)(x)
+
+
+@pytest.mark.parametrize('name', ['psd_loss', 'cross_entropy_loss',
+                                  'target_prop_loss', 'backprop_loss'])
+def test_real_valued_data_outside_0_1_is_accepted(name):
+  # Only a Bernoulli likelihood restricts the data to [0, 1].
+  loss = _loss_of_images(name)(5.0 * X - 2.0)[0]
+  assert np.isfinite(loss)
+
+
+def test_gray_data_is_accepted_by_a_bernoulli_loss():
+  # Gray x in [0, 1] gives the cross-entropy: allowed, as documented.
+  loss = _loss_of_images('vae_loss')(jnp.full((B, D), 0.3))[0]
+  assert np.isfinite(loss)
+
+@pytest.mark.parametrize('name', sorted(bad_input.LABELED_LOSSES))
+@pytest.mark.parametrize('bad', [3, -2])
+def test_concrete_labels_out_of_range_are_refused(name, bad):
+  # K = 3 classes; −1 (unlabeled) is valid for target propagation only.
+  labels, call = bad_input.LABELED_LOSSES[name]
+  with pytest.raises(ValueError, match=rf'labels: 1 of 4 .*3\).*{bad} at '
+                                       r'\[1\]'):
+    call(X, labels.at[1].set(bad))
+
+
+def test_unlabeled_mark_is_refused_by_the_classifier_only():
+  labels, call = bad_input.LABELED_LOSSES['cross_entropy_loss']
+  with pytest.raises(ValueError, match=r'outside \[0, 3\)'):
+    call(X, labels.at[0].set(-1))
+  labels, call = bad_input.LABELED_LOSSES['target_prop_loss']
+  assert np.isfinite(call(X, labels.at[0].set(-1))[0])
+
+
+def test_impossible_category_has_log_prob_minus_inf():
+  logits = jnp.asarray([[0.0, 1.0, 2.0], [3.0, 0.0, -1.0], [0.5, 0.5, 0.5],
+                        [1.0, 2.0, 4.0]])
+  z = jnp.asarray([3, -1, 100, 2])        # 3 of 3 classes, −1 wrapped before
+  log_softmax = logits[3] - np.log(np.sum(np.exp(np.asarray(logits[3],
+                                                            np.float64))))
+  for fn in (densities.categorical_log_prob,
+             jax.jit(densities.categorical_log_prob)):
+    got = np.asarray(fn(logits, z))
+    np.testing.assert_array_equal(got[:3], -np.inf)
+    np.testing.assert_allclose(got[3], log_softmax[2], rtol=1e-6)
+  grad = jax.grad(lambda l: densities.categorical_log_prob(l, z)[3])(logits)
+  np.testing.assert_allclose(grad[3], np.eye(3)[2] - jax.nn.softmax(logits[3]),
+                             rtol=1e-6)
+  np.testing.assert_array_equal(grad[:3], 0.0)
+
+
+@pytest.mark.parametrize('decay', [1.5, -0.1, 1.0, NAN])
+def test_moving_average_refuses_a_decay_outside_0_1(decay):
+  with pytest.raises(ValueError, match=re.escape(f'decay must be in [0, 1), '
+                                                 f'got {decay}')):
+    reinforce.moving_average(jnp.zeros(()), jnp.ones(3), decay=decay)
+
+
+@pytest.mark.parametrize('decay', [1.5, -0.1, NAN])
+def test_nvil_signal_refuses_a_decay_outside_0_1(decay):
+  stats = {'mean': jnp.zeros(()), 'var': jnp.ones(())}
+  with pytest.raises(ValueError, match='decay'):
+    reinforce.nvil_signal(jnp.ones(3), jnp.zeros(3), stats, decay=decay)
+
+
+def _sbn_loss(**kwargs):
+  model, params = bad_input._sbn()
+  return sbn.sbn_loss(params, bad_input._batch(X), RNG, model=model,
+                      **kwargs)
+
+
+def _autoencoder_loss(loss, **kwargs):
+  model, params = bad_input._autoencoder()
+  return loss(params, bad_input._batch(X), RNG, model=model, **kwargs)
+
+
+def _psd_loss(**kwargs):
+  model, params = bad_input._psd_autoencoder()
+  return reg.psd_loss(params, bad_input._batch(X), RNG, model=model,
+                      **{**bad_input.PSD, **kwargs})
+
+
+def _target_prop_loss(**kwargs):
+  model, params = bad_input._target_prop_net()
+  return tp.target_prop_loss(
+      params, bad_input._batch(X, bad_input.LABELS), RNG, model=model,
+      **{**bad_input.TP, 'inverse_noise': 0.1, **kwargs})
+
+
+def _dga_loss(**kwargs):
+  model, params = bad_input._dga()
+  return dga.dga_loss(params, bad_input._batch(X), RNG, model=model,
+                      **kwargs)
+
+
+# name -> (the call, the name of the bad hyperparameter). Each got through
+# the old checks (a NaN compares false with everything) and gave a NaN or a
+# meaningless loss.
+BAD_HYPERPARAMETERS = {
+    'sbn_loss decay=1.5': (lambda: _sbn_loss(
+        estimator='moving_average', decay=1.5), 'decay'),
+    'sbn_loss nvil decay=nan': (lambda: _sbn_loss(
+        estimator='nvil', decay=NAN), 'decay'),
+    'sparse_autoencoder_loss l1_weight=nan': (lambda: _autoencoder_loss(
+        reg.sparse_autoencoder_loss, l1_weight=NAN), 'l1_weight'),
+    'kl_sparsity_penalty eps=0.5': (lambda: reg.kl_sparsity_penalty(
+        jnp.full((B, 3), 0.5), target=0.1, eps=0.5), 'eps'),
+    'cae_loss weight=nan': (lambda: _autoencoder_loss(
+        reg.cae_loss, weight=NAN), 'weight'),
+    'dae_loss stddev=nan': (lambda: _autoencoder_loss(
+        reg.dae_loss, corruption=reg.corruption_by_name(
+            'gaussian', level=NAN)), 'stddev'),
+    'psd_loss sparsity=nan': (lambda: _psd_loss(sparsity=NAN), 'sparsity'),
+    'psd_loss step_size=nan': (lambda: _psd_loss(step_size=NAN),
+                               'step_size'),
+    'target_prop_loss step_size=nan': (lambda: _target_prop_loss(
+        step_size=NAN), 'step_size'),
+    'dga_loss beta=-1': (lambda: _dga_loss(beta=-1.0), 'beta'),
+    'dga_loss beta=nan': (lambda: _dga_loss(beta=NAN), 'beta'),
+}
+
+
+@pytest.mark.parametrize('case', sorted(BAD_HYPERPARAMETERS))
+def test_hyperparameter_outside_its_range_is_refused(case):
+  call, hyperparameter = BAD_HYPERPARAMETERS[case]
+  with pytest.raises(ValueError, match=hyperparameter):
+    call()
