@@ -17,6 +17,20 @@ import jax.numpy as jnp
 
 _LOG_2PI = math.log(2.0 * math.pi)
 
+# The Gaussian log-variances are clipped to this range. In float32, exp
+# overflows from 88.7 (and e^{−log σ²} from −88.7), which made the KL
+# infinite and the log-density 0 · inf = NaN. Within ±30, σ² ∈ [1e−13,
+# 1e13]: no product here overflows, and σ spans 3e−7 (below the float32
+# resolution, 1.2e−7, of a mean of order 1) to 3e6 prior widths, so no
+# realistic model gets there. Beyond it the value is that of the bound, with
+# zero gradient with respect to the log-variance.
+LOG_VAR_RANGE = (-30.0, 30.0)
+
+
+def clip_log_var(log_var: jax.Array | float) -> jax.Array:
+  """log σ² clipped to `LOG_VAR_RANGE`. [...] -> [...]."""
+  return jnp.clip(log_var, *LOG_VAR_RANGE)
+
 
 def _check_same_shape(**arrays: jax.Array) -> None:
   shapes = {name: jnp.shape(a) for name, a in arrays.items()}
@@ -112,6 +126,10 @@ def gaussian_log_prob(x: jax.Array, mean: jax.Array,
                       log_var: jax.Array) -> jax.Array:
   """log N(x; mean, diag(exp(log_var))), summed over the last axis.
 
+  The log-variances are clipped to `LOG_VAR_RANGE`, [−30, 30]: the density
+  is that of the clipped variance, finite for any finite input (without it,
+  x = mean with log_var = −200 gave 0 · e^200 = NaN).
+
   Args:
     x: [..., D] points, finite.
     mean: [..., D] means (broadcast against x), finite.
@@ -120,6 +138,7 @@ def gaussian_log_prob(x: jax.Array, mean: jax.Array,
   Returns:
     [...] log-densities in nats.
   """
+  log_var = clip_log_var(log_var)
   return -0.5 * jnp.sum(_LOG_2PI + log_var
                         + jnp.square(x - mean) * jnp.exp(-log_var), axis=-1)
 
@@ -136,7 +155,10 @@ def gaussian_kl(mean_q: jax.Array, log_var_q: jax.Array,
 
   KL = ½ Σ_d [log σ²_p − log σ²_q + (σ²_q + (μ_q − μ_p)²) / σ²_p − 1]
   (Kingma & Welling 2014, appendix B, for p = N(0, I)). The defaults give
-  KL(q ‖ N(0, I)).
+  KL(q ‖ N(0, I)). Both log-variances are clipped to `LOG_VAR_RANGE`,
+  [−30, 30], so that a large one (from 88.7 in float32) cannot overflow
+  exp into an infinite KL and NaN gradients; inside the range the value is
+  the closed form's.
 
   Args:
     mean_q: [..., D] means of q, finite.
@@ -151,6 +173,7 @@ def gaussian_kl(mean_q: jax.Array, log_var_q: jax.Array,
     ValueError: if mean_q and log_var_q differ in shape.
   """
   _check_same_shape(mean_q=mean_q, log_var_q=log_var_q)
+  log_var_q, log_var_p = clip_log_var(log_var_q), clip_log_var(log_var_p)
   return 0.5 * jnp.sum(
       log_var_p - log_var_q
       + (jnp.exp(log_var_q) + jnp.square(mean_q - mean_p))

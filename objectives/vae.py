@@ -15,7 +15,9 @@ Domains. The images are a float [B, D] batch with B ≥ 1, in [0, 1] for a
 Bernoulli likelihood ({0, 1}; gray values give the cross-entropy) and finite
 for a Gaussian one. The shapes are checked at trace time, the values only
 when the images are concrete (`objectives.checks`): under jit, data outside
-the domain gives a meaningless bound.
+the domain gives a meaningless bound. Log-variances are clipped to
+`densities.LOG_VAR_RANGE`, so that no encoder output overflows `exp` into an
+infinite or NaN loss.
 """
 
 import math

@@ -8,7 +8,9 @@ Each test here failed before the check it tests existed:
   data outside [0, 1], is refused by the loss; an impossible category has
   log-probability −inf, not NaN or another category's value; a
   hyperparameter out of its range (a moving-average decay of 1.5, a NaN
-  weight) fails when the loss is called.
+  weight) fails when the loss is called;
+* a huge encoder log-variance (±200) no longer overflows exp into an
+  infinite KL or a NaN loss, and ordinary values give the closed form.
 
 The tiny models and the table of losses are those of test_bad_input.py.
 """
@@ -22,6 +24,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from aefamily.models.distributions import Normal
+from aefamily.models.vae import VAE
 from aefamily.objectives import classification
 from aefamily.objectives import densities
 from aefamily.objectives import dga
@@ -245,3 +249,70 @@ def test_hyperparameter_outside_its_range_is_refused(case):
   call, hyperparameter = BAD_HYPERPARAMETERS[case]
   with pytest.raises(ValueError, match=hyperparameter):
     call()
+
+
+# --- 5. Overflow of a large log-variance -------------------------------------
+
+
+def _kl_closed_form(mean, log_var):
+  mean = np.asarray(mean, np.float64)
+  log_var = np.asarray(log_var, np.float64)
+  return 0.5 * np.sum(np.exp(log_var) + mean ** 2 - 1.0 - log_var, axis=-1)
+
+
+@pytest.mark.parametrize('log_var', [200.0, -200.0, 1e4, -1e4])
+def test_gaussian_kl_and_log_prob_stay_finite_for_huge_log_variances(log_var):
+  mean = jnp.linspace(-1.0, 1.0, 12).reshape(3, 4)
+  lv = jnp.full((3, 4), log_var)
+  kl, grads = jax.value_and_grad(
+      lambda m, v: jnp.sum(densities.gaussian_kl(m, v)), (0, 1))(mean, lv)
+  assert np.isfinite(kl) and all(np.all(np.isfinite(g)) for g in grads)
+  # The documented clip: the KL at the end of [−30, 30], in closed form.
+  np.testing.assert_allclose(
+      kl, np.sum(_kl_closed_form(mean, np.clip(log_var, -30, 30))), rtol=1e-6)
+  # x = mean made 0 · e^{200} = NaN; a sample of σ = e^{100} overflowed.
+  q = Normal(mean, lv)
+  assert np.all(np.isfinite(q.log_prob(mean)))
+  z = q.reparameterize(jnp.ones_like(mean))
+  assert np.all(np.isfinite(z)) and np.all(np.isfinite(q.log_prob(z)))
+  assert np.all(np.isfinite(densities.gaussian_log_prob(z, 0.0, lv)))
+
+
+def test_gaussian_kl_and_log_prob_are_unchanged_for_ordinary_values():
+  rng = np.random.default_rng(0)
+  mean = rng.normal(size=(61, 3)).astype(np.float32)
+  log_var = np.repeat(np.linspace(-30.0, 30.0, 61, dtype=np.float32)[:, None],
+                      3, axis=1)
+  np.testing.assert_allclose(densities.gaussian_kl(mean, log_var),
+                             _kl_closed_form(mean, log_var), rtol=2e-6,
+                             atol=1e-5)
+  x = rng.normal(size=mean.shape).astype(np.float32)
+  reference = -0.5 * np.sum(
+      np.log(2 * np.pi) + np.float64(log_var)
+      + (np.float64(x) - mean) ** 2 * np.exp(-np.float64(log_var)), axis=-1)
+  np.testing.assert_allclose(densities.gaussian_log_prob(x, mean, log_var),
+                             reference, rtol=2e-6, atol=1e-4)
+  eps = rng.normal(size=mean.shape).astype(np.float32)
+  np.testing.assert_allclose(
+      Normal(mean, log_var).reparameterize(eps),
+      mean + np.exp(0.5 * np.float64(log_var)) * eps, rtol=2e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize('log_var', [200.0, -200.0])
+@pytest.mark.parametrize('loss', ['vae_analytic_kl', 'vae_monte_carlo_kl',
+                                  'iwae'])
+def test_vae_losses_stay_finite_for_huge_encoder_log_variances(loss,
+                                                               log_var):
+  model = VAE(data_dim=D, latent_dims=(2,), hidden=((4,),))
+  eps = [jnp.zeros(s) for s in model.noise_shapes(1, B)]
+  params = model.init(RNG, X, eps)
+  params['params']['encoders_0']['log_var']['bias'] = jnp.full((2,), log_var)
+  fn = {'vae_analytic_kl': functools.partial(vae.vae_loss, num_samples=2),
+        'vae_monte_carlo_kl': functools.partial(vae.vae_loss, num_samples=2,
+                                                analytic_kl=False),
+        'iwae': functools.partial(vae.iwae_loss, num_samples=3)}[loss]
+  (value, metrics), grads = jax.jit(jax.value_and_grad(
+      functools.partial(fn, model=model), has_aux=True))(
+          params, bad_input._batch(X), RNG)
+  assert np.isfinite(value), metrics
+  assert all(np.all(np.isfinite(g)) for g in jax.tree.leaves(grads))
