@@ -1,22 +1,30 @@
-"""Bad input that used to give silent wrong answers: the objectives.
+"""Bad input and faults that used to give silent wrong answers or lose time.
 
 Each test here failed before the check it tests existed:
 
 * an empty batch (0 examples) is refused by every model-level loss, where
   it gave a NaN loss;
-* data outside its domain: a concrete batch with a NaN pixel, or Bernoulli
-  data outside [0, 1], is refused by the loss; an impossible category has
+* data outside its domain: a dataset whose values are NaN or out of range
+  fails when it loads; a concrete batch with a NaN pixel, or Bernoulli data
+  outside [0, 1], is refused by the loss; an impossible category has
   log-probability −inf, not NaN or another category's value; a
   hyperparameter out of its range (a moving-average decay of 1.5, a NaN
   weight) fails when the loss is called;
 * a huge encoder log-variance (±200) no longer overflows exp into an
-  infinite KL or a NaN loss, and ordinary values give the closed form.
+  infinite KL or a NaN loss, and ordinary values give the closed form;
+* a damaged data file (truncated or flipped gzip, checksum mismatch) or a
+  missing data directory names the file and where to get it, and
+  data_source='auto' with neither TensorFlow nor files raises a
+  FileNotFoundError that says so, not an ImportError about TensorFlow.
 
 The tiny models and the table of losses are those of test_bad_input.py.
 """
 
 import functools
+import gzip
+import importlib.util
 import inspect
+import math
 import re
 
 import jax
@@ -24,6 +32,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from aefamily import input_pipeline
+from aefamily.input_pipeline import sources
 from aefamily.models.distributions import Normal
 from aefamily.models.vae import VAE
 from aefamily.objectives import classification
@@ -35,11 +45,16 @@ from aefamily.objectives import sbn
 from aefamily.objectives import target_prop as tp
 from aefamily.objectives import vae
 import test_bad_input as bad_input
+from conftest import SHARED_DATA
 
 B, D = bad_input.B, bad_input.D
 RNG = bad_input.RNG
 X = bad_input.X
 NAN = float('nan')
+
+BMNIST_URL = 'www.cs.toronto.edu/~larocheh/public/datasets/binarized_mnist'
+MNIST_URL = 'storage.googleapis.com/cvdf-datasets/mnist'
+FASHION_URL = 'github.com/zalandoresearch/fashion-mnist'
 
 
 @pytest.fixture(autouse=True)
@@ -251,6 +266,53 @@ def test_hyperparameter_outside_its_range_is_refused(case):
     call()
 
 
+def _digits_with(monkeypatch, value):
+  """Puts `value` at pixel 5 of the first example of the digits train split."""
+  images, labels = sources._digits_arrays()
+  first = np.random.default_rng(sources._DIGITS_SPLIT_SEED).permutation(
+      len(images))[0]
+  bad = images.copy()
+  bad[first, 5] = value
+  monkeypatch.setattr(sources, '_digits_arrays', lambda: (bad, labels))
+
+
+@pytest.mark.parametrize('value, what', [(NAN, 'NaN'), (17.0, r'\[0, 1\]')])
+def test_digits_with_a_bad_value_fail_to_load(monkeypatch, value, what):
+  _digits_with(monkeypatch, value)   # 17/16 > 1: gray data above 1
+  with pytest.raises(ValueError, match=rf'digits.*train.*1 of {1297 * 64} '
+                                       rf'.*{what}.*\[0, 5\]'):
+    input_pipeline.load_split('digits', 'train')
+  # The other splits do not hold that example.
+  assert input_pipeline.load_split('digits', 'valid').num_examples == 250
+
+
+class _FakeTfds:
+  """tensorflow_datasets' two calls that `sources` makes, on fixed arrays."""
+
+  def __init__(self, image=None, error=None):
+    self.image, self.error = image, error
+
+  def load(self, name, **kwargs):
+    del name, kwargs
+    if self.error:
+      raise self.error
+    return {'image': self.image}
+
+  def as_numpy(self, data):
+    return data
+
+
+def test_tfds_binary_data_outside_0_1_fails_to_load(monkeypatch):
+  # E.g. a TFDS version that stores binarized MNIST as 0/255 pixels.
+  image = np.zeros((6, 28, 28, 1), np.uint8)
+  image[4, 2, 3, 0] = 255
+  monkeypatch.setattr(sources, '_import_tfds',
+                      lambda name: _FakeTfds(image))
+  with pytest.raises(ValueError, match=r'binarized_mnist.*test.*TFDS.*'
+                                       r'1 of 4704 .*\{0, 1\}.*\[4, 59\]'):
+    input_pipeline.load_split('binarized_mnist', 'test', source='tfds')
+
+
 # --- 5. Overflow of a large log-variance -------------------------------------
 
 
@@ -316,3 +378,150 @@ def test_vae_losses_stay_finite_for_huge_encoder_log_variances(loss,
           params, bad_input._batch(X), RNG)
   assert np.isfinite(value), metrics
   assert all(np.all(np.isfinite(g)) for g in jax.tree.leaves(grads))
+
+
+# --- 13. Data errors name the file and where to get it -----------------------
+
+
+def _shared(name):
+  path = SHARED_DATA / name
+  if not path.is_dir():
+    pytest.skip(f'real data not found at {path}')
+  return path
+
+
+def _damaged_amat(tmp_path, damage):
+  data = (_shared('binarized_mnist')
+          / 'binarized_mnist_valid.amat.gz').read_bytes()
+  path = tmp_path / 'binarized_mnist_valid.amat.gz'
+  path.write_bytes(damage(data))
+  return path
+
+
+def _flip(offset, mask):
+  return lambda data: data[:offset] + bytes([data[offset] ^ mask]) + data[
+      offset + 1:]
+
+
+@pytest.mark.parametrize('damage', [
+    lambda data: data[:len(data) // 2],   # truncated: ends mid-stream
+    _flip(100, 0x55),                     # zlib: invalid distance
+    _flip(200000, 0xff),                  # gzip: CRC check failed
+], ids=['truncated', 'flipped_deflate', 'flipped_crc'])
+def test_damaged_amat_gz_names_the_file_and_where_to_get_it(tmp_path, damage):
+  path = _damaged_amat(tmp_path, damage)
+  with pytest.raises(ValueError) as info:
+    input_pipeline.load_split('binarized_mnist', 'valid', data_dir=tmp_path,
+                              source='files')
+  message = str(info.value)
+  assert message.startswith(str(path)), message
+  assert BMNIST_URL in message and 'gzip' in message
+
+
+def test_checksum_mismatch_says_where_to_get_the_file(tmp_path):
+  data = bytearray(gzip.decompress((_shared('binarized_mnist') /
+                                    'binarized_mnist_valid.amat.gz')
+                                   .read_bytes()))
+  data[0] = ord('1') if data[0] == ord('0') else ord('0')
+  path = tmp_path / 'binarized_mnist_valid.amat'
+  path.write_bytes(bytes(data))
+  with pytest.raises(input_pipeline.ChecksumError) as info:
+    input_pipeline.load_split('binarized_mnist', 'valid', data_dir=tmp_path,
+                              source='files')
+  assert str(info.value).startswith(str(path))
+  assert BMNIST_URL in str(info.value)
+
+
+@pytest.mark.parametrize('damage', [
+    lambda data: data[:len(data) - 100], _flip(3000, 0xff)],
+    ids=['truncated', 'flipped'])
+def test_damaged_idx_gz_names_the_file_and_where_to_get_it(tmp_path, damage):
+  source = _shared('fashion_mnist')
+  for name in ('t10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz'):
+    data = (source / name).read_bytes()
+    (tmp_path / name).write_bytes(
+        damage(data) if name.startswith('t10k-images') else data)
+  with pytest.raises(input_pipeline.ChecksumError) as info:
+    input_pipeline.load_split('fashion_mnist', 'test', data_dir=tmp_path,
+                              source='files')
+  message = str(info.value)
+  assert message.startswith(str(tmp_path / 't10k-images-idx3-ubyte.gz'))
+  assert FASHION_URL in message
+
+
+@pytest.mark.parametrize('name, where', [
+    ('binarized_mnist', BMNIST_URL), ('mnist', MNIST_URL),
+    ('fashion_mnist', FASHION_URL)])
+@pytest.mark.parametrize('source', ['files', 'auto'])
+def test_missing_data_dir_is_named_with_where_to_get_the_files(
+    tmp_path, monkeypatch, name, where, source):
+  # Without TensorFlow (or with it, pretending it is absent) 'auto' has
+  # nothing to fall back to.
+  monkeypatch.setattr(sources, '_tfds_available', lambda: False)
+  data_dir = tmp_path / 'no_such_dir'
+  with pytest.raises(FileNotFoundError) as info:
+    input_pipeline.load_split(name, 'test', data_dir=data_dir, source=source)
+  message = str(info.value)
+  assert f'{data_dir} does not exist' in message, message
+  assert where in message
+  expected = ('binarized_mnist_test.amat' if name == 'binarized_mnist'
+              else 't10k-images-idx3-ubyte.gz')
+  assert expected in message
+
+
+@pytest.mark.skipif(importlib.util.find_spec('tensorflow') is not None,
+                    reason='TensorFlow is installed')
+@pytest.mark.parametrize('name, files, where', [
+    ('binarized_mnist', ['binarized_mnist_test.amat'], BMNIST_URL),
+    ('mnist', ['t10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz'],
+     MNIST_URL)])
+def test_auto_without_tensorflow_or_files_is_a_file_not_found_error(
+    tmp_path, name, files, where):
+  with pytest.raises(FileNotFoundError) as info:
+    input_pipeline.load_split(name, 'test', data_dir=tmp_path)
+  message = str(info.value)
+  assert message.startswith(name) and str(tmp_path) in message
+  assert all(f in message for f in files) and where in message
+  assert 'pip install -e ".[tfds]"' in message
+  assert 'Traceback' not in message and info.value.__cause__ is None
+
+
+def test_auto_whose_tfds_fallback_fails_names_the_files_first(tmp_path,
+                                                              monkeypatch):
+  # With TensorFlow installed but offline, TFDS fails with its own long
+  # error; the files, and where to get them, come first.
+  monkeypatch.setattr(sources, '_tfds_available', lambda: True)
+  monkeypatch.setattr(sources, '_import_tfds', lambda name: _FakeTfds(
+      error=RuntimeError('Failed to download https://example.org: offline')))
+  with pytest.raises(FileNotFoundError) as info:
+    input_pipeline.load_split('fashion_mnist', 'valid', data_dir=tmp_path)
+  message = str(info.value)
+  assert message.startswith('fashion_mnist: missing train-images-idx3-ubyte')
+  assert FASHION_URL in message and 'offline' in message
+  assert info.value.__cause__ is None and info.value.__suppress_context__
+
+
+def test_tfds_source_errors_are_not_rewritten(monkeypatch):
+  # source='tfds' asked for TFDS: its error is the one to see.
+  monkeypatch.setattr(sources, '_import_tfds', lambda name: _FakeTfds(
+      error=RuntimeError('offline')))
+  with pytest.raises(RuntimeError, match='offline'):
+    input_pipeline.load_split('mnist', 'test', source='tfds')
+
+
+def test_tfds_missing_says_how_to_install_and_where_to_get_the_files():
+  if importlib.util.find_spec('tensorflow') is not None:
+    pytest.skip('TensorFlow is installed')
+  with pytest.raises(ImportError) as info:
+    input_pipeline.load_split('mnist', 'test', source='tfds')
+  assert 'pip install -e ".[tfds]"' in str(info.value)
+  assert MNIST_URL in str(info.value)
+
+
+@pytest.mark.parametrize('name', ['binarized_mnist', 'fashion_mnist'])
+def test_good_files_still_load(name):
+  split = input_pipeline.load_split(name, 'valid', data_dir=_shared(name),
+                                    source='files', process_index=3,
+                                    process_count=4)
+  assert split.num_examples == 2500
+  assert math.isclose(float(split.images.max()), 1.0)
