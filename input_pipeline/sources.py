@@ -6,9 +6,11 @@ Three kinds of source are supported:
   from a local directory (a firewalled machine, a TPU VM with a mounted
   bucket, or the project's ``../shared/data``). Every file's SHA-256 is
   checked against the published value *before* it is parsed, so a corrupted
-  or different file is never used silently.
+  or different file is never used silently. Every error about a file (it
+  is missing, damaged, truncated, or its directory is) starts with the
+  file's name and says where to download it.
 * ``'tfds'``: TensorFlow Datasets (needs TensorFlow:
-  ``pip install -e .[tfds]``).
+  ``pip install -e ".[tfds]"``).
 * ``'digits'`` is always read from the copy embedded in scikit-learn and needs
   no download.
 
@@ -24,6 +26,11 @@ examples as with ``source='files'`` (possibly in another order), but the
 50k/10k train/valid partition of mnist and fashion_mnist is a different,
 equally fixed, partition of the same 60k images.
 
+Values. Whatever the source, a loaded split is checked once: binary images
+exactly in {0, 1}, gray ones in [0, 1], no NaN. A bad value is an error that
+names the dataset, the file or source, how many values are wrong and where
+the first one is.
+
 Nothing is cached on disk. Parsed files are kept in an in-process cache keyed
 on (path, size, mtime), so loading several splits or shards re-reads nothing.
 """
@@ -34,7 +41,9 @@ import dataclasses
 import functools
 import gzip
 import hashlib
+import importlib.util
 import os
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +53,7 @@ DATASETS: tuple[str, ...] = ('binarized_mnist', 'mnist', 'fashion_mnist',
 SPLITS: tuple[str, ...] = ('train', 'valid', 'test')
 SOURCES: tuple[str, ...] = ('auto', 'files', 'tfds')
 
-_TFDS_INSTALL_HINT = 'pip install -e .[tfds]'
+_TFDS_INSTALL_HINT = 'pip install -e ".[tfds]"'
 
 # --- binarized MNIST (Salakhutdinov & Murray 2008, files by H. Larochelle) ---
 _BMNIST_URL = (
@@ -107,13 +116,15 @@ _FASHION_SHA256 = {
         '67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5'),
 }
 _IDX_SHA256 = {'mnist': _MNIST_SHA256, 'fashion_mnist': _FASHION_SHA256}
-_IDX_DOWNLOAD = {
-    'mnist': ('download them from https://storage.googleapis.com/'
-              'cvdf-datasets/mnist/ (the files TFDS uses)'),
+# Where to get each dataset's files, as the README says.
+_DOWNLOAD = {
+    'binarized_mnist': f'{_BMNIST_URL} (plain or gzipped)',
+    'mnist': ('https://storage.googleapis.com/cvdf-datasets/mnist/ (the '
+              'files TFDS uses)'),
     'fashion_mnist': (
-        'download them from https://github.com/zalandoresearch/fashion-mnist '
-        '(data/fashion/), or install the Debian package dataset-fashion-mnist '
-        'and use data_dir=/usr/share/datasets/fashion-mnist'),
+        'https://github.com/zalandoresearch/fashion-mnist (data/fashion/; '
+        "Debian's package dataset-fashion-mnist installs them in "
+        '/usr/share/datasets/fashion-mnist)'),
 }
 _MNIST_TRAIN_SIZE = 50000  # 'train' = first 50k of the 60k; 'valid' = rest.
 
@@ -140,7 +151,9 @@ class Split:
 
   Attributes:
     images: [N, D] float32, values in [0, 1] (gray) or exactly {0, 1}
-      (binary); D = image_shape[0] * image_shape[1], row-major.
+      (binary); D = image_shape[0] * image_shape[1], row-major. `load_split`
+      checks the values; a Split built directly is checked for its shapes
+      only (so that a test can poison one on purpose).
     labels: [N] int32 class labels, or None for unlabelled data
       (binarized_mnist).
     image_shape: (height, width) of one image, (28, 28) or (8, 8).
@@ -180,14 +193,28 @@ class Split:
 # ----------------------------------------------------------------------------
 
 
-def _read_bytes(path: Path) -> bytes:
-  """Returns the file's content, gunzipped when it starts with gzip's magic."""
+def _gunzip(path: Path, data: bytes, hint: str = '') -> bytes:
+  """gzip.decompress(data), with any failure a ValueError naming path.
+
+  hint, e.g. 'download it again from …', ends the message.
+  """
+  try:
+    return gzip.decompress(data)
+  # BadGzipFile (an OSError) for a bad header or CRC, EOFError for a
+  # truncated stream, zlib.error for a damaged one.
+  except (OSError, EOFError, zlib.error) as e:
+    raise ValueError(f'{path}: not a valid gzip file, truncated or damaged '
+                     f'({e}){": " + hint if hint else ""}.') from None
+
+
+def _read_bytes(path: Path, hint: str = '') -> bytes:
+  """Returns the file's content, gunzipped when it starts with gzip's magic.
+
+  hint ends the message of a gzip error (see `_gunzip`).
+  """
   data = path.read_bytes()
   if data[:2] == b'\x1f\x8b':
-    try:
-      data = gzip.decompress(data)
-    except (OSError, EOFError) as e:  # gzip.BadGzipFile is an OSError.
-      raise ValueError(f'{path}: not a valid gzip file ({e})') from e
+    data = _gunzip(path, data, hint)
   return data
 
 
@@ -315,23 +342,58 @@ def read_idx(path: str | os.PathLike, *,
 
 
 def _check_sha256(path: Path, data: bytes, expected: tuple[str, ...],
-                  what: str, others: dict[str, tuple[str, ...]] | None = None
-                  ) -> None:
+                  what: str, others: dict[str, tuple[str, ...]] | None = None,
+                  hint: str = '') -> None:
   """Raises ChecksumError unless sha256(data) is one of `expected`.
 
   `others` maps a dataset name to its digests for the same file name, so that
-  e.g. a Fashion-MNIST file passed off as MNIST is called by its name.
+  e.g. a Fashion-MNIST file passed off as MNIST is called by its name. hint
+  says where to download the file.
   """
   actual = hashlib.sha256(data).hexdigest()
   if actual not in expected:
-    hint = ''
+    which = ''
     for other, digests in (others or {}).items():
       if actual in digests:
-        hint = f' This is the {other} file, not the one asked for.'
+        which = f' This is the {other} file, not the one asked for.'
     raise ChecksumError(
         f'{path}: SHA-256 of the {what} is {actual}, expected '
-        f'{" or ".join(expected)}.{hint} The file is corrupted, truncated or '
-        'not the canonical one: delete it and download it again.')
+        f'{" or ".join(expected)}.{which} The file is corrupted, truncated or '
+        f'not the canonical one: delete it and {hint or "download it again"}'
+        '.')
+
+
+def _download_hint(name: str, filename: str) -> str:
+  """'download <file> again from <where>', for an error message."""
+  if filename.endswith('.amat.gz'):  # Served uncompressed; IDX as .gz.
+    filename = filename.removesuffix('.gz')
+  return f'download {filename} again from {_DOWNLOAD[name]}'
+
+
+def _check_image_values(images: np.ndarray, binary: bool,
+                        origin: str) -> None:
+  """Refuses images outside {0, 1} (binary) or [0, 1] (gray), or NaN.
+
+  One pass of two comparisons over the split, once per load.
+
+  Raises:
+    ValueError: naming origin, the count of bad values, and the value and
+      [example, pixel] index of the first.
+  """
+  if binary:
+    bad = (images != 0) & (images != 1)       # NaN is neither.
+    domain = '{0, 1}'
+  else:
+    bad = ~((images >= 0) & (images <= 1))    # NaN fails both.
+    domain = '[0, 1]'
+  count = int(np.count_nonzero(bad))
+  if count:
+    row, col = (int(i) for i in np.argwhere(bad)[0])
+    nans = int(np.count_nonzero(np.isnan(images)))
+    raise ValueError(
+        f'{origin}: {count} of {images.size} values are not in {domain} '
+        f'({nans} NaN), e.g. {images[row, col]} at [{row}, {col}] (example, '
+        'pixel): these are not the data the models expect')
 
 
 # ----------------------------------------------------------------------------
@@ -347,8 +409,10 @@ def _file_key(path: Path) -> tuple[str, int, int]:
 @functools.lru_cache(maxsize=16)
 def _verified_amat(key: tuple[str, int, int], split: str) -> np.ndarray:
   path = Path(key[0])
-  data = _read_bytes(path)
-  _check_sha256(path, data, (_BMNIST_SHA256[split],), 'uncompressed content')
+  hint = _download_hint('binarized_mnist', _amat_names(split)[0])
+  data = _read_bytes(path, hint)
+  _check_sha256(path, data, (_BMNIST_SHA256[split],), 'uncompressed content',
+                hint=hint)
   images = parse_amat(data, path=path, num_rows=_BMNIST_ROWS[split])
   images.flags.writeable = False
   return images
@@ -358,13 +422,11 @@ def _verified_amat(key: tuple[str, int, int], split: str) -> np.ndarray:
 def _verified_idx(key: tuple[str, int, int], name: str,
                   part: str) -> np.ndarray:
   path = Path(key[0])
+  hint = _download_hint(name, _IDX_FILES[part])
   raw = path.read_bytes()  # The published digests are of the .gz files.
   others = {n: d[part] for n, d in _IDX_SHA256.items() if n != name}
-  _check_sha256(path, raw, _IDX_SHA256[name][part], 'file', others)
-  try:
-    data = gzip.decompress(raw)
-  except (OSError, EOFError) as e:
-    raise ValueError(f'{path}: not a valid gzip file ({e})') from e
+  _check_sha256(path, raw, _IDX_SHA256[name][part], 'file', others, hint)
+  data = _gunzip(path, raw, hint)
   array = parse_idx(data, path=path, expected_shape=_IDX_SHAPES[part])
   array.flags.writeable = False
   return array
@@ -400,17 +462,45 @@ def _missing_files(name: str, split: str, data_dir) -> list[str]:
           if _find(data_dir, name, (_IDX_FILES[p],)) is None]
 
 
-def _not_found(name: str, data_dir, missing: list[str]) -> FileNotFoundError:
+def _tfds_available() -> bool:
+  """Whether TensorFlow and tensorflow-datasets are installed (no import)."""
+  return all(importlib.util.find_spec(m) is not None
+             for m in ('tensorflow', 'tensorflow_datasets'))
+
+
+def _not_found(name: str, data_dir, missing: list[str], *,
+               tfds_missing: bool = False,
+               tfds_error: Exception | None = None) -> FileNotFoundError:
+  """The error for files missing from data_dir: which, and where to get them.
+
+  Args:
+    name: the dataset.
+    data_dir: the directory searched.
+    missing: the names of the missing files.
+    tfds_missing: source='auto' would fall back to TFDS, not installed.
+    tfds_error: source='auto' fell back to TFDS, which failed with this.
+  """
+  root = Path(data_dir).expanduser()
   looked = [str(p) for f in missing for p in _candidates(data_dir, name, f)]
-  if name == 'binarized_mnist':
-    how = (f'download {", ".join(m.removesuffix(".gz") for m in missing)} '
-           f'from {_BMNIST_URL} (gzipped or not)')
+  absent = '' if root.is_dir() else f' ({root} does not exist)'
+  files = [m.removesuffix('.gz') if name == 'binarized_mnist' else m
+           for m in missing]
+  message = (
+      f'{name}: missing {", ".join(missing)} in {root}{absent}; looked for '
+      f'{", ".join(looked)}. To get the files, download {", ".join(files)} '
+      f'from {_DOWNLOAD[name]}, and put the files in data_dir or '
+      f'data_dir/{name}/.')
+  if tfds_missing:
+    message += (" source='auto' would fall back to TensorFlow Datasets, which "
+                f'is not installed: `{_TFDS_INSTALL_HINT}` enables it.')
+  elif tfds_error is not None:
+    first = (str(tfds_error).splitlines() or [''])[0][:300]
+    message += (" source='auto' fell back to TensorFlow Datasets, which could "
+                f'not load it either ({type(tfds_error).__name__}: {first}).')
   else:
-    how = _IDX_DOWNLOAD[name]
-  return FileNotFoundError(
-      f'{name}: missing {", ".join(missing)} (looked for {", ".join(looked)}). '
-      f'To get the files, {how}, and put them in data_dir or data_dir/{name}/. '
-      "Alternatively load through TensorFlow Datasets with source='tfds'.")
+    message += (" Alternatively load through TensorFlow Datasets with "
+                "source='tfds'.")
+  return FileNotFoundError(message)
 
 
 def _load_files(name: str, split: str, data_dir,
@@ -421,15 +511,16 @@ def _load_files(name: str, split: str, data_dir,
   shard = slice(process_index, None, process_count)
   if name == 'binarized_mnist':
     path = _find(data_dir, name, _amat_names(split))
-    images = _verified_amat(_file_key(path), split)[shard]
-    return Split(images=images.astype(np.float32), labels=None,
-                 image_shape=(28, 28), binary=True)
+    images = _verified_amat(_file_key(path), split)[shard].astype(np.float32)
+    _check_image_values(images, True, f'{name} {split} from {path}')
+    return Split(images=images, labels=None, image_shape=(28, 28),
+                 binary=True)
   prefix = 'test' if split == 'test' else 'train'
-  arrays = {}
+  arrays, paths = {}, {}
   for kind in ('images', 'labels'):
     part = f'{prefix}_{kind}'
-    path = _find(data_dir, name, (_IDX_FILES[part],))
-    arrays[kind] = _verified_idx(_file_key(path), name, part)
+    paths[kind] = _find(data_dir, name, (_IDX_FILES[part],))
+    arrays[kind] = _verified_idx(_file_key(paths[kind]), name, part)
   images, labels = arrays['images'], arrays['labels']
   if split == 'train':
     images, labels = images[:_MNIST_TRAIN_SIZE], labels[:_MNIST_TRAIN_SIZE]
@@ -438,6 +529,7 @@ def _load_files(name: str, split: str, data_dir,
   images, labels = images[shard], labels[shard]
   images = images.reshape(images.shape[0], -1).astype(np.float32)
   images *= np.float32(1.0 / 255.0)
+  _check_image_values(images, False, f'{name} {split} from {paths["images"]}')
   return Split(images=images, labels=labels.astype(np.int32),
                image_shape=(28, 28), binary=False)
 
@@ -447,15 +539,17 @@ def _load_files(name: str, split: str, data_dir,
 # ----------------------------------------------------------------------------
 
 
-def _import_tfds(reason: str = ''):
+def _import_tfds(name: str):
+  """tensorflow_datasets, or an ImportError that says what else to do."""
   try:
     import tensorflow  # noqa: F401  # pylint: disable=g-import-not-at-top
     import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   except ImportError as e:
     raise ImportError(
         f"source='tfds' needs TensorFlow and tensorflow-datasets ({e}). "
-        f'Install them with `{_TFDS_INSTALL_HINT}`, or load the canonical '
-        f"files with source='files' and data_dir=...{reason}") from e
+        f'Install them with `{_TFDS_INSTALL_HINT}`, or download the {name} '
+        f'files from {_DOWNLOAD[name]} and load them with data_dir=... '
+        "(source='files' or 'auto').") from None
   return tfds
 
 
@@ -490,11 +584,20 @@ def tfds_split_spec(name: str, split: str, process_index: int = 0,
 
 
 def _load_tfds(name: str, split: str, data_dir, process_index: int,
-               process_count: int, reason: str = '') -> Split:
-  tfds = _import_tfds(reason)
+               process_count: int,
+               files_missing: list[str] | None = None) -> Split:
+  """Loads through TFDS; files_missing: the fallback of source='auto'."""
+  tfds = _import_tfds(name)
   spec = tfds_split_spec(name, split, process_index, process_count)
-  data = tfds.as_numpy(tfds.load(name, split=spec, data_dir=data_dir,
-                                 batch_size=-1, shuffle_files=False))
+  try:
+    data = tfds.as_numpy(tfds.load(name, split=spec, data_dir=data_dir,
+                                   batch_size=-1, shuffle_files=False))
+  except Exception as e:  # pylint: disable=broad-except
+    if files_missing is None:
+      raise
+    # The user of 'auto' with a data_dir wants the files: say which are
+    # missing and where to get them, not TFDS's download traceback.
+    raise _not_found(name, data_dir, files_missing, tfds_error=e) from None
   images = np.asarray(data['image'])
   images = images.reshape(images.shape[0], -1)
   binary = name == 'binarized_mnist'
@@ -504,6 +607,8 @@ def _load_tfds(name: str, split: str, data_dir, process_index: int,
     images = images.astype(np.float32) * np.float32(1.0 / 255.0)
   labels = (np.asarray(data['label']).astype(np.int32)
             if 'label' in data else None)
+  _check_image_values(images, binary, f'{name} {split} from TFDS split '
+                      f'{spec!r}')
   return Split(images=images, labels=labels, image_shape=(28, 28),
                binary=binary)
 
@@ -531,9 +636,11 @@ def _load_digits(split: str, process_index: int, process_count: int) -> Split:
           'valid': order[n_train:n_train + n_valid],
           'test': order[n_train + n_valid:]}[split]
   rows = rows[process_index::process_count]
-  return Split(images=(images[rows] / 16.0).astype(np.float32),
-               labels=labels[rows].astype(np.int32), image_shape=(8, 8),
-               binary=False)
+  images = (images[rows] / 16.0).astype(np.float32)
+  _check_image_values(images, False,
+                      f"digits {split} from scikit-learn's embedded copy")
+  return Split(images=images, labels=labels[rows].astype(np.int32),
+               image_shape=(8, 8), binary=False)
 
 
 def load_split(name: str, split: str, *, data_dir: str | None = None,
@@ -554,7 +661,8 @@ def load_split(name: str, split: str, *, data_dir: str | None = None,
       source='tfds', TFDS's data_dir.
     source: 'files' (verified local files), 'tfds' (TensorFlow Datasets), or
       'auto': 'files' when data_dir holds the files this split needs, else
-      'tfds'. Ignored for 'digits', which scikit-learn embeds.
+      'tfds' (when installed). Ignored for 'digits', which scikit-learn
+      embeds.
     process_index: this process's index in [0, process_count).
     process_count: the number of processes sharing the split. With files or
       digits, a process keeps rows process_index::process_count; with TFDS it
@@ -566,17 +674,23 @@ def load_split(name: str, split: str, *, data_dir: str | None = None,
   Returns:
     A `Split` with [N, D] float32 images in [0, 1] (exactly {0, 1} and
     binary=True for binarized_mnist) and int32 labels (None for
-    binarized_mnist).
+    binarized_mnist). The values are checked, whatever the source.
 
   Raises:
     ValueError: for an unknown name, split or source (the message lists the
-      choices), invalid process arguments, or a local file whose format,
-      shape or row count is wrong (the message names the file).
+      choices), invalid process arguments, a local file that is not a valid
+      gzip file (truncated or damaged) or whose format, shape or row count
+      is wrong, or images outside {0, 1} (binary) or [0, 1] (gray), or NaN.
+      A message about a file starts with its path and says where to
+      download it; one about values gives how many and the first's index.
     ChecksumError: (a ValueError) if a local file's SHA-256 is not the
-      published one.
-    FileNotFoundError: with source='files', if a file is missing; the message
-      names it and says where to download it.
-    ImportError: with source='tfds' (or 'auto' without local files), if
+      published one; the message says where to download it.
+    FileNotFoundError: with source='files', if a file or data_dir is
+      missing, and with 'auto' if the files are missing and TFDS is not
+      installed or fails to load them: the message names the dataset, the
+      files, the directory (and whether it exists) and where to download
+      them, and for 'auto' that `pip install -e ".[tfds]"` enables TFDS.
+    ImportError: with source='tfds' (or 'auto' without a data_dir), if
       TensorFlow or tensorflow-datasets is not installed.
   """
   if name not in DATASETS:
@@ -604,9 +718,8 @@ def load_split(name: str, split: str, *, data_dir: str | None = None,
     missing = _missing_files(name, split, data_dir)
     if not missing:
       return _load_files(name, split, data_dir, process_index, process_count)
-    reason = (' (source=auto found no local files: '
-              f'{_not_found(name, data_dir, missing)})')
-  else:
-    reason = ''
-  return _load_tfds(name, split, data_dir, process_index, process_count,
-                    reason)
+    if not _tfds_available():
+      raise _not_found(name, data_dir, missing, tfds_missing=True)
+    return _load_tfds(name, split, data_dir, process_index, process_count,
+                      files_missing=missing)
+  return _load_tfds(name, split, data_dir, process_index, process_count)

@@ -15,7 +15,11 @@ from aefamily.objectives import densities
 
 @flax.struct.dataclass
 class Bernoulli:
-  """Factorized Bernoulli over the last axis."""
+  """Factorized Bernoulli over the last axis.
+
+  Its data lie in {0, 1} (gray values in [0, 1] give the cross-entropy); see
+  `densities.bernoulli_log_prob` for what happens outside.
+  """
   logits: jax.Array  # [..., D] log-odds of x_d = 1
 
   def log_prob(self, x: jax.Array) -> jax.Array:
@@ -35,9 +39,16 @@ class Bernoulli:
 
 @flax.struct.dataclass
 class Normal:
-  """Diagonal Gaussian over the last axis."""
+  """Diagonal Gaussian over the last axis.
+
+  The log-variance is used clipped to `densities.LOG_VAR_RANGE`, [−30, 30],
+  by `log_prob`, `reparameterize` and `densities.gaussian_kl` alike, so the
+  distribution sampled is the one whose density is computed, and a huge
+  encoder output (±200) gives a finite loss instead of an overflow of exp.
+  The field keeps the model's raw output.
+  """
   loc: jax.Array      # [..., D]
-  log_var: jax.Array  # [..., D]
+  log_var: jax.Array  # [..., D], raw; used clipped to [−30, 30]
 
   def log_prob(self, x: jax.Array) -> jax.Array:
     """[..., D] -> [...] (nats)."""
@@ -49,9 +60,12 @@ class Normal:
   def reparameterize(self, eps: jax.Array) -> jax.Array:
     """z = μ + σ ε for standard-normal ε (Kingma & Welling 2014, Eq. 10).
 
+    σ = exp(½ log σ²), with log σ² clipped to [−30, 30]: finite, at most
+    e^15 ≈ 3.3e6.
+
     eps: [..., D], broadcast against the parameters -> [..., D].
     """
-    return self.loc + jnp.exp(0.5 * self.log_var) * eps
+    return self.loc + jnp.exp(0.5 * densities.clip_log_var(self.log_var)) * eps
 
   def sample(self, rng: jax.Array) -> jax.Array:
     return self.reparameterize(jax.random.normal(rng, self.loc.shape))

@@ -25,8 +25,9 @@ def softmax_cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
   """−log p(y | x) = logsumexp(logits) − logits_y. [..., K], [...] -> [...].
 
   Computed by `optax.softmax_cross_entropy_with_integer_labels` (in log
-  space, stable for large logits). The labels are not range-checked: under
-  jit a label outside [0, K) gives a meaningless value, not an error.
+  space, stable for large logits). The labels are not range-checked here: a
+  label outside [0, K) gives a meaningless value, not an error
+  (`cross_entropy_loss` refuses concrete labels out of range).
 
   Args:
     logits: [..., K] unnormalized log-probabilities.
@@ -52,7 +53,9 @@ def cross_entropy_loss(params, batch: Batch, rng: jax.Array, *,
   """The mean cross-entropy −(1/B) Σ_b log p(y_b | x_b), and the accuracy.
 
   Maximum likelihood for the categorical p(y | x) = softmax(model(x));
-  deterministic, so rng is unused.
+  deterministic, so rng is unused. Domain: finite images and labels in
+  [0, K), checked when they are concrete (not under jit, where a label out
+  of range gives a meaningless loss).
 
   Args:
     params: the model's variables.
@@ -66,14 +69,15 @@ def cross_entropy_loss(params, batch: Batch, rng: jax.Array, *,
     examples whose argmax logit is the label, in [0, 1]).
 
   Raises:
-    ValueError: if the images are not a float [B, model.data_dim] array, or
-      the labels not a [B] integer array (the message names the received
-      shape and dtype).
+    ValueError: if the images are not a float [B, model.data_dim] array
+      with B ≥ 1, or the labels not a [B] integer array (the message names
+      the received shape and dtype), or if concrete images are not finite
+      or concrete labels are outside [0, K).
   """
   del rng
   x, labels = batch['image'], batch['label']
   check_images(x, model.data_dim)
-  check_labels(labels, jnp.shape(x)[0])
+  check_labels(labels, jnp.shape(x)[0], num_classes=model.num_classes)
   logits = model.apply(params, x)                                      # [B, K]
   cross_entropy = jnp.mean(softmax_cross_entropy(logits, labels))
   accuracy = jnp.mean(jnp.argmax(logits, axis=-1) == labels)

@@ -3,6 +3,11 @@
 Every function here works in log space, reduces only over the last (event)
 axis and leaves every batch or sample axis to the caller. All values are in
 nats.
+
+Domains. Each docstring states its arguments' domain and what happens
+outside it. Values are not checked here, since they are traced under jit
+and a check would cost a host round trip: the model-level losses check
+concrete data, and `input_pipeline.load_split` every dataset, once.
 """
 
 import math
@@ -11,6 +16,20 @@ import jax
 import jax.numpy as jnp
 
 _LOG_2PI = math.log(2.0 * math.pi)
+
+# The Gaussian log-variances are clipped to this range. In float32, exp
+# overflows from 88.7 (and e^{−log σ²} from −88.7), which made the KL
+# infinite and the log-density 0 · inf = NaN. Within ±30, σ² ∈ [1e−13,
+# 1e13]: no product here overflows, and σ spans 3e−7 (below the float32
+# resolution, 1.2e−7, of a mean of order 1) to 3e6 prior widths, so no
+# realistic model gets there. Beyond it the value is that of the bound, with
+# zero gradient with respect to the log-variance.
+LOG_VAR_RANGE = (-30.0, 30.0)
+
+
+def clip_log_var(log_var: jax.Array | float) -> jax.Array:
+  """log σ² clipped to `LOG_VAR_RANGE`. [...] -> [...]."""
+  return jnp.clip(log_var, *LOG_VAR_RANGE)
 
 
 def _check_same_shape(**arrays: jax.Array) -> None:
@@ -52,9 +71,13 @@ def bernoulli_log_prob(logits: jax.Array, x: jax.Array) -> jax.Array:
   finite for any logit, with ∂/∂l_d = x_d − σ(l_d). Gray x in [0, 1]
   gives the cross-entropy, which is not a normalized log-likelihood.
 
+  Domain: x in [0, 1]. It is not checked here (x is usually traced): for x
+  outside it, or NaN, the value is the formula's, not a log-probability.
+  The model-level losses refuse concrete data outside [0, 1].
+
   Args:
-    logits: [..., D] log-odds of x_d = 1.
-    x: [..., D] observations in {0, 1}.
+    logits: [..., D] log-odds of x_d = 1, any finite value.
+    x: [..., D] observations in {0, 1} (or gray, in [0, 1]).
 
   Returns:
     [...] log-probabilities in nats.
@@ -72,12 +95,16 @@ def bernoulli_log_prob(logits: jax.Array, x: jax.Array) -> jax.Array:
 def categorical_log_prob(logits: jax.Array, z: jax.Array) -> jax.Array:
   """log p(z | logits) of a categorical (softmax) distribution.
 
+  A category outside {0, …, C − 1} has probability 0: its log-probability
+  is −inf (with zero gradient), not NaN, nor the log-probability of another
+  category (z = −1 does not wrap around to C − 1).
+
   Args:
     logits: [..., C] unnormalized log-probabilities of the C categories.
-    z: [...] integer categories in {0, …, C − 1}.
+    z: [...] integer categories, in {0, …, C − 1}.
 
   Returns:
-    [...] log-probabilities in nats.
+    [...] log-probabilities in nats; −inf for z out of range.
 
   Raises:
     ValueError: if z is not an integer array, or its shape is not that of
@@ -88,22 +115,30 @@ def categorical_log_prob(logits: jax.Array, z: jax.Array) -> jax.Array:
   if jnp.shape(z) != jnp.shape(logits)[:-1]:
     raise ValueError(f'expected categories of shape {jnp.shape(logits)[:-1]} '
                      f'for logits {jnp.shape(logits)}, got {jnp.shape(z)}')
+  inside = (z >= 0) & (z < jnp.shape(logits)[-1])
   log_probs = jax.nn.log_softmax(logits, axis=-1)
-  return jnp.take_along_axis(log_probs, z[..., None], axis=-1)[..., 0]
+  picked = jnp.take_along_axis(log_probs, jnp.where(inside, z, 0)[..., None],
+                               axis=-1)[..., 0]
+  return jnp.where(inside, picked, -jnp.inf)
 
 
 def gaussian_log_prob(x: jax.Array, mean: jax.Array,
                       log_var: jax.Array) -> jax.Array:
   """log N(x; mean, diag(exp(log_var))), summed over the last axis.
 
+  The log-variances are clipped to `LOG_VAR_RANGE`, [−30, 30]: the density
+  is that of the clipped variance, finite for any finite input (without it,
+  x = mean with log_var = −200 gave 0 · e^200 = NaN).
+
   Args:
-    x: [..., D] points.
-    mean: [..., D] means (broadcast against x).
+    x: [..., D] points, finite.
+    mean: [..., D] means (broadcast against x), finite.
     log_var: [..., D] log-variances (broadcast against x).
 
   Returns:
     [...] log-densities in nats.
   """
+  log_var = clip_log_var(log_var)
   return -0.5 * jnp.sum(_LOG_2PI + log_var
                         + jnp.square(x - mean) * jnp.exp(-log_var), axis=-1)
 
@@ -120,10 +155,13 @@ def gaussian_kl(mean_q: jax.Array, log_var_q: jax.Array,
 
   KL = ½ Σ_d [log σ²_p − log σ²_q + (σ²_q + (μ_q − μ_p)²) / σ²_p − 1]
   (Kingma & Welling 2014, appendix B, for p = N(0, I)). The defaults give
-  KL(q ‖ N(0, I)).
+  KL(q ‖ N(0, I)). Both log-variances are clipped to `LOG_VAR_RANGE`,
+  [−30, 30], so that a large one (from 88.7 in float32) cannot overflow
+  exp into an infinite KL and NaN gradients; inside the range the value is
+  the closed form's.
 
   Args:
-    mean_q: [..., D] means of q.
+    mean_q: [..., D] means of q, finite.
     log_var_q: [..., D] log-variances of q.
     mean_p: [..., D] means of p (broadcast), default 0.
     log_var_p: [..., D] log-variances of p (broadcast), default 0.
@@ -135,6 +173,7 @@ def gaussian_kl(mean_q: jax.Array, log_var_q: jax.Array,
     ValueError: if mean_q and log_var_q differ in shape.
   """
   _check_same_shape(mean_q=mean_q, log_var_q=log_var_q)
+  log_var_q, log_var_p = clip_log_var(log_var_q), clip_log_var(log_var_p)
   return 0.5 * jnp.sum(
       log_var_p - log_var_q
       + (jnp.exp(log_var_q) + jnp.square(mean_q - mean_p))

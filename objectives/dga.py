@@ -12,6 +12,7 @@ noise: each bit is re-drawn as 0 or 1 with probability 1%. The prior P(h) is
 fitted by maximum likelihood to the codes of the training data.
 """
 
+import numbers
 from typing import Callable
 
 import jax
@@ -19,7 +20,8 @@ import jax.numpy as jnp
 
 from aefamily.models.distributions import Bernoulli
 from aefamily.objectives import LossAux
-from aefamily.objectives.checks import check_images
+from aefamily.objectives.checks import (check_fraction, check_images,
+                                        check_non_negative)
 
 Batch = dict[str, jax.Array]
 
@@ -80,9 +82,10 @@ def dga_loss(params, batch: Batch, rng: jax.Array, *, model,
       by the generic train step; needed only when beta is a schedule)}.
     rng: PRNG key for the salt-and-pepper noise.
     model: a `models.dga.DGA`.
-    beta: the prior weight β, or a schedule step -> β (e.g. an optax
-      schedule).
-    noise_prob: the salt-and-pepper re-draw probability of the decoder input.
+    beta: the prior weight β ≥ 0 (checked when it is a number), or a
+      schedule step -> β (e.g. an optax schedule).
+    noise_prob: the salt-and-pepper re-draw probability of the decoder
+      input, in [0, 1].
 
   Returns:
     (surrogate, aux). The surrogate is a training device only.
@@ -96,10 +99,17 @@ def dga_loss(params, batch: Batch, rng: jax.Array, *, model,
 
   Raises:
     ValueError: if the images are not a float [B, model.data_dim] array
-      (the message names the received shape and dtype).
+      with B ≥ 1 (the message names the received shape and dtype), if
+      concrete images hold a value outside [0, 1] (the data of the
+      Bernoulli decoder: {0, 1}, or gray values for the cross-entropy; under
+      jit the values are not checked), or if β < 0 or noise_prob is outside
+      [0, 1].
   """
   x = batch['image']
-  check_images(x, model.data_dim)
+  check_images(x, model.data_dim, unit_interval=True)
+  if isinstance(beta, numbers.Real):
+    check_non_negative(beta=beta)
+  check_fraction('noise_prob', noise_prob, closed=True)
   beta = beta(batch['step']) if callable(beta) else jnp.asarray(beta)
   a = model.apply(params, x, method=model.encode)
   code = straight_through_threshold(a)

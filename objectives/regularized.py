@@ -23,6 +23,14 @@ Two tiers, as everywhere in `objectives`:
 Log-likelihoods are in nats per example; the metrics are batch means. PSD is
 an energy (squared error plus penalties), not a log-likelihood.
 
+Domains. The images are a float [B, D] batch with B ≥ 1: in [0, 1] under a
+Bernoulli reconstruction ({0, 1}; gray values give the cross-entropy),
+finite under a Gaussian one and for PSD. The shapes are checked at trace
+time, the values only when the images are concrete (`objectives.checks`);
+under jit, data outside the domain gives a meaningless loss. Weights and
+levels are checked when a loss is called: a NaN is refused like a negative
+weight.
+
 Random keys for chains. Every k-step procedure here and in `samplers.markov`
 takes its keys from `chain_keys(rng, k)`: step t corrupts with key [t, 0]
 and samples the decoder with key [t, 1]. The plain DAE loss uses the key
@@ -38,7 +46,7 @@ import jax.numpy as jnp
 
 from aefamily.objectives import LossAux
 from aefamily.objectives import dga
-from aefamily.objectives.checks import check_images
+from aefamily.objectives.checks import check_images, check_non_negative
 
 Batch = dict[str, jax.Array]
 # A corruption process C(x̃ | x): (rng, x [..., D]) -> x̃ [..., D]. Bind its
@@ -57,6 +65,12 @@ def _check_prob(name: str, prob: float) -> None:
 def _check_steps(num_steps: int) -> None:
   if num_steps < 1:
     raise ValueError(f'num_steps must be >= 1, got {num_steps}')
+
+
+def _check_x(x: jax.Array, model) -> None:
+  # A Bernoulli reconstruction's data lie in [0, 1].
+  check_images(x, model.data_dim,
+               unit_interval=model.likelihood == 'bernoulli')
 
 
 def chain_keys(rng: jax.Array, num_steps: int) -> jax.Array:
@@ -92,18 +106,22 @@ def kl_sparsity_penalty(h: jax.Array, *, target: float,
     h: [..., B, H] codes in [0, 1] (e.g. a sigmoid code); the batch axis is
       the second to last.
     target: ρ in (0, 1), the desired mean activation.
-    eps: the clipping of ρ̂.
+    eps: the clipping of ρ̂, in (0, 0.5).
 
   Returns:
     [...] the penalty in nats (≥ 0; 0 when every ρ̂_j = ρ).
 
   Raises:
-    ValueError: if target is not in (0, 1) or h has no batch axis.
+    ValueError: if target is not in (0, 1), eps not in (0, 0.5), or h has
+      no batch axis or an empty one (ρ̂ would be NaN).
   """
   if not 0.0 < target < 1.0:
     raise ValueError(f'target must be in (0, 1), got {target}')
-  if jnp.ndim(h) < 2:
-    raise ValueError(f'h must be [..., B, H], got shape {jnp.shape(h)}')
+  if not 0.0 < eps < 0.5:
+    raise ValueError(f'eps must be in (0, 0.5), got {eps}')
+  if jnp.ndim(h) < 2 or jnp.shape(h)[-2] == 0:
+    raise ValueError(f'h must be [..., B, H] with B >= 1, got shape '
+                     f'{jnp.shape(h)}')
   rate = jnp.clip(jnp.mean(h, axis=-2), eps, 1.0 - eps)             # [..., H]
   kl = (target * (jnp.log(target) - jnp.log(rate))
         + (1.0 - target) * (jnp.log1p(-target) - jnp.log1p(-rate)))
@@ -127,10 +145,9 @@ def gaussian_corruption(rng: jax.Array, x: jax.Array, *,
     [..., D] corrupted inputs, float.
 
   Raises:
-    ValueError: if stddev < 0.
+    ValueError: if stddev < 0 or NaN.
   """
-  if stddev < 0:
-    raise ValueError(f'stddev must be >= 0, got {stddev}')
+  check_non_negative(stddev=stddev)
   return x + stddev * jax.random.normal(rng, jnp.shape(x))
 
 
@@ -349,17 +366,16 @@ def psd_infer_codes(params, x: jax.Array, *, model, sparsity: float,
     at f(x) and after each step.
 
   Raises:
-    ValueError: if x is not a float [B, model.data_dim] array, num_steps
-      < 0, step_size ≤ 0 or a weight is negative.
+    ValueError: if x is not a float [B, model.data_dim] array with B ≥ 1,
+      concrete x is not finite, num_steps < 0, step_size ≤ 0 or a weight is
+      negative (a NaN fails too).
   """
   check_images(x, model.data_dim)
   if num_steps < 0:
     raise ValueError(f'num_steps must be >= 0, got {num_steps}')
-  if step_size <= 0:
+  if not step_size > 0:
     raise ValueError(f'step_size must be > 0, got {step_size}')
-  if sparsity < 0 or prediction_weight < 0:
-    raise ValueError('sparsity and prediction_weight must be >= 0, got '
-                     f'{sparsity} and {prediction_weight}')
+  check_non_negative(sparsity=sparsity, prediction_weight=prediction_weight)
   prediction = model.apply(params, x, method=model.encode)            # [B, H]
 
   def decode_mean(h):
@@ -390,9 +406,10 @@ def reconstruction_log_prob(params, x: jax.Array, *, model) -> jax.Array:
   """log p(x | ω = g(f(x))), Eq. 14.1 as a likelihood. [B, D] -> [B] (nats).
 
   Raises:
-    ValueError: if x is not a float [B, model.data_dim] array.
+    ValueError: if x is not a float [B, model.data_dim] array with B ≥ 1,
+      or concrete x is outside the domain (see the module docstring).
   """
-  check_images(x, model.data_dim)
+  _check_x(x, model)
   return model.apply(params, x).reconstruction.log_prob(x)
 
 
@@ -414,9 +431,10 @@ def dae_log_prob(params, x: jax.Array, rng: jax.Array, *, model,
     [B] log-likelihoods of the clean x, in nats.
 
   Raises:
-    ValueError: if x is not a float [B, model.data_dim] array.
+    ValueError: if x is not a float [B, model.data_dim] array with B ≥ 1,
+      or concrete x is outside the domain (see the module docstring).
   """
-  check_images(x, model.data_dim)
+  _check_x(x, model)
   x_tilde = corruption(chain_keys(rng, 1)[0, 0], x)
   return model.apply(params, x_tilde).reconstruction.log_prob(x)
 
@@ -449,10 +467,11 @@ def walkback_log_probs(params, x: jax.Array, rng: jax.Array, *, model,
     `dae_log_prob` for the same rng.
 
   Raises:
-    ValueError: if x is not a float [B, model.data_dim] array, or
+    ValueError: if x is not a float [B, model.data_dim] array with B ≥ 1,
+      concrete x is outside the domain (see the module docstring), or
       num_steps < 1.
   """
-  check_images(x, model.data_dim)
+  _check_x(x, model)
   keys = chain_keys(rng, num_steps)
 
   def step(x_prev, step_keys):
@@ -481,7 +500,9 @@ def autoencoder_loss(params, batch: Batch, rng: jax.Array, *,
     negative.
 
   Raises:
-    ValueError: if the images are not a float [B, model.data_dim] array.
+    ValueError: if the images are not a float [B, model.data_dim] array
+      with B ≥ 1, or concrete images are outside the domain (see the module
+      docstring).
   """
   del rng
   log_likelihood = jnp.mean(reconstruction_log_prob(params, batch['image'],
@@ -515,14 +536,17 @@ def sparse_autoencoder_loss(
     'l1', the batch's 'kl_sparsity' (nats), and 'mean_activation'.
 
   Raises:
-    ValueError: if the images are not a float [B, model.data_dim] array,
-      for a negative weight or a bad target_rate.
+    ValueError: if the images are not a float [B, model.data_dim] array
+      with B ≥ 1, concrete images are outside the domain (see the module
+      docstring), for a negative or NaN weight, or a target_rate outside
+      (0, 1).
   """
   del rng
-  if l1_weight < 0 or kl_weight < 0:
-    raise ValueError(f'weights must be >= 0, got {l1_weight}, {kl_weight}')
+  check_non_negative(l1_weight=l1_weight, kl_weight=kl_weight)
+  if not 0.0 < target_rate < 1.0:
+    raise ValueError(f'target_rate must be in (0, 1), got {target_rate}')
   x = batch['image']
-  check_images(x, model.data_dim)
+  _check_x(x, model)
   out = model.apply(params, x)
   log_likelihood = jnp.mean(out.reconstruction.log_prob(x))
   l1 = jnp.mean(l1_penalty(out.code))
@@ -556,7 +580,9 @@ def dae_loss(params, batch: Batch, rng: jax.Array, *, model,
     negative.
 
   Raises:
-    ValueError: if the images are not a float [B, model.data_dim] array.
+    ValueError: if the images are not a float [B, model.data_dim] array
+      with B ≥ 1, concrete images are outside the domain (see the module
+      docstring), or for a bad corruption level (on the first call).
   """
   log_likelihood = jnp.mean(dae_log_prob(params, batch['image'], rng,
                                          model=model, corruption=corruption))
@@ -595,8 +621,9 @@ def walkback_loss(params, batch: Batch, rng: jax.Array, *, model,
     'log_likelihood_last', those of steps 1 and k.
 
   Raises:
-    ValueError: if the images are not a float [B, model.data_dim] array, or
-      num_steps < 1.
+    ValueError: if the images are not a float [B, model.data_dim] array
+      with B ≥ 1, concrete images are outside the domain (see the module
+      docstring), or num_steps < 1.
   """
   log_probs = walkback_log_probs(params, batch['image'], rng, model=model,
                                  corruption=corruption,
@@ -674,17 +701,17 @@ def cae_loss(params, batch: Batch, rng: jax.Array, *, model, weight: float,
     an estimate for 'hutchinson').
 
   Raises:
-    ValueError: if the images are not a float [B, model.data_dim] array,
-      for an unknown penalty, a negative weight, or 'analytic' on a model
-      that is not one sigmoid layer.
+    ValueError: if the images are not a float [B, model.data_dim] array
+      with B ≥ 1, concrete images are outside the domain (see the module
+      docstring), for an unknown penalty, a negative or NaN weight, or
+      'analytic' on a model that is not one sigmoid layer.
   """
   if penalty not in CONTRACTIVE_PENALTIES:
     raise ValueError(f'unknown penalty {penalty!r}; choose from '
                      f'{sorted(CONTRACTIVE_PENALTIES)}')
-  if weight < 0:
-    raise ValueError(f'weight must be >= 0, got {weight}')
+  check_non_negative(weight=weight)
   x = batch['image']
-  check_images(x, model.data_dim)
+  _check_x(x, model)
   contraction = jnp.mean(CONTRACTIVE_PENALTIES[penalty](
       params, x, rng, model=model, num_probes=num_probes, probe=probe))
   log_likelihood = jnp.mean(reconstruction_log_prob(params, x, model=model))

@@ -42,6 +42,8 @@ import math
 import jax
 import jax.numpy as jnp
 
+from aefamily.objectives.checks import check_fraction
+
 sg = jax.lax.stop_gradient
 
 
@@ -73,11 +75,17 @@ def moving_average(average: jax.Array, value: jax.Array, *,
   Args:
     average: scalar, the current average (e.g. of the learning signal).
     value: [...] new values, averaged over all axes.
-    decay: in [0, 1).
+    decay: in [0, 1). Outside it the average oscillates (decay < 0),
+      diverges (decay > 1) or never moves (decay = 1).
 
   Returns:
     scalar, the new average (no gradient flows).
+
+  Raises:
+    ValueError: if decay is outside [0, 1) or NaN (checked when it is not a
+      tracer, i.e. at trace time for a static hyperparameter).
   """
+  check_fraction('decay', decay)
   return sg(decay * average + (1.0 - decay) * jnp.mean(value))
 
 
@@ -98,12 +106,16 @@ def nvil_signal(signal: jax.Array, input_baseline: jax.Array,
     signal: [...] f = log p − log q (nats).
     input_baseline: b_ψ(x), broadcastable to [...].
     stats: {'mean': c, 'var': v}, scalars.
-    decay: of the running estimates, in [0, 1].
+    decay: of the running estimates, in [0, 1] (1 keeps them fixed).
     normalize: divide by max(1, √v); without it the signal is only centred.
 
   Returns:
     ([...] the signal, under stop_gradient; the new stats).
+
+  Raises:
+    ValueError: if decay is outside [0, 1] or NaN (when not a tracer).
   """
+  check_fraction('decay', decay, closed=True)
   centred = sg(signal - input_baseline)
   residual = centred - stats['mean']
   new_stats = {

@@ -33,7 +33,7 @@ import jax.numpy as jnp
 from aefamily.objectives import LossAux
 from aefamily.objectives import STATISTICS
 from aefamily.objectives import reinforce
-from aefamily.objectives.checks import check_images
+from aefamily.objectives.checks import check_fraction, check_images
 
 Batch = dict[str, jax.Array]
 
@@ -60,8 +60,9 @@ def _uniforms(rng: jax.Array, model, num_samples: int, batch_size: int):
 
 
 def _check(x: jax.Array, model, estimator: str, num_samples: int,
-           local_signals: bool = False) -> None:
-  check_images(x, model.data_dim)
+           local_signals: bool = False, decay: float = 0.0) -> None:
+  check_images(x, model.data_dim, unit_interval=True)  # Bernoulli visibles
+  check_fraction('decay', decay)
   if estimator not in ESTIMATORS:
     raise ValueError(f'unknown estimator {estimator!r}; choose from '
                      f'{ESTIMATORS}')
@@ -96,7 +97,8 @@ def sbn_log_importance_weights(params, x: jax.Array, rng: jax.Array, *,
     [K, B] log importance weights (nats).
 
   Raises:
-    ValueError: for a bad shape or dtype of x, or K < 1.
+    ValueError: for a bad shape or dtype of x, an empty batch, concrete x
+      outside [0, 1], or K < 1.
   """
   _check(x, model, 'reinforce', num_samples)
   log_p, log_q = model.apply(
@@ -160,7 +162,9 @@ def sbn_loss(params, batch: Batch, rng: jax.Array, *, model, estimator: str,
 
   Args:
     params: the model's variables, with the `STATISTICS` collection.
-    batch: {'image': [B, D]} binary data.
+    batch: {'image': [B, D]} binary data, B ≥ 1 (gray values in [0, 1]
+      give the cross-entropy; the values are checked only when concrete,
+      not under jit).
     rng: PRNG key.
     model: a `models.sbn.SigmoidBeliefNet`.
     estimator: one of `ESTIMATORS`.
@@ -180,12 +184,13 @@ def sbn_loss(params, batch: Batch, rng: jax.Array, *, model, estimator: str,
     nvil, else None.
 
   Raises:
-    ValueError: for a bad shape or dtype of the images, an unknown
-      estimator, too few samples, nvil without a baseline network, or
-      local_signals without nvil and local baselines.
+    ValueError: for a bad shape or dtype of the images, an empty batch,
+      concrete images outside [0, 1], an unknown estimator, too few
+      samples, a decay outside [0, 1) or NaN, nvil without a baseline
+      network, or local_signals without nvil and local baselines.
   """
   x = batch['image']
-  _check(x, model, estimator, num_samples, local_signals)
+  _check(x, model, estimator, num_samples, local_signals, decay)
   uniforms = _uniforms(rng, model, num_samples, x.shape[0])
   hs, log_qs = model.apply(params, x, uniforms, per_layer=True,
                            straight_through=estimator == 'straight_through',

@@ -52,6 +52,10 @@ here, and tests it.
 Cross-entropies are in nats per example, squared errors in squared units
 summed over a layer; the metrics are batch means (label terms: means over
 the labeled examples).
+
+Domains: finite images, a batch of B ≥ 1, labels in [−1, K) (−1 =
+unlabeled); the values are checked when they are concrete, not under jit,
+where a label ≥ K gives a meaningless loss.
 """
 
 import functools
@@ -62,7 +66,8 @@ import jax.numpy as jnp
 import optax
 
 from aefamily.objectives import LossAux
-from aefamily.objectives.checks import check_images, check_labels
+from aefamily.objectives.checks import (check_images, check_labels,
+                                        check_non_negative)
 
 Batch = dict[str, jax.Array]
 PROPAGATIONS = ('difference', 'layer_local')
@@ -129,8 +134,8 @@ def _check_batch(batch: Batch, model) -> None:
   if labels is None:
     raise ValueError(f'expected labels of shape [{jnp.shape(x)[0]}] in the '
                      "batch (−1 = unlabeled), got no 'label'")
-  # −1 marks an unlabeled example, so the values are not range-checked.
-  check_labels(labels, jnp.shape(x)[0])
+  check_labels(labels, jnp.shape(x)[0], num_classes=model.num_classes,
+               unlabeled=True)
 
 
 def _check_hyperparameters(propagation: str, step_size: float,
@@ -139,10 +144,8 @@ def _check_hyperparameters(propagation: str, step_size: float,
   if propagation not in PROPAGATIONS:
     raise ValueError(f'unknown propagation {propagation!r}; choose from '
                      f'{PROPAGATIONS}')
-  if min(step_size, inverse_noise, autoencoder_weight) < 0:
-    raise ValueError(f'step_size, inverse_noise and autoencoder_weight must '
-                     f'be >= 0, got {step_size}, {inverse_noise} and '
-                     f'{autoencoder_weight}')
+  check_non_negative(step_size=step_size, inverse_noise=inverse_noise,
+                     autoencoder_weight=autoencoder_weight)
   if not 0.0 <= alpha <= 1.0:
     raise ValueError(f'alpha must be in [0, 1], got {alpha}')
 
@@ -164,9 +167,11 @@ def layer_targets(params, batch: Batch, *, model, propagation: str,
     under stop_gradient.
 
   Raises:
-    ValueError: if the images are not a float [B, model.data_dim] array,
-      the labels not a [B] integer array (the message names the received
-      shape and dtype), or for an invalid hyperparameter.
+    ValueError: if the images are not a float [B, model.data_dim] array
+      with B ≥ 1, the labels not a [B] integer array (the message names the
+      received shape and dtype), for concrete values outside the domain
+      (see the module docstring), or for an invalid hyperparameter (a NaN
+      fails too).
   """
   _check_batch(batch, model)
   _check_hyperparameters(propagation, step_size, 0.0, alpha)
@@ -235,9 +240,11 @@ def target_prop_terms(params, batch: Batch, rng: jax.Array, *, model,
     {name: [B]} squared errors (squared units) and cross-entropies (nats).
 
   Raises:
-    ValueError: if the images are not a float [B, model.data_dim] array,
-      the labels not a [B] integer array (the message names the received
-      shape and dtype), or for an invalid hyperparameter.
+    ValueError: if the images are not a float [B, model.data_dim] array
+      with B ≥ 1, the labels not a [B] integer array (the message names the
+      received shape and dtype), for concrete values outside the domain
+      (see the module docstring), or for an invalid hyperparameter (a NaN
+      fails too).
   """
   _check_hyperparameters(propagation, step_size, inverse_noise, alpha,
                          autoencoder_weight)
@@ -309,9 +316,11 @@ def target_prop_loss(params, batch: Batch, rng: jax.Array, *, model,
     'accuracy', 'forward' and 'inverse' (the summed layer squared errors).
 
   Raises:
-    ValueError: if the images are not a float [B, model.data_dim] array,
-      the labels not a [B] integer array (the message names the received
-      shape and dtype), or for an invalid hyperparameter.
+    ValueError: if the images are not a float [B, model.data_dim] array
+      with B ≥ 1, the labels not a [B] integer array (the message names the
+      received shape and dtype), for concrete values outside the domain
+      (see the module docstring), or for an invalid hyperparameter (a NaN
+      fails too).
   """
   terms = target_prop_terms(params, batch, rng, model=model,
                             propagation=propagation, step_size=step_size,
@@ -348,9 +357,10 @@ def backprop_loss(params, batch: Batch, rng: jax.Array, *,
     (cross-entropy in nats, aux with aux.metrics['accuracy']).
 
   Raises:
-    ValueError: if the images are not a float [B, model.data_dim] array, or
-      the labels not a [B] integer array (the message names the received
-      shape and dtype).
+    ValueError: if the images are not a float [B, model.data_dim] array
+      with B ≥ 1, or the labels not a [B] integer array (the message names
+      the received shape and dtype), or for concrete values outside the
+      domain (see the module docstring).
   """
   del rng
   _check_batch(batch, model)

@@ -10,6 +10,14 @@ Two tiers, as everywhere in `objectives`:
 
 All values are in nats per example. A loss is the negative bound averaged over
 the batch; `aux.metrics` carries the bounds themselves.
+
+Domains. The images are a float [B, D] batch with B ≥ 1, in [0, 1] for a
+Bernoulli likelihood ({0, 1}; gray values give the cross-entropy) and finite
+for a Gaussian one. The shapes are checked at trace time, the values only
+when the images are concrete (`objectives.checks`): under jit, data outside
+the domain gives a meaningless bound. Log-variances are clipped to
+`densities.LOG_VAR_RANGE`, so that no encoder output overflows `exp` into an
+infinite or NaN loss.
 """
 
 import math
@@ -59,7 +67,8 @@ def _check_sample_axis(log_w: jax.Array) -> None:
 def _check_inputs(x: jax.Array, model: Any, num_samples: int) -> None:
   if num_samples < 1:
     raise ValueError(f'num_samples must be >= 1, got {num_samples}')
-  check_images(x, model.data_dim)
+  check_images(x, model.data_dim,
+               unit_interval=model.likelihood == 'bernoulli')
 
 
 def _forward(params, x, rng, model, num_samples):
@@ -97,7 +106,8 @@ def log_importance_weights(params, x: jax.Array, rng: jax.Array, *, model,
 
   Raises:
     ValueError: if num_samples < 1, or x is not a float [B, model.data_dim]
-      array (the message names the received shape and dtype).
+      array with B ≥ 1 (the message names the received shape and dtype), or
+      concrete x is outside the domain (see the module docstring).
   """
   _check_inputs(x, model, num_samples)
   terms = _log_weight_terms(_forward(params, x, rng, model, num_samples), x)
@@ -127,8 +137,10 @@ def vae_loss(params, batch: Batch, rng: jax.Array, *, model,
     batch means of 'elbo', 'log_likelihood' (E_q log p(x | z)) and 'kl'.
 
   Raises:
-    ValueError: if the images are not a float [B, model.data_dim] array,
-      num_samples < 1, or analytic_kl with more than one stochastic layer.
+    ValueError: if the images are not a float [B, model.data_dim] array
+      with B ≥ 1, concrete images are outside the domain (see the module
+      docstring), num_samples < 1, or analytic_kl with more than one
+      stochastic layer.
   """
   x = batch['image']
   _check_inputs(x, model, num_samples)
@@ -170,8 +182,9 @@ def iwae_loss(params, batch: Batch, rng: jax.Array, *, model,
     same samples, ≤ L_K).
 
   Raises:
-    ValueError: if the images are not a float [B, model.data_dim] array, or
-      num_samples < 1.
+    ValueError: if the images are not a float [B, model.data_dim] array
+      with B ≥ 1, concrete images are outside the domain (see the module
+      docstring), or num_samples < 1.
   """
   log_w = log_importance_weights(params, batch['image'], rng, model=model,
                                  num_samples=num_samples)

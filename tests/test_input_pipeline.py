@@ -222,9 +222,11 @@ def test_argument_errors_list_the_choices():
 @pytest.mark.skipif(importlib.util.find_spec('tensorflow') is not None,
                     reason='TensorFlow is installed')
 def test_tfds_without_tensorflow_says_how_to_install(tmp_path):
-  for kwargs in ({'source': 'tfds'}, {'data_dir': tmp_path}):
-    with pytest.raises(ImportError, match=r'pip install -e \.\[tfds\]'):
-      input_pipeline.load_split('mnist', 'test', **kwargs)
+  with pytest.raises(ImportError, match=r'pip install -e "\.\[tfds\]"'):
+    input_pipeline.load_split('mnist', 'test', source='tfds')
+  # 'auto' with a data_dir but no files: the files are what is missing.
+  with pytest.raises(FileNotFoundError, match=r'pip install -e "\.\[tfds\]"'):
+    input_pipeline.load_split('mnist', 'test', data_dir=tmp_path)
 
 
 def test_tfds_split_specs_shard_the_right_rows():
