@@ -1,6 +1,6 @@
 r"""Does a denoising autoencoder learn the score? (r(x) − x)/σ² vs ∇ log p(x).
 
-  python -m benchmarks.score_check --output_dir=runs/score_check
+  python -m aefamily.benchmarks.score_check --output_dir=runs/score_check
 
 Alain & Bengio 2014 ("What regularized auto-encoders learn from the
 data-generating distribution"; *Deep Learning* §14.5.1, Fig. 14.4): a DAE

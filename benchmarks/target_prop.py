@@ -1,6 +1,6 @@
 r"""Target propagation against backprop on the same networks, in one run.
 
-  python -m benchmarks.target_prop --workdir=runs/target_prop \
+  python -m aefamily.benchmarks.target_prop --workdir=runs/target_prop \
       --experiments=dtp,layer_local,backprop
 
 Each experiment is a config file with overrides (EXPERIMENTS below). It is
@@ -20,7 +20,7 @@ error. With 1,000 labels the choice of labels moves the test error by more
 than the test set's own standard error, so a semi-supervised comparison
 needs several seeds:
 
-  python -m benchmarks.target_prop --workdir=runs/target_prop_semi_seeds \
+  python -m aefamily.benchmarks.target_prop --workdir=runs/target_prop_semi_seeds \
       --experiments=semi_supervised,labels_alone --seeds=0,1,2,3,4
 
 --set applies further overrides to every experiment, e.g.
@@ -55,12 +55,13 @@ from absl import logging
 
 from aefamily import eval as eval_lib
 from aefamily import train
+from aefamily.training import command_line
 from aefamily.likelihood.iwae import mean_and_standard_error
 from aefamily.training import metrics as metrics_lib
 
-_DTP = 'configs/fashion_mnist_dtp.py'
-_SIGN = 'configs/fashion_mnist_dtp_sign.py'
-_SEMI = 'configs/fashion_mnist_semi_supervised.py'
+_DTP = 'fashion_mnist_dtp'           # shipped configs, by short name
+_SIGN = 'fashion_mnist_dtp_sign'
+_SEMI = 'fashion_mnist_semi_supervised'
 _ALONE = {'semi_supervised.keep_unlabeled': False}
 
 EXPERIMENTS = {
@@ -99,7 +100,9 @@ _NUM_EPOCHS = flags.DEFINE_integer(
 
 
 def load_config(path: str, overrides: dict):
-  """The config of a config file, with dotted-name overrides applied."""
+  """The config of a config file (or a shipped config's short name), with
+  dotted-name overrides applied."""
+  path = command_line.config_path(path)
   spec = importlib.util.spec_from_file_location('experiment_config', path)
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
