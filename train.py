@@ -34,6 +34,7 @@ from aefamily.training.step import TrainState
 from aefamily.training.step import fetch_replicated
 from aefamily.training.step import make_mesh
 from aefamily.training.step import make_train_step
+from aefamily.training.step import needs_synchronous_calls
 from aefamily.training.step import replicate_on
 from aefamily.training.step import shard_batches
 
@@ -152,6 +153,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
 
   mesh = make_mesh()
   train_steps = make_train_step(loss_fn, mesh)
+  one_call_at_a_time = needs_synchronous_calls(mesh)
   def valid_metrics(variables, x, key, step):
     loss, aux = loss_fn(variables, {'image': x, 'step': step}, key)
     return aux.reported(loss)
@@ -193,7 +195,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
                                         rng)
       pending.append(step_metrics)
       step += len(chunk)
-      if multi_process and len(pending) % 10 == 0:
+      if one_call_at_a_time or (multi_process and len(pending) % 10 == 0):
         # Processes that queue hundreds of cross-process steps ahead of
         # each other can deadlock (seen with CPU processes); a wait every
         # 10 calls bounds the queue.

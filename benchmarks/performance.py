@@ -81,6 +81,7 @@ from aefamily import families  # registers the library's families
 from aefamily.training import registry
 from aefamily.training.step import make_mesh
 from aefamily.training.step import make_train_step
+from aefamily.training.step import needs_synchronous_calls
 from aefamily.training.step import replicate_on
 from aefamily.training.step import shard_batches
 
@@ -291,9 +292,11 @@ def jax_train_step(family_name: str, batch_size: int, steps_per_call: int = 1):
       jax.device_count() * steps_per_call)
   batches = stacked(steps_per_call)
 
+  synchronous = needs_synchronous_calls(mesh)
+
   def run():
     holder[0], metrics = step(holder[0], batches, key)
-    return metrics
+    return jax.block_until_ready(metrics) if synchronous else metrics
   return run, flops
 
 
