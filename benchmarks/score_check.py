@@ -180,7 +180,7 @@ def score_check(*, seed: int, steps: int, batch_size: int, sigma: float,
        optimal DAE), 'final_loss': the last training loss (nats),
      'reconstruct': r, [..., 2] -> [..., 2], 'means': [K, 2]}.
   """
-  train_key, eval_key = jax.random.split(jax.random.PRNGKey(seed))
+  train_key, eval_key = jax.random.split(jax.random.key(seed))
   means = ring_means(num_modes, radius)
   model = make_model(width)
   params, final_loss = train_dae(

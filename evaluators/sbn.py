@@ -109,8 +109,6 @@ def evaluate(config: ml_collections.ConfigDict, model, params,
       num_samples=config.eval.num_samples, chunk_size=config.eval.chunk_size,
       batch_size=config.eval.batch_size,
       log_weights=sbn_log_importance_weights)
-  ll, ll_se = iwae.mean_and_standard_error(per_example['log_likelihood'])
-  elbo, elbo_se = iwae.mean_and_standard_error(per_example['elbo'])
   logging.info('Gradient variance of each estimator over %d draws.',
                config.eval.variance_draws)
   table = estimator_variances(
@@ -129,12 +127,7 @@ def evaluate(config: ml_collections.ConfigDict, model, params,
       lambda x: reconstruct(params, jnp.asarray(x), recon_rng, model=model),
       image_shape, config.eval.num_images)
   return {
-      'num_samples': config.eval.num_samples,
-      'log_likelihood': ll,
-      'log_likelihood_standard_error': ll_se,
-      'nll': -ll,
-      'elbo': elbo,
-      'elbo_standard_error': elbo_se,
+      **iwae.summarize(per_example, config.eval.num_samples),
       'latent_dims': list(model.latent_dims),
       'gradient_variance': table,
   }

@@ -35,8 +35,6 @@ def evaluate(config: ml_collections.ConfigDict, model, params,
       params, images, ll_rng, model=model,
       num_samples=config.eval.num_samples, chunk_size=config.eval.chunk_size,
       batch_size=config.eval.batch_size)
-  ll, ll_se = iwae.mean_and_standard_error(per_example['log_likelihood'])
-  elbo, elbo_se = iwae.mean_and_standard_error(per_example['elbo'])
 
   means_fn = jax.jit(lambda p, x: vae_diagnostics.posterior_means(
       p, x, au_rng, model=model))
@@ -52,12 +50,7 @@ def evaluate(config: ml_collections.ConfigDict, model, params,
       lambda x: reconstruct(params, jnp.asarray(x), model=model),
       image_shape, config.eval.num_images)
   return {
-      'num_samples': config.eval.num_samples,
-      'log_likelihood': ll,
-      'log_likelihood_standard_error': ll_se,
-      'nll': -ll,
-      'elbo': elbo,
-      'elbo_standard_error': elbo_se,
+      **iwae.summarize(per_example, config.eval.num_samples),
       'active_units': active,
       'latent_dims': list(model.latent_dims),
   }

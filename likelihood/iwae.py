@@ -101,3 +101,19 @@ def mean_and_standard_error(values: np.ndarray) -> tuple[float, float]:
   if values.size < 2:
     raise ValueError('need at least 2 values for a standard error')
   return float(values.mean()), float(values.std(ddof=1) / math.sqrt(values.size))
+
+
+def summarize(per_example: dict[str, np.ndarray],
+              num_samples: int) -> dict[str, float]:
+  """The results of an IWAE-K evaluation, from `evaluate_log_likelihood`'s
+  per-example arrays ([N] each, nats).
+
+  Returns:
+    {'num_samples': K, 'log_likelihood' and 'elbo' with their
+    '_standard_error's (means over the N examples), 'nll'}.
+  """
+  ll, ll_se = mean_and_standard_error(per_example['log_likelihood'])
+  elbo, elbo_se = mean_and_standard_error(per_example['elbo'])
+  return {'num_samples': num_samples, 'log_likelihood': ll,
+          'log_likelihood_standard_error': ll_se, 'nll': -ll, 'elbo': elbo,
+          'elbo_standard_error': elbo_se}
