@@ -17,6 +17,7 @@ import json
 import math
 import os
 import time
+from typing import Callable
 
 from absl import logging
 import jax
@@ -65,10 +66,12 @@ def evaluate_bound(metric_fn, params, images: np.ndarray, batch_size: int,
   return {k: float(v) / num for k, v in jax.device_get(sums).items()}
 
 
-def _chunks(batches, first: int, steps_per_call: int, *boundaries: int):
+def _chunks(batches, first: int, steps_per_call: int,
+            *boundaries: Callable[[int], bool]):
   """Groups an epoch's batches (numbered from `first`) into lists of at most
-  steps_per_call, each ending before the next multiple of every boundary
-  (log and checkpoint intervals, in batches of this epoch's step count)."""
+  steps_per_call; yields (the first batch's number, the list). A list also
+  ends after a batch b for which a boundary(b + 1) is true (a log or
+  checkpoint step), so those steps end a call."""
   chunk = []
   for b, batch in enumerate(batches, start=first):
     chunk.append(batch)
@@ -154,6 +157,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   mesh = make_mesh()
   train_steps = make_train_step(loss_fn, mesh)
   one_call_at_a_time = needs_synchronous_calls(mesh)
+
   def valid_metrics(variables, x, key, step):
     loss, aux = loss_fn(variables, {'image': x, 'step': step}, key)
     return aux.reported(loss)
@@ -177,7 +181,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
                      data_position={'epoch': epoch, 'batch': batch},
                      schedule_steps=schedule_steps)
 
-  # Steps in this epoch until the next log or checkpoint step.
+  # Whether the step that ends batch b of `epoch` is a multiple of `every`.
   at_interval = lambda every, epoch: (
       lambda b: (epoch * steps_per_epoch + b) % every == 0)
   for epoch in range(position['epoch'], config.num_epochs):
@@ -196,9 +200,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
       pending.append(step_metrics)
       step += len(chunk)
       if one_call_at_a_time or (multi_process and len(pending) % 10 == 0):
-        # Processes that queue hundreds of cross-process steps ahead of
-        # each other can deadlock (seen with CPU processes); a wait every
-        # 10 calls bounds the queue.
+        # Several CPU devices: each call waits for the one before
+        # (`needs_synchronous_calls`). Processes that queue hundreds of
+        # cross-process steps ahead of each other can deadlock (seen with
+        # CPU processes); a wait every 10 calls bounds the queue.
         jax.block_until_ready(step_metrics)
       if step % config.log_every_steps == 0 or step == total_steps:
         # The one host round-trip per log interval: the averaged metrics.
@@ -219,7 +224,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
         checkpoint(epoch, b + len(chunk))
     if (config.eval_every_epochs
         and (epoch + 1) % config.eval_every_epochs == 0 and is_chief):
-      values = evaluate_bound(valid_metrics, fetch_replicated(state.variables()),
+      values = evaluate_bound(valid_metrics,
+                              fetch_replicated(state.variables()),
                               valid_images, config.eval.batch_size, step)
       logging.info('epoch %d validation: %s', epoch + 1, json.dumps(
           {k: round(v, 3) for k, v in values.items()}))

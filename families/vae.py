@@ -78,7 +78,8 @@ class IWAESettings:
 
 
 def build_vae(settings: VAESettings | IWAESettings, train: Split) -> VAE:
-  """The VAE of settings.model; output biases from the training mean if asked."""
+  """The VAE of settings.model; Bernoulli output biases from the training
+  mean if asked."""
   m = settings.model
   kwargs = {}
   if m.likelihood == 'bernoulli' and m.output_bias_from_data_mean:

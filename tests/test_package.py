@@ -37,8 +37,14 @@ def test_the_wheel_holds_one_top_level_name_and_no_tests(tmp_path):
   top = {n.split('/')[0] for n in names if '.dist-info/' not in n}
   assert top == {'aefamily'}, top
   assert not [n for n in names if n.startswith('aefamily/tests/')]
+  # Every package of the checkout is in it.
+  packages = {str(p.parent.relative_to(REPO)) for p in REPO.glob('*/__init__.py')
+              if p.parent.name not in ('tests', 'build')}
+  for package in packages:
+    assert f'aefamily/{package}/__init__.py' in names, package
   for module in ('train.py', 'eval.py', 'objectives/vae.py',
-                 'configs/digits_vae.py', 'training/step.py'):
+                 'configs/digits_vae.py', 'training/step.py',
+                 'families/vae.py'):
     assert f'aefamily/{module}' in names
   entry_points = zipfile.ZipFile(wheel).read(next(
       n for n in names if n.endswith('entry_points.txt'))).decode()

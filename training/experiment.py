@@ -25,9 +25,9 @@ from aefamily.training.step import TrainState
 def family_settings(config: ml_collections.ConfigDict) -> Any:
   """config's family fields, parsed into its family's settings dataclass.
 
-  Every field of config is either shared (configs/default.py) or declared by config.family's settings, at the top
-  level and one level down (config.model, config.optimizer, config.eval and
-  each section).
+  Every field of config is either shared (configs/default.py) or declared
+  by config.family's settings, at the top level and one level down
+  (config.model, config.optimizer, config.eval and each section).
 
   Raises:
     ValueError: one line naming an unknown family, or the first unknown,
