@@ -233,7 +233,7 @@ def matmul_gflops(n: int, *, rounds: int = 5) -> dict[str, float]:
 
 
 def compiled_flops(fn, *args) -> float:
-  """XLA's FLOP count of one call of a jitted or pmapped fn (per device).
+  """XLA's FLOP count of one call of a jitted fn (per device).
 
   XLA counts the body of a loop once, whatever its trip count, so time
   loop-free functions, or multiply by the trip count.

@@ -79,8 +79,8 @@ def halve_on_rise(steps_per_epoch: int) -> optax.GradientTransformationExtraArgs
   rises), with each epoch compared to the best so far rather than to the
   previous one.
   `update` needs the step's cost as `value=`; the generic train step passes
-  the loss's 'epoch_cost' metric, else its 'objective', else the loss. Built on
-  `optax.contrib.reduce_on_plateau`.
+  `LossAux.schedule_cost`: the loss's cost, else its objective, else the
+  loss. Built on `optax.contrib.reduce_on_plateau`.
   """
   return optax.contrib.reduce_on_plateau(
       factor=0.5, patience=1, rtol=0.0, atol=1e-6,
