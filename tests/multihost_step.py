@@ -52,6 +52,7 @@ def main(out, address=None, num_processes=None, process_id=None):
                                                         images.shape[-1])
     state, _ = step(state, shard_batches(mesh, {'image': local_batch}),
                     jax.random.key(1))
+    jax.block_until_ready(state)  # as train.py on CPU devices
   final = fetch_replicated(state).params
   flat = np.concatenate([np.ravel(v) for v in jax.tree.leaves(final)])
   start = np.concatenate([np.ravel(v) for v in jax.tree.leaves(params)])

@@ -50,6 +50,7 @@ def run_on_mesh(loss_fn, state, images, rng, devices):
   for s in range(STEPS):
     state, _ = step(state, shard_batches(mesh, {'image': images[s][None]}),
                     rng)
+    jax.block_until_ready(state)  # as train.py on CPU devices
   return fetch_replicated(state).params
 
 

@@ -94,6 +94,7 @@ def on_mesh(loss_fn, state, batches, rng):
   for batch in batches:
     state, _ = step(state, shard_batches(
         mesh, {k: v[None] for k, v in batch.items()}), rng)
+    jax.block_until_ready(state)  # as train.py on CPU devices
   return fetch_replicated(state).variables()
 
 
