@@ -17,7 +17,7 @@ from aefamily.training.settings import check
 from aefamily.families.vae import Activation
 from aefamily.input_pipeline import Split
 from aefamily.models.autoencoder import Autoencoder
-from aefamily.models.mlp import data_mean_bias_init
+from aefamily.models.mlp import output_bias_from_data
 from aefamily.objectives.regularized import CONTRACTIVE_PENALTIES
 from aefamily.objectives.regularized import CORRUPTIONS
 from aefamily.objectives.regularized import cae_loss
@@ -123,9 +123,9 @@ def build_autoencoder(settings: DAESettings | CAESettings,
   """The autoencoder of settings.model; Bernoulli output biases from the
   training mean if asked."""
   m = settings.model
-  kwargs = {}
-  if m.likelihood == 'bernoulli' and m.output_bias_from_data_mean:
-    kwargs['output_bias_init'] = data_mean_bias_init(train.images.mean(0))
+  bernoulli = m.likelihood == 'bernoulli'
+  kwargs = output_bias_from_data(train.images,
+                                 bernoulli and m.output_bias_from_data_mean)
   return Autoencoder(data_dim=train.images.shape[1], code_dim=m.code_dim,
                      hidden=m.hidden, activation=m.activation,
                      code_activation=m.code_activation,

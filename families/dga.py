@@ -25,7 +25,7 @@ from aefamily.training.settings import check
 from aefamily.families.vae import Activation
 from aefamily.models.dga import DGA
 from aefamily.models.dga import stack_codes
-from aefamily.models.mlp import data_mean_bias_init
+from aefamily.models.mlp import output_bias_from_data
 from aefamily.objectives.dga import dga_loss
 from aefamily.training import checkpoints
 from aefamily.training import experiment
@@ -80,9 +80,7 @@ class DGASettings:
 def build_dga(settings: DGASettings, train: input_pipeline.Split) -> DGA:
   """One DGA stage of settings.model."""
   m = settings.model
-  kwargs = {}
-  if m.output_bias_from_data_mean:
-    kwargs['output_bias_init'] = data_mean_bias_init(train.images.mean(0))
+  kwargs = output_bias_from_data(train.images, m.output_bias_from_data_mean)
   return DGA(data_dim=train.images.shape[1], code_dim=m.code_dim,
              hidden=m.hidden, activation=m.activation,
              code_activation=m.code_activation, **kwargs)

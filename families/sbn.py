@@ -19,7 +19,7 @@ from aefamily.training import registry
 from aefamily.training.settings import check
 from aefamily.families.vae import Activation
 from aefamily.input_pipeline import Split
-from aefamily.models.mlp import data_mean_bias_init
+from aefamily.models.mlp import output_bias_from_data
 from aefamily.models.sbn import SigmoidBeliefNet
 from aefamily.objectives.sbn import ESTIMATORS
 from aefamily.objectives.sbn import initial_statistics
@@ -79,9 +79,7 @@ def build_sbn(settings: SBNSettings, train: Split) -> SigmoidBeliefNet:
   """The sigmoid belief net of settings.model, with a baseline per layer
   for local learning signals."""
   m = settings.model
-  kwargs = {}
-  if m.output_bias_from_data_mean:
-    kwargs['output_bias_init'] = data_mean_bias_init(train.images.mean(0))
+  kwargs = output_bias_from_data(train.images, m.output_bias_from_data_mean)
   return SigmoidBeliefNet(data_dim=train.images.shape[1],
                           latent_dims=m.latent_dims, hidden=m.hidden,
                           activation=m.activation,

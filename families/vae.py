@@ -17,7 +17,7 @@ from aefamily.training import registry
 from aefamily.training.settings import check
 from aefamily.input_pipeline import Split
 from aefamily.models.mlp import ACTIVATIONS
-from aefamily.models.mlp import data_mean_bias_init
+from aefamily.models.mlp import output_bias_from_data
 from aefamily.models.vae import VAE
 from aefamily.objectives.vae import iwae_loss
 from aefamily.objectives.vae import vae_loss
@@ -81,9 +81,9 @@ def build_vae(settings: VAESettings | IWAESettings, train: Split) -> VAE:
   """The VAE of settings.model; Bernoulli output biases from the training
   mean if asked."""
   m = settings.model
-  kwargs = {}
-  if m.likelihood == 'bernoulli' and m.output_bias_from_data_mean:
-    kwargs['output_bias_init'] = data_mean_bias_init(train.images.mean(0))
+  bernoulli = m.likelihood == 'bernoulli'
+  kwargs = output_bias_from_data(train.images,
+                                 bernoulli and m.output_bias_from_data_mean)
   return VAE(data_dim=train.images.shape[1], latent_dims=m.latent_dims,
              hidden=m.hidden, likelihood=m.likelihood,
              activation=m.activation, **kwargs)

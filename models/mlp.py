@@ -90,3 +90,12 @@ def data_mean_bias_init(data_mean, eps: float = 1e-3) -> Callable:
                        f'layer needs {tuple(shape)}')
     return logits.astype(dtype)
   return init
+
+
+def output_bias_from_data(images, enabled: bool) -> dict[str, Callable]:
+  """The keyword argument of a module with Bernoulli outputs:
+  {'output_bias_init': `data_mean_bias_init` of the images' mean} when
+  enabled, else {}. images: [N, D] training data in [0, 1]."""
+  if not enabled:
+    return {}
+  return {'output_bias_init': data_mean_bias_init(images.mean(0))}
