@@ -489,9 +489,9 @@ def main(argv):
   rows = []
   batch_sizes = [int(b) for b in _BATCH_SIZES.value]
   for i, batch_size in enumerate(batch_sizes):
-    families = _FAMILIES.value if i == 0 else [
+    timed = _FAMILIES.value if i == 0 else [
         f for f in _FAMILIES.value if f in _LARGE_BATCH_FAMILIES.value]
-    for family in families:
+    for family in timed:
       per_call = ([int(n) for n in _STEPS_PER_CALL.value]
                   if family in _STEPS_PER_CALL_FAMILIES.value else [1])
       for steps_per_call in per_call:

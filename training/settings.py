@@ -93,12 +93,6 @@ def parse(cls: type, section: Mapping, *, where: str = 'config') -> Any:
   return cls(**values)
 
 
-def to_config(settings: Any) -> ml_collections.ConfigDict:
-  """The settings dataclass (an instance) as config fields: its defaults,
-  written into a config file's family section."""
-  return ml_collections.ConfigDict(dataclasses.asdict(settings))
-
-
 def check(condition: bool, message: str) -> None:
   """Raises ValueError(message) unless condition: for __post_init__."""
   if not condition:
