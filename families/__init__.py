@@ -7,6 +7,7 @@ Importing this package registers the library's families in
   dga            families/dga.py          DGA stages and greedy stacks
   dae, cae       families/autoencoder.py  denoising (walk-back), contractive
   sbn            families/sbn.py          sigmoid belief nets (REINFORCE…)
+  nade, made     families/autoregressive.py  NADE and MADE (exact likelihood)
   target_prop    families/target_prop.py  target propagation
   classifier     families/classifier.py   MLP classifier
 
@@ -16,6 +17,7 @@ builder, initializer, loss binding and evaluator, and one
 """
 
 from aefamily.families import autoencoder
+from aefamily.families import autoregressive
 from aefamily.families import classifier
 from aefamily.families import dga
 from aefamily.families import sbn

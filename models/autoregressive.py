@@ -1,0 +1,196 @@
+"""Autoregressive autoencoders over binary vectors: NADE and MADE.
+
+Both write p(x) = Π_d p(x_{o_d} | x_{o_<d}) for an ordering o of the D
+dimensions, each conditional a Bernoulli whose logit the network computes
+from the dimensions before it, so p(x) is normalized and exact: no latent
+variable, no bound. Each module maps x [B, D] to the D conditional logits
+[B, D], in the data's own coordinates (logit d is that of x_d, whatever the
+ordering); `objectives.autoregressive` and `likelihood.exact` sum their
+log-probabilities, `samplers.autoregressive` draws from them.
+"""
+
+from typing import Callable, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from aefamily.models.mlp import activation_by_name
+
+
+def check_ordering(ordering: Sequence[int], data_dim: int) -> np.ndarray:
+  """The ordering as an int array [D].
+
+  Raises:
+    ValueError: if it is not a permutation of 0..D−1.
+  """
+  o = np.asarray(ordering, dtype=np.int64)
+  if o.shape != (data_dim,) or not np.array_equal(np.sort(o),
+                                                  np.arange(data_dim)):
+    raise ValueError(f'an ordering must be a permutation of 0..{data_dim - 1}, '
+                     f'got {list(ordering)[:10]}... of length {len(o)}')
+  return o
+
+
+class NADE(nn.Module):
+  """The neural autoregressive distribution estimator (Larochelle & Murray
+  2011; *Deep Learning* §20.10.10, Eqs. 20.83–20.84 there).
+
+  With hidden units shared across the conditionals through tied input
+  weights W [D, H],
+
+    h_d = σ(c + Σ_{j<d} W_{o_j} x_{o_j}),
+    p(x_{o_d} = 1 | x_{o_<d}) = σ(b_{o_d} + V_{o_d} · h_d),
+
+  all D hidden vectors come from one running sum a_d = a_{d−1} + W_{o_{d−1}}
+  x_{o_{d−1}}, so the D conditionals cost O(D·H) rather than O(D²·H). The
+  running sum is a `lax.scan` over the ordering that computes each logit in
+  its step: nothing of size [B, D, H] is held at once in the forward pass.
+
+  Attributes:
+    data_dim: D.
+    hidden: H, sigmoid hidden units.
+    ordering: o, a permutation of 0..D−1; None is 0, 1, ..., D−1.
+    output_bias_init: initializer of the output biases b [D].
+  """
+  data_dim: int
+  hidden: int = 500
+  ordering: tuple[int, ...] | None = None
+  output_bias_init: Callable = nn.initializers.zeros_init()
+
+  def order(self) -> np.ndarray:
+    """o as an int array [D]."""
+    if self.ordering is None:
+      return np.arange(self.data_dim)
+    return check_ordering(self.ordering, self.data_dim)
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    """[B, D] -> the conditionals' logits [B, D] (data coordinates)."""
+    d, h = self.data_dim, self.hidden
+    w = self.param('W', nn.initializers.normal(0.01), (d, h))
+    v = self.param('V', nn.initializers.normal(0.01), (d, h))
+    b = self.param('b', self.output_bias_init, (d,))
+    c = self.param('c', nn.initializers.zeros_init(), (h,))
+    o = self.order()
+
+    def step(a, inputs):  # a = c + Σ_{j<d} W_{o_j} x_{o_j}: [B, H]
+      x_d, w_d, v_d = inputs
+      return a + x_d[:, None] * w_d, nn.sigmoid(a) @ v_d
+
+    a0 = jnp.broadcast_to(c, (x.shape[0], h))
+    _, logits = jax.lax.scan(step, a0, (x[:, o].T, w[o], v[o]))
+    # logits[k] is that of x_{o_k}; back to data coordinates.
+    return (logits.T + b[o])[:, np.argsort(o)]
+
+
+def made_degrees(data_dim: int, hidden: Sequence[int], num_masks: int, *,
+                 order_agnostic: bool, seed: int
+                 ) -> tuple[np.ndarray, list[np.ndarray]]:
+  """MADE's connectivity degrees for K masks (Germain et al. 2015, §4.2–4.3).
+
+  The input and output unit of dimension o_k has degree k + 1 (1..D); each
+  hidden unit of layer l draws its degree m^l uniformly from
+  [min m^{l−1}, D − 1], so no unit depends on all D inputs. Mask 0 keeps
+  the ordering 0..D−1; with order_agnostic, masks 1..K−1 draw an ordering
+  each (order-agnostic training); the hidden degrees differ between masks
+  (connectivity-agnostic training).
+
+  Returns:
+    input degrees [K, D] (int, 1..D; the ordering is their argsort) and,
+    per hidden layer, degrees [K, H_l].
+
+  Raises:
+    ValueError: for no hidden layer, a width < 1, D < 2 or K < 1.
+  """
+  if (not hidden or min(hidden) < 1 or data_dim < 2 or num_masks < 1):
+    raise ValueError(f'MADE needs D >= 2, hidden widths >= 1 and >= 1 mask, '
+                     f'got D={data_dim}, hidden={hidden}, masks={num_masks}')
+  rs = np.random.RandomState(seed)
+  inputs, layers = [], [[] for _ in hidden]
+  for k in range(num_masks):
+    order = (rs.permutation(data_dim) if order_agnostic and k
+             else np.arange(data_dim))
+    degrees = np.empty(data_dim, np.int64)
+    degrees[order] = np.arange(1, data_dim + 1)
+    inputs.append(degrees)
+    low = 1
+    for l, width in enumerate(hidden):
+      m = rs.randint(low, data_dim, size=width)  # [low, D − 1]
+      layers[l].append(m)
+      low = int(m.min())
+  return np.stack(inputs), [np.stack(m) for m in layers]
+
+
+class MADE(nn.Module):
+  """The masked autoencoder for distribution estimation (Germain, Gregor,
+  Murray & Larochelle 2015).
+
+  An MLP x -> hidden layers -> D logits whose weight matrices are multiplied
+  by binary masks built from connectivity degrees (`made_degrees`):
+
+    M^l[k', k] = 1[m^l(k) ≥ m^{l−1}(k')]   (Eq. 12 there, hidden layers),
+    M^V[k, d] = 1[m^0(d) > m^L(k)]          (Eq. 13, the output layer),
+
+  so logit d depends only on the inputs of smaller degree: the autoregressive
+  property. `__call__` takes the index of one of the K masks (an ordering
+  with its connectivity); the masks are computed from the stored degrees
+  inside the jitted function, so a traced index picks one. No direct
+  input-to-output connections (the paper's optional extra).
+
+  Attributes:
+    data_dim: D.
+    hidden: the hidden widths, one or more layers.
+    num_masks: K.
+    order_agnostic: masks 1..K−1 draw their own orderings.
+    activation: of the hidden units (ReLU in the paper's experiments).
+    seed: of the degrees; part of the model, like its architecture.
+    output_bias_init: initializer of the output biases [D].
+  """
+  data_dim: int
+  hidden: tuple[int, ...] = (500,)
+  num_masks: int = 1
+  order_agnostic: bool = False
+  activation: str = 'relu'
+  seed: int = 0
+  output_bias_init: Callable = nn.initializers.zeros_init()
+
+  def degrees(self) -> tuple[np.ndarray, list[np.ndarray]]:
+    """`made_degrees` of this model: [K, D] and [K, H_l] per layer."""
+    return made_degrees(self.data_dim, self.hidden, self.num_masks,
+                        order_agnostic=self.order_agnostic, seed=self.seed)
+
+  def orderings(self) -> np.ndarray:
+    """Each mask's ordering o: [K, D]."""
+    return np.argsort(self.degrees()[0], axis=1)
+
+  @nn.compact
+  def __call__(self, x: jax.Array, mask: jax.Array | int = 0) -> jax.Array:
+    """[B, D] and a mask index in [0, K) -> logits [B, D] (data coordinates)."""
+    act = activation_by_name(self.activation)
+    inputs, layers = self.degrees()
+    below = jnp.asarray(inputs)[mask]
+    h = x
+    for l, width in enumerate(self.hidden):
+      m = jnp.asarray(layers[l])[mask]
+      h = act(MaskedDense(width, name=f'hidden_{l}')(
+          h, below[:, None] <= m[None, :]))
+      below = m
+    out = MaskedDense(self.data_dim, bias_init=self.output_bias_init,
+                      name='logits')
+    return out(h, below[:, None] < jnp.asarray(inputs)[mask][None, :])
+
+
+class MaskedDense(nn.Module):
+  """A dense layer whose kernel [in, out] is multiplied by a 0/1 mask."""
+  features: int
+  bias_init: Callable = nn.initializers.zeros_init()
+
+  @nn.compact
+  def __call__(self, x: jax.Array, mask: jax.Array) -> jax.Array:
+    """[B, in] and mask [in, out] (bool) -> [B, out]."""
+    kernel = self.param('kernel', nn.initializers.lecun_normal(),
+                        (x.shape[-1], self.features))
+    bias = self.param('bias', self.bias_init, (self.features,))
+    return x @ (kernel * mask) + bias

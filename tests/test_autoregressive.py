@@ -1,0 +1,206 @@
+"""NADE and MADE: exact normalization by enumeration, the autoregressive
+property, NADE's running sum against the direct computation, and samples
+against the exact distribution."""
+
+import functools
+import itertools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy import stats
+
+from aefamily.models.autoregressive import MADE
+from aefamily.models.autoregressive import NADE
+from aefamily.models.autoregressive import made_degrees
+from aefamily.objectives.autoregressive import autoregressive_loss
+from aefamily.objectives.autoregressive import ensemble_log_prob
+from aefamily.objectives.autoregressive import log_prob
+from aefamily.samplers.autoregressive import sample
+
+D = 10
+ALL_X = jnp.asarray(list(itertools.product([0., 1.], repeat=D)))  # [2^D, D]
+
+
+def perturbed(params, scale=2.):
+  """Weights large enough that the dimensions depend on each other
+  strongly (the fresh initialization is nearly factorized)."""
+  return jax.tree.map(lambda p: p + scale * jax.random.normal(
+      jax.random.key(9), p.shape), params)
+
+
+def nade(ordering=None, hidden=7):
+  model = NADE(data_dim=D, hidden=hidden, ordering=ordering)
+  params = model.init(jax.random.key(0), ALL_X[:2])
+  params = jax.tree.map(lambda p: p + 0.5 * jax.random.normal(
+      jax.random.key(1), p.shape), params)
+  return model, params
+
+
+def made(num_masks=1, hidden=(16,), order_agnostic=True):
+  model = MADE(data_dim=D, hidden=hidden, num_masks=num_masks,
+               order_agnostic=order_agnostic, seed=3)
+  params = model.init(jax.random.key(0), ALL_X[:2])
+  params = jax.tree.map(lambda p: p + 0.3 * jax.random.normal(
+      jax.random.key(2), p.shape), params)
+  return model, params
+
+
+MODELS = {
+    'nade': lambda: nade(),
+    'nade_random_order': lambda: nade(tuple(np.random.RandomState(0)
+                                            .permutation(D))),
+    'made_one_mask': lambda: made(),
+    'made_two_layers': lambda: made(hidden=(16, 12)),
+    'made_ensemble': lambda: made(num_masks=4, hidden=(16, 12)),
+}
+
+
+@pytest.mark.parametrize('name', sorted(MODELS))
+def test_probabilities_sum_to_one_over_all_inputs(name):
+  model, params = MODELS[name]()
+  log_p = ensemble_log_prob(params, ALL_X, model=model)
+  assert float(jnp.sum(jnp.exp(log_p))) == pytest.approx(1.0, abs=1e-5)
+  # Not the uniform distribution: the test would pass trivially for it.
+  assert float(jnp.max(log_p) - jnp.min(log_p)) > 1.0
+  if isinstance(model, MADE):
+    for m in range(model.num_masks):
+      total = jnp.sum(jnp.exp(log_prob(params, ALL_X, model=model, mask=m)))
+      assert float(total) == pytest.approx(1.0, abs=1e-5)
+
+
+def _orderings(model):
+  if isinstance(model, MADE):
+    return model.orderings()
+  return model.order()[None]
+
+
+@pytest.mark.parametrize('name', sorted(MODELS))
+def test_logits_depend_only_on_earlier_dimensions(name):
+  model, params = MODELS[name]()
+  x = ALL_X[123]
+  for m, o in enumerate(_orderings(model)):
+    args = (m,) if isinstance(model, MADE) else ()
+    jac = jax.jacfwd(lambda v: model.apply(params, v[None], *args)[0])(x)
+    in_order = np.asarray(jac)[np.ix_(o, o)]   # [k, j]: d logit_{o_k}/d x_{o_j}
+    assert np.all(np.triu(in_order) == 0), f'mask {m}'
+    # Strictly lower triangular, and not trivially so.
+    assert np.count_nonzero(np.tril(in_order, -1)) > D
+
+
+def test_made_orderings_differ_between_masks_when_order_agnostic():
+  inputs, layers = made_degrees(D, (16, 12), 4, order_agnostic=True, seed=0)
+  assert len({tuple(row) for row in inputs}) == 4
+  np.testing.assert_array_equal(inputs[0], np.arange(1, D + 1))
+  for m in layers:
+    assert m.min() >= 1 and m.max() <= D - 1
+  inputs, _ = made_degrees(D, (16,), 4, order_agnostic=False, seed=0)
+  assert len({tuple(row) for row in inputs}) == 1
+
+
+def test_nade_running_sum_equals_the_direct_computation():
+  o = tuple(np.random.RandomState(1).permutation(D))
+  model, params = nade(o)
+  p = jax.tree.map(np.asarray, params['params'])
+  x = np.asarray(ALL_X)[[5, 300, 777]]
+  expected = np.empty_like(x)
+  for b in range(x.shape[0]):
+    for k, d in enumerate(o):
+      before = list(o[:k])
+      a = p['c'] + x[b, before] @ p['W'][before]      # O(D·H) for each d
+      h = 1 / (1 + np.exp(-a))
+      expected[b, d] = p['b'][d] + h @ p['V'][d]
+  np.testing.assert_allclose(model.apply(params, jnp.asarray(x)), expected,
+                             rtol=1e-5, atol=1e-5)
+
+
+def _chi_square_p_value(draws, log_p):
+  """Pearson's chi-square test of draws [N, d] against exact
+  probabilities exp(log_p) over the 2^d states in binary order."""
+  d = draws.shape[1]
+  index = np.asarray(draws, np.int64) @ (2 ** np.arange(d - 1, -1, -1))
+  observed = np.bincount(index, minlength=2 ** d)
+  expected = np.exp(np.asarray(log_p, np.float64))
+  expected = expected / expected.sum() * draws.shape[0]
+  return stats.chisquare(observed, expected).pvalue
+
+
+SMALL = 4
+
+
+@pytest.mark.parametrize('kind', ['nade', 'made'])
+def test_samples_follow_the_exact_distribution(kind):
+  if kind == 'nade':
+    model = NADE(data_dim=SMALL, hidden=5, ordering=(2, 0, 3, 1))
+  else:
+    model = MADE(data_dim=SMALL, hidden=(8,), num_masks=2, seed=1)
+  states = jnp.asarray(list(itertools.product([0., 1.], repeat=SMALL)))
+  params = perturbed(model.init(jax.random.key(4), states))
+  ordering = _orderings(model)[-1]
+  mask = (model.num_masks - 1,) if kind == 'made' else ()
+  logits_fn = lambda x: model.apply(params, x, *mask)
+  draws, _ = jax.jit(functools.partial(sample, logits_fn, ordering=ordering,
+                                       num_samples=20000))(jax.random.key(5))
+  log_p = log_prob(params, states, model=model, mask=mask[0] if mask else 0)
+  # Significance level 0.001: a correct sampler fails one run in 1000.
+  assert _chi_square_p_value(np.asarray(draws), log_p) > 1e-3
+  # A sampler of the wrong distribution (the factorized marginals) fails.
+  marginals = jnp.sum(jnp.exp(log_p)[:, None] * states, 0)
+  wrong = jax.random.bernoulli(jax.random.key(6), marginals, (20000, SMALL))
+  assert _chi_square_p_value(np.asarray(wrong), log_p) < 1e-3
+
+
+def test_clamped_sampling_keeps_the_clamped_part_and_draws_the_conditional():
+  model = NADE(data_dim=SMALL, hidden=5, ordering=(2, 0, 3, 1))
+  states = jnp.asarray(list(itertools.product([0., 1.], repeat=SMALL)))
+  params = perturbed(model.init(jax.random.key(4), states))
+  n = 20000
+  given = jnp.broadcast_to(jnp.asarray([1., 0., 0., 1.]), (n, SMALL))
+  draws, _ = jax.jit(functools.partial(
+      sample, lambda x: model.apply(params, x), ordering=(2, 0, 3, 1),
+      num_clamped=2))(jax.random.key(7), clamped=given)
+  draws = np.asarray(draws)
+  # o_<2 = dims 2 and 0, given as 0 and 1.
+  assert np.all(draws[:, 2] == 0) and np.all(draws[:, 0] == 1)
+  # The free dims 3, 1 against p(x_3, x_1 | x_2 = 0, x_0 = 1) by
+  # enumeration of the joint.
+  log_p = np.asarray(log_prob(params, states, model=model))
+  keep = (np.asarray(states)[:, 2] == 0) & (np.asarray(states)[:, 0] == 1)
+  free = np.asarray(states)[keep][:, [3, 1]]
+  order = np.argsort(free @ np.array([2, 1]))
+  assert _chi_square_p_value(draws[:, [3, 1]], log_p[keep][order]) > 1e-3
+
+
+def test_ensemble_is_the_mean_of_the_masks_probabilities():
+  model, params = made(num_masks=3)
+  x = ALL_X[::97]
+  per_mask = np.stack([np.exp(log_prob(params, x, model=model, mask=m))
+                       for m in range(3)])
+  np.testing.assert_allclose(np.exp(ensemble_log_prob(params, x, model=model)),
+                             per_mask.mean(0), rtol=1e-5)
+
+
+def test_loss_is_the_mean_negative_log_likelihood_and_checks_its_input():
+  model, params = nade()
+  x = ALL_X[::50]
+  loss, aux = autoregressive_loss(params, {'image': x}, jax.random.key(0),
+                                  model=model)
+  log_p = ensemble_log_prob(params, ALL_X, model=model)[::50]
+  assert float(loss) == pytest.approx(-float(jnp.mean(log_p)), rel=1e-6)
+  assert float(aux.metrics['bits_per_dim']) == pytest.approx(
+      float(loss) / (D * np.log(2)), rel=1e-6)
+  with pytest.raises(ValueError, match='shape'):
+    autoregressive_loss(params, {'image': x[:, :5]}, jax.random.key(0),
+                        model=model)
+  with pytest.raises(ValueError, match='NaN'):
+    autoregressive_loss(params, {'image': x.at[0, 0].set(jnp.nan)},
+                        jax.random.key(0), model=model)
+
+
+def test_bad_orderings_and_widths_are_refused():
+  with pytest.raises(ValueError, match='permutation'):
+    NADE(data_dim=3, hidden=2, ordering=(0, 0, 1)).init(
+        jax.random.key(0), jnp.zeros((1, 3)))
+  with pytest.raises(ValueError, match='MADE needs'):
+    made_degrees(1, (4,), 1, order_agnostic=False, seed=0)
