@@ -19,9 +19,11 @@ def get_config():
   config.model = ml_collections.ConfigDict()
   config.model.hidden = (500,)
   config.model.num_masks = 1
+  config.model.ordering = 'identity'
   config.model.order_agnostic = True
   config.model.activation = 'relu'
   config.model.mask_seed = 0
+  config.model.direct_connections = False
   config.model.output_bias_from_data_mean = True
   config.batch_size = 100
   config.num_epochs = 100

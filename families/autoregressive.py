@@ -49,13 +49,17 @@ class NADESettings:
 @dataclasses.dataclass(frozen=True)
 class MADEModel:
   """config.model of a MADE: hidden widths, K masks (K > 1: connectivity-
-  agnostic training, with order_agnostic also over orderings), the hidden
-  activation and the seed of the masks' degrees."""
+  agnostic training, with order_agnostic also over orderings), the
+  ordering of mask 0 ('identity' = 0..D−1, or 'random'), the hidden
+  activation, the seed of the masks' degrees, and the direct
+  input-to-output connections."""
   hidden: tuple[int, ...] = (500,)
   num_masks: int = 1
+  ordering: Literal['identity', 'random'] = 'identity'
   order_agnostic: bool = True
   activation: Activation = 'relu'
   mask_seed: int = 0
+  direct_connections: bool = False
   output_bias_from_data_mean: bool = True
 
   def __post_init__(self):
@@ -89,7 +93,9 @@ def build_made(settings: MADESettings, train: Split) -> MADE:
   m = settings.model
   return MADE(data_dim=train.images.shape[1], hidden=m.hidden,
               num_masks=m.num_masks, order_agnostic=m.order_agnostic,
+              natural_ordering=m.ordering == 'identity',
               activation=m.activation, seed=m.mask_seed,
+              direct_connections=m.direct_connections,
               **output_bias_from_data(train.images,
                                       m.output_bias_from_data_mean))
 

@@ -1,7 +1,8 @@
 """Deep directed generative autoencoders (Ozair & Bengio 2014).
 
 One stage: a deterministic binary encoder h = 1[a(x) > 0] trained with the
-straight-through gradient, a factorized Bernoulli prior P(h) and the
+straight-through gradient, a prior P(h) (factorized, or a NADE or MADE
+over the code bits: config.model.prior) and the
 annealed prior weight β (`objectives.dga`). A greedy stack trains each
 stage on the codes of the trained stages below it (config.lower_stages);
 this family owns that stacking: it encodes the data for training, and
@@ -11,7 +12,7 @@ rebuilds the stack for evaluation (`evaluators.dga`).
 import dataclasses
 import functools
 import os
-from typing import Any
+from typing import Any, Literal
 
 import jax
 import ml_collections
@@ -33,12 +34,19 @@ from aefamily.training import experiment
 
 @dataclasses.dataclass(frozen=True)
 class DGAModel:
-  """config.model: see `models.dga.DGA`."""
+  """config.model: see `models.dga.DGA`; prior and prior_hidden are its
+  prior_kind and prior_hidden."""
   code_dim: int = 500
   hidden: tuple[int, ...] = (500,)
   activation: Activation = 'tanh'
   code_activation: Activation = 'tanh'
   output_bias_from_data_mean: bool = True
+  prior: Literal['factorized', 'nade', 'made'] = 'factorized'
+  prior_hidden: int = 100
+
+  def __post_init__(self):
+    check(self.prior_hidden >= 1,
+          f'config.model.prior_hidden must be >= 1, got {self.prior_hidden}')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,7 +91,8 @@ def build_dga(settings: DGASettings, train: input_pipeline.Split) -> DGA:
   kwargs = output_bias_from_data(train.images, m.output_bias_from_data_mean)
   return DGA(data_dim=train.images.shape[1], code_dim=m.code_dim,
              hidden=m.hidden, activation=m.activation,
-             code_activation=m.code_activation, **kwargs)
+             code_activation=m.code_activation, prior_kind=m.prior,
+             prior_hidden=m.prior_hidden, **kwargs)
 
 
 def beta_schedule(settings: DGASettings) -> optax.Schedule:

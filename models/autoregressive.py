@@ -65,37 +65,61 @@ class NADE(nn.Module):
       return np.arange(self.data_dim)
     return check_ordering(self.ordering, self.data_dim)
 
-  @nn.compact
+  def setup(self):
+    d, h = self.data_dim, self.hidden
+    self.W = self.param('W', nn.initializers.normal(0.01), (d, h))
+    self.V = self.param('V', nn.initializers.normal(0.01), (d, h))
+    self.b = self.param('b', self.output_bias_init, (d,))
+    self.c = self.param('c', nn.initializers.zeros_init(), (h,))
+
   def __call__(self, x: jax.Array) -> jax.Array:
     """[B, D] -> the conditionals' logits [B, D] (data coordinates)."""
-    d, h = self.data_dim, self.hidden
-    w = self.param('W', nn.initializers.normal(0.01), (d, h))
-    v = self.param('V', nn.initializers.normal(0.01), (d, h))
-    b = self.param('b', self.output_bias_init, (d,))
-    c = self.param('c', nn.initializers.zeros_init(), (h,))
     o = self.order()
 
     def step(a, inputs):  # a = c + Σ_{j<d} W_{o_j} x_{o_j}: [B, H]
       x_d, w_d, v_d = inputs
       return a + x_d[:, None] * w_d, nn.sigmoid(a) @ v_d
 
-    a0 = jnp.broadcast_to(c, (x.shape[0], h))
-    _, logits = jax.lax.scan(step, a0, (x[:, o].T, w[o], v[o]))
+    a0 = jnp.broadcast_to(self.c, (x.shape[0], self.hidden))
+    _, logits = jax.lax.scan(step, a0, (x[:, o].T, self.W[o], self.V[o]))
     # logits[k] is that of x_{o_k}; back to data coordinates.
-    return (logits.T + b[o])[:, np.argsort(o)]
+    return (logits.T + self.b[o])[:, np.argsort(o)]
+
+  def sample(self, rng: jax.Array, num_samples: int) -> jax.Array:
+    """Ancestral draws x ~ p(x), [N, D] in {0, 1}, in O(D·H) per draw.
+
+    The running sum again: x_{o_d} is drawn from its conditional, then
+    W_{o_d} x_{o_d} is added to the hidden pre-activations, one `lax.scan`
+    over the ordering. (`samplers.autoregressive.sample`, for any model,
+    recomputes all conditionals at each step: O(D²·H).)
+    """
+    o = self.order()
+
+    def step(a, inputs):
+      w_d, v_d, b_d, key = inputs
+      x_d = jax.random.bernoulli(key, nn.sigmoid(nn.sigmoid(a) @ v_d + b_d))
+      x_d = x_d.astype(jnp.float32)
+      return a + x_d[:, None] * w_d, x_d
+
+    a0 = jnp.broadcast_to(self.c, (num_samples, self.hidden))
+    keys = jax.random.split(rng, self.data_dim)
+    _, x = jax.lax.scan(step, a0, (self.W[o], self.V[o], self.b[o], keys))
+    return x.T[:, np.argsort(o)]
 
 
 def made_degrees(data_dim: int, hidden: Sequence[int], num_masks: int, *,
-                 order_agnostic: bool, seed: int
+                 order_agnostic: bool, seed: int,
+                 natural_ordering: bool = True
                  ) -> tuple[np.ndarray, list[np.ndarray]]:
   """MADE's connectivity degrees for K masks (Germain et al. 2015, §4.2–4.3).
 
   The input and output unit of dimension o_k has degree k + 1 (1..D); each
   hidden unit of layer l draws its degree m^l uniformly from
-  [min m^{l−1}, D − 1], so no unit depends on all D inputs. Mask 0 keeps
-  the ordering 0..D−1; with order_agnostic, masks 1..K−1 draw an ordering
-  each (order-agnostic training); the hidden degrees differ between masks
-  (connectivity-agnostic training).
+  [min m^{l−1}, D − 1], so no unit depends on all D inputs. Mask 0 has
+  the ordering 0..D−1 (natural_ordering) or draws one; with
+  order_agnostic, masks 1..K−1 draw an ordering each (order-agnostic
+  training); the hidden degrees differ between masks (connectivity-
+  agnostic training).
 
   Returns:
     input degrees [K, D] (int, 1..D; the ordering is their argsort) and,
@@ -110,8 +134,8 @@ def made_degrees(data_dim: int, hidden: Sequence[int], num_masks: int, *,
   rs = np.random.RandomState(seed)
   inputs, layers = [], [[] for _ in hidden]
   for k in range(num_masks):
-    order = (rs.permutation(data_dim) if order_agnostic and k
-             else np.arange(data_dim))
+    draw = order_agnostic if k else not natural_ordering
+    order = rs.permutation(data_dim) if draw else np.arange(data_dim)
     degrees = np.empty(data_dim, np.int64)
     degrees[order] = np.arange(1, data_dim + 1)
     inputs.append(degrees)
@@ -136,30 +160,36 @@ class MADE(nn.Module):
   so logit d depends only on the inputs of smaller degree: the autoregressive
   property. `__call__` takes the index of one of the K masks (an ordering
   with its connectivity); the masks are computed from the stored degrees
-  inside the jitted function, so a traced index picks one. No direct
-  input-to-output connections (the paper's optional extra).
+  inside the jitted function, so a traced index picks one.
 
   Attributes:
     data_dim: D.
     hidden: the hidden widths, one or more layers.
     num_masks: K.
     order_agnostic: masks 1..K−1 draw their own orderings.
+    natural_ordering: mask 0 has the ordering 0..D−1 (else it draws one).
     activation: of the hidden units (ReLU in the paper's experiments).
     seed: of the degrees; part of the model, like its architecture.
+    direct_connections: add masked direct connections from the inputs to
+      the outputs (the paper's "direct input connections", used in its
+      MNIST experiments), a logistic autoregressive term.
     output_bias_init: initializer of the output biases [D].
   """
   data_dim: int
   hidden: tuple[int, ...] = (500,)
   num_masks: int = 1
   order_agnostic: bool = False
+  natural_ordering: bool = True
   activation: str = 'relu'
   seed: int = 0
+  direct_connections: bool = False
   output_bias_init: Callable = nn.initializers.zeros_init()
 
   def degrees(self) -> tuple[np.ndarray, list[np.ndarray]]:
     """`made_degrees` of this model: [K, D] and [K, H_l] per layer."""
     return made_degrees(self.data_dim, self.hidden, self.num_masks,
-                        order_agnostic=self.order_agnostic, seed=self.seed)
+                        order_agnostic=self.order_agnostic, seed=self.seed,
+                        natural_ordering=self.natural_ordering)
 
   def orderings(self) -> np.ndarray:
     """Each mask's ordering o: [K, D]."""
@@ -177,14 +207,21 @@ class MADE(nn.Module):
       h = act(MaskedDense(width, name=f'hidden_{l}')(
           h, below[:, None] <= m[None, :]))
       below = m
+    degree = jnp.asarray(inputs)[mask]
     out = MaskedDense(self.data_dim, bias_init=self.output_bias_init,
                       name='logits')
-    return out(h, below[:, None] < jnp.asarray(inputs)[mask][None, :])
+    logits = out(h, below[:, None] < degree[None, :])
+    if self.direct_connections:
+      # Input d' to output d when d' comes before d in the ordering.
+      direct = MaskedDense(self.data_dim, use_bias=False, name='direct')
+      logits = logits + direct(x, degree[:, None] < degree[None, :])
+    return logits
 
 
 class MaskedDense(nn.Module):
   """A dense layer whose kernel [in, out] is multiplied by a 0/1 mask."""
   features: int
+  use_bias: bool = True
   bias_init: Callable = nn.initializers.zeros_init()
 
   @nn.compact
@@ -192,5 +229,7 @@ class MaskedDense(nn.Module):
     """[B, in] and mask [in, out] (bool) -> [B, out]."""
     kernel = self.param('kernel', nn.initializers.lecun_normal(),
                         (x.shape[-1], self.features))
-    bias = self.param('bias', self.bias_init, (self.features,))
-    return x @ (kernel * mask) + bias
+    y = x @ (kernel * mask)
+    if self.use_bias:
+      y = y + self.param('bias', self.bias_init, (self.features,))
+    return y

@@ -1,8 +1,9 @@
 """The deep directed generative autoencoder (DGA) of Ozair & Bengio (2014).
 
 An encoder network computes pre-activations a(x); the code is the
-deterministic binary h = f(x) = 1[a(x) > 0]. A factorized Bernoulli prior
-P(h) and a Bernoulli decoder P(x | h) make the directed generative model
+deterministic binary h = f(x) = 1[a(x) > 0]. A prior P(h) (a factorized
+Bernoulli, as in the paper, or an autoregressive NADE or MADE over the code
+bits) and a Bernoulli decoder P(x | h) make the directed generative model
 P(x) = Σ_h P(h) P(x | h), sampled ancestrally.
 
 How the code reaches the decoder during training (the straight-through
@@ -16,7 +17,9 @@ from typing import Callable, Sequence
 import flax.linen as nn
 import flax.struct
 import jax
+import jax.numpy as jnp
 
+from aefamily.models.autoregressive import MADE, NADE
 from aefamily.models.distributions import Bernoulli
 from aefamily.models.mlp import MLP, BernoulliHead, activation_by_name
 
@@ -24,7 +27,8 @@ from aefamily.models.mlp import MLP, BernoulliHead, activation_by_name
 @flax.struct.dataclass
 class DGAOutputs:
   code: jax.Array            # f(x) = 1[a(x) > 0], [B, H]
-  prior: Bernoulli           # P(h), logits [H]
+  prior: Bernoulli           # P(h = f(x)): logits [H], or [B, H] for an
+                             # autoregressive prior (its conditionals at f(x))
   reconstruction: Bernoulli  # P(x | h = f(x)), logits [B, D]
 
 
@@ -42,6 +46,12 @@ class DGA(nn.Module):
       code 1[a > 0] is the same for any odd, increasing choice; the
       straight-through gradient then also passes through its derivative.
     output_bias_init: initializer of the decoder's output logits.
+    prior_kind: 'factorized' (Ozair & Bengio's P(h) = Π_k P(h_k)), or an
+      autoregressive P(h) = Π_k P(h_{o_k} | h_{o_<k}): 'nade'
+      (`models.autoregressive.NADE`, ordering 0..H−1) or 'made' (a
+      one-mask `MADE`). Both are exact and normalized, so log P*(x) and
+      ancestral sampling keep their meaning.
+    prior_hidden: the hidden units of an autoregressive prior.
   """
   data_dim: int
   code_dim: int
@@ -49,12 +59,23 @@ class DGA(nn.Module):
   activation: str = 'tanh'
   code_activation: str = 'linear'
   output_bias_init: Callable = nn.initializers.zeros_init()
+  prior_kind: str = 'factorized'
+  prior_hidden: int = 500
 
   def setup(self):
     self.encoder = MLP(self.hidden, self.activation)
     self.code_layer = nn.Dense(self.code_dim)
-    self.prior_logits = self.param('prior_logits', nn.initializers.zeros_init(),
-                                   (self.code_dim,))
+    if self.prior_kind == 'factorized':
+      self.prior_logits = self.param('prior_logits',
+                                     nn.initializers.zeros_init(),
+                                     (self.code_dim,))
+    elif self.prior_kind == 'nade':
+      self.code_prior = NADE(self.code_dim, self.prior_hidden)
+    elif self.prior_kind == 'made':
+      self.code_prior = MADE(self.code_dim, (self.prior_hidden,))
+    else:
+      raise ValueError(f'unknown prior_kind {self.prior_kind!r}; choose from '
+                       "'factorized', 'nade', 'made'")
     self.decoder = BernoulliHead(tuple(reversed(self.hidden)), self.data_dim,
                                  self.activation, self.output_bias_init)
 
@@ -63,9 +84,43 @@ class DGA(nn.Module):
     return activation_by_name(self.code_activation)(
         self.code_layer(self.encoder(x)))
 
-  def prior(self) -> Bernoulli:
-    """The factorized prior P(h), logits [H]."""
-    return Bernoulli(self.prior_logits)
+  @property
+  def autoregressive_prior(self) -> bool:
+    """Whether P(h) is a NADE or MADE (else factorized)."""
+    return self.prior_kind != 'factorized'
+
+  def prior(self, h: jax.Array | None = None) -> Bernoulli:
+    """P(h) as Bernoulli conditionals whose log_prob(h) is log P(h).
+
+    Factorized: logits [H], whatever h. Autoregressive: the conditional
+    logits of each bit given the bits before it in h [..., H], [..., H].
+
+    Raises:
+      ValueError: for an autoregressive prior without h.
+    """
+    if not self.autoregressive_prior:
+      return Bernoulli(self.prior_logits)
+    if h is None:
+      raise ValueError('an autoregressive prior needs the code h')
+    return Bernoulli(self.code_prior(h))
+
+  def sample_prior(self, rng: jax.Array, num_samples: int) -> jax.Array:
+    """Draws h ~ P(h) from a factorized or NADE prior: [N, H] in {0, 1}.
+
+    A NADE draws in O(H·prior_hidden) per code (`NADE.sample`). A MADE
+    prior has no cheaper way than running once per bit; it is sampled by
+    `samplers.autoregressive.sample` (see `samplers.ancestral`).
+
+    Raises:
+      ValueError: for a MADE prior.
+    """
+    if self.prior_kind == 'nade':
+      return self.code_prior.sample(rng, num_samples)
+    if self.prior_kind == 'made':
+      raise ValueError('sample a MADE prior with samplers.autoregressive')
+    return jax.random.bernoulli(
+        rng, jax.nn.sigmoid(self.prior_logits),
+        (num_samples, self.code_dim)).astype(jnp.float32)
 
   def decode(self, h: jax.Array) -> Bernoulli:
     """P(x | h): [..., H] -> logits [..., D]."""
@@ -74,7 +129,7 @@ class DGA(nn.Module):
   def __call__(self, x: jax.Array) -> DGAOutputs:
     """The noise-free pass x [B, D] -> f(x), P(h), P(x | h = f(x))."""
     code = (self.encode(x) > 0).astype(x.dtype)
-    return DGAOutputs(code=code, prior=self.prior(),
+    return DGAOutputs(code=code, prior=self.prior(code),
                       reconstruction=self.decode(code))
 
 

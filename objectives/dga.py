@@ -18,7 +18,6 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
-from aefamily.models.distributions import Bernoulli
 from aefamily.objectives import LossAux
 from aefamily.objectives.checks import (check_fraction, check_images,
                                         check_non_negative)
@@ -70,9 +69,9 @@ def dga_loss(params, batch: Batch, rng: jax.Array, *, model,
   Where the gradients go:
     * decoder: the ordinary gradient of −log P(x | h̃), h̃ the noisy code;
     * encoder: the straight-through gradient of L, through
-      `straight_through_threshold`; the prior's logits sit under
+      `straight_through_threshold`; the prior's parameters sit under
       stop_gradient in the −β log P(h) term it sees;
-    * prior logits: the maximum-likelihood gradient of −log P(h), with the
+    * prior: the maximum-likelihood gradient of −log P(h), with the
       code under stop_gradient and without the factor β, so the prior fits
       the codes whatever β is.
 
@@ -115,11 +114,16 @@ def dga_loss(params, batch: Batch, rng: jax.Array, *, model,
   code = straight_through_threshold(a)
   noisy_code = salt_and_pepper(rng, code, prob=noise_prob)
   reconstruction = model.apply(params, noisy_code, method=model.decode)
-  prior = model.apply(params, method=model.prior)
   log_likelihood = reconstruction.log_prob(x)                         # [B]
-  frozen_prior = Bernoulli(jax.lax.stop_gradient(prior.logits))
-  log_prior_for_encoder = frozen_prior.log_prob(code)                 # [B]
-  log_prior_for_prior = prior.log_prob(jax.lax.stop_gradient(code))  # [B]
+  # The encoder sees P(h) with its parameters frozen (an autoregressive
+  # prior also passes the gradient through the bits it conditions on); the
+  # prior sees the code frozen.
+  fixed_code = jax.lax.stop_gradient(code)
+  frozen = jax.lax.stop_gradient(params)
+  log_prior_for_encoder = model.apply(frozen, code,
+                                      method=model.prior).log_prob(code)
+  log_prior_for_prior = model.apply(params, fixed_code,
+                                    method=model.prior).log_prob(fixed_code)
   surrogate = jnp.mean(-beta * log_prior_for_encoder - log_likelihood
                        - log_prior_for_prior)
   log_prior = jax.lax.stop_gradient(log_prior_for_prior)

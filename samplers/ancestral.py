@@ -1,12 +1,15 @@
 """Ancestral sampling from directed generative models (*Deep Learning* §16.3).
 
 For a VAE: z_L ~ N(0, I), then z_l ~ p(z_l | z_{l+1}) down to x ~ p(x | z_1)
-(Kingma & Welling 2014). For a DGA stage: h ~ P(h), then x ~ P(x | h), and for a
-greedy stack of them, down through every decoder (Ozair & Bengio 2014).
+(Kingma & Welling 2014). For a DGA stage: h ~ P(h) (factorized, or autoregressive one bit at a
+time), then x ~ P(x | h), and for a greedy stack of them, down through every decoder (Ozair & Bengio 2014).
 """
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+
+from aefamily.samplers import autoregressive
 
 
 def sample_vae(params, rng: jax.Array, *, model, num_samples: int):
@@ -61,10 +64,14 @@ def sample_dga_stack(params, rng: jax.Array, *, models, num_samples: int):
                      f'{len(params)} and {len(models)}')
   rngs = jax.random.split(rng, len(models) + 1)
   top, top_params = models[-1], params[-1]
-  logits = top.apply(top_params, method=top.prior).logits
-  codes = [jax.random.bernoulli(rngs[-1], jax.nn.sigmoid(logits),
-                                (num_samples, logits.shape[0])).astype(
-                                    jnp.float32)]
+  if top.prior_kind == 'made':
+    # One code bit at a time, H passes of the MADE (ordering 0..H−1).
+    codes = [autoregressive.sample(
+        lambda h: top.apply(top_params, h, method=top.prior).logits,
+        rngs[-1], np.arange(top.code_dim), num_samples=num_samples)[0]]
+  else:
+    codes = [top.apply(top_params, rngs[-1], num_samples,
+                       method=top.sample_prior)]
   for l in reversed(range(1, len(models))):
     codes.insert(0, models[l].apply(params[l], codes[0],
                                     method=models[l].decode).sample(rngs[l]))

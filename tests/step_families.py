@@ -60,6 +60,18 @@ CONFIGS = {
     'target_prop': _config('fashion_mnist_semi_supervised',
                            **{'model.hidden': (32, 32),
                               'model.top_dim': 16}),
+    # Output biases from 0: their gradients move the tiny model visibly.
+    'nade': _config('binarized_mnist_nade', **{
+        'model.hidden': 16, 'model.output_bias_from_data_mean': False}),
+    # 4 masks: each device draws its own with its own key.
+    'made': _config('binarized_mnist_made', **{'model.hidden': (32,),
+                                               'model.num_masks': 4,
+                                               'model.direct_connections':
+                                                   True}),
+    'dga_nade_prior': _config('binarized_mnist_dga_nade_prior',
+                              **{'model.code_dim': 16,
+                                 'model.hidden': (32,),
+                                 'model.prior_hidden': 8}),
 }
 
 
@@ -105,7 +117,8 @@ def max_diff(a, b):
 
 def main(data_dir):
   assert jax.local_device_count() == NUM_DEVICES, jax.devices()
-  assert set(CONFIGS) == set(registry.names()), registry.names()
+  assert {c.family for c in CONFIGS.values()} == set(registry.names()), (
+      registry.names())
   split = input_pipeline.load_split('fashion_mnist', 'valid',
                                     data_dir=f'{data_dir}/fashion_mnist',
                                     source='files')

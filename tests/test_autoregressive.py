@@ -38,9 +38,11 @@ def nade(ordering=None, hidden=7):
   return model, params
 
 
-def made(num_masks=1, hidden=(16,), order_agnostic=True):
+def made(num_masks=1, hidden=(16,), order_agnostic=True,
+         direct_connections=False):
   model = MADE(data_dim=D, hidden=hidden, num_masks=num_masks,
-               order_agnostic=order_agnostic, seed=3)
+               order_agnostic=order_agnostic, seed=3,
+               direct_connections=direct_connections)
   params = model.init(jax.random.key(0), ALL_X[:2])
   params = jax.tree.map(lambda p: p + 0.3 * jax.random.normal(
       jax.random.key(2), p.shape), params)
@@ -54,6 +56,7 @@ MODELS = {
     'made_one_mask': lambda: made(),
     'made_two_layers': lambda: made(hidden=(16, 12)),
     'made_ensemble': lambda: made(num_masks=4, hidden=(16, 12)),
+    'made_direct': lambda: made(num_masks=3, direct_connections=True),
 }
 
 
@@ -204,3 +207,50 @@ def test_bad_orderings_and_widths_are_refused():
         jax.random.key(0), jnp.zeros((1, 3)))
   with pytest.raises(ValueError, match='MADE needs'):
     made_degrees(1, (4,), 1, order_agnostic=False, seed=0)
+
+
+def test_nade_running_sum_sampler_follows_the_exact_distribution():
+  model = NADE(data_dim=SMALL, hidden=5, ordering=(1, 3, 0, 2))
+  states = jnp.asarray(list(itertools.product([0., 1.], repeat=SMALL)))
+  params = perturbed(model.init(jax.random.key(4), states))
+  draws = jax.jit(lambda p, k: model.apply(p, k, 20000, method=model.sample))(
+      params, jax.random.key(8))
+  log_p = log_prob(params, states, model=model)
+  assert _chi_square_p_value(np.asarray(draws), log_p) > 1e-3
+
+
+@pytest.mark.parametrize('prior', ['nade', 'made'])
+def test_dga_with_an_autoregressive_prior(prior):
+  from aefamily.models.dga import DGA
+  from aefamily.objectives.dga import dga_loss
+  from aefamily.samplers.ancestral import sample_dga
+  code_dim = 6
+  model = DGA(data_dim=D, code_dim=code_dim, hidden=(8,), prior_kind=prior,
+              prior_hidden=5)
+  params = model.init(jax.random.key(0), ALL_X[:2])
+  params = {'params': {**params['params'], 'code_prior': perturbed(
+      params['params']['code_prior'])}}
+  codes = jnp.asarray(list(itertools.product([0., 1.], repeat=code_dim)))
+  log_p_h = model.apply(params, codes, method=model.prior).log_prob(codes)
+  # P(h) is normalized over all 2^H codes, and not factorized-uniform.
+  assert float(jnp.sum(jnp.exp(log_p_h))) == pytest.approx(1.0, abs=1e-5)
+  assert float(jnp.max(log_p_h) - jnp.min(log_p_h)) > 1.0
+
+  # The prior's gradient is the maximum-likelihood gradient of −log P(h) on
+  # the batch's codes, whatever β.
+  x = ALL_X[::40]
+  grads = jax.grad(lambda p: dga_loss(p, {'image': x, 'step': 0},
+                                      jax.random.key(1), model=model,
+                                      beta=0.7)[0])(params)
+  h = model.apply(params, x).code
+  expected = jax.grad(lambda p: -jnp.mean(model.apply(
+      p, h, method=model.prior).log_prob(h)))(params)
+  for got, want in zip(jax.tree.leaves(grads['params']['code_prior']),
+                       jax.tree.leaves(expected['params']['code_prior'])):
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
+
+  draws, _, h = jax.jit(functools.partial(sample_dga, model=model,
+                                          num_samples=64))(
+                                              params, jax.random.key(2))
+  assert draws.shape == (64, D) and h.shape == (64, code_dim)
+  assert set(np.unique(np.asarray(h))) <= {0., 1.}
