@@ -115,18 +115,17 @@ def dga_loss(params, batch: Batch, rng: jax.Array, *, model,
   noisy_code = salt_and_pepper(rng, code, prob=noise_prob)
   reconstruction = model.apply(params, noisy_code, method=model.decode)
   log_likelihood = reconstruction.log_prob(x)                         # [B]
-  # The encoder sees P(h) with its parameters frozen (an autoregressive
-  # prior also passes the gradient through the bits it conditions on); the
-  # prior sees the code frozen.
+  # One evaluation of log P(h) gives both gradients: the code enters with
+  # value h and gradient β·∂h (the encoder's −β log P(h), prior frozen;
+  # an autoregressive prior also passes it through the bits it conditions
+  # on), the prior's parameters with their own (its maximum-likelihood
+  # −log P(h), code frozen).
   fixed_code = jax.lax.stop_gradient(code)
-  frozen = jax.lax.stop_gradient(params)
-  log_prior_for_encoder = model.apply(frozen, code,
-                                      method=model.prior).log_prob(code)
-  log_prior_for_prior = model.apply(params, fixed_code,
-                                    method=model.prior).log_prob(fixed_code)
-  surrogate = jnp.mean(-beta * log_prior_for_encoder - log_likelihood
-                       - log_prior_for_prior)
-  log_prior = jax.lax.stop_gradient(log_prior_for_prior)
+  code_for_prior = fixed_code + beta * (code - fixed_code)
+  log_prior_term = model.apply(params, code_for_prior,
+                               method=model.prior).log_prob(code_for_prior)
+  surrogate = jnp.mean(-log_prior_term - log_likelihood)
+  log_prior = jax.lax.stop_gradient(log_prior_term)
   metrics = {
       'log_prior': jnp.mean(log_prior),
       'log_likelihood': jnp.mean(log_likelihood),

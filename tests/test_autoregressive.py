@@ -248,6 +248,25 @@ def test_dga_with_an_autoregressive_prior(prior):
   for got, want in zip(jax.tree.leaves(grads['params']['code_prior']),
                        jax.tree.leaves(expected['params']['code_prior'])):
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
+  # The encoder's gradient is the straight-through one of −0.7 log P(h)
+  # with the prior frozen, written out as its own term, plus that of the
+  # reconstruction (β = 0).
+  from aefamily.objectives.dga import straight_through_threshold
+
+  def prior_term(p):
+    h = straight_through_threshold(model.apply(p, x, method=model.encode))
+    frozen = jax.lax.stop_gradient(p)
+    return -0.7 * jnp.mean(model.apply(frozen, h,
+                                       method=model.prior).log_prob(h))
+  reconstruction = jax.grad(lambda p: dga_loss(
+      p, {'image': x, 'step': 0}, jax.random.key(1), model=model,
+      beta=0.0)[0])(params)
+  encoder = jax.tree.map(jnp.add, jax.grad(prior_term)(params),
+                         reconstruction)
+  for part in ('encoder', 'code_layer'):
+    for got, want in zip(jax.tree.leaves(grads['params'][part]),
+                         jax.tree.leaves(encoder['params'][part])):
+      np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
 
   draws, _, h = jax.jit(functools.partial(sample_dga, model=model,
                                           num_samples=64))(
