@@ -34,7 +34,8 @@ from aefamily.training import experiment
 from aefamily.training import metrics as metrics_lib
 
 def evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
-  """Evaluates workdir's latest checkpoint on config.eval.split.
+  """Evaluates workdir's latest checkpoint (or, with config.eval.checkpoint
+  'best', that of the best validation loss) on config.eval.split.
 
   The family's evaluator does the measuring and draws
   the PNG grids; this adds the run's identity and the CPU time, and writes
@@ -68,8 +69,14 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   split = input_pipeline.fixed_binarization(split, config.binarization,
                                             seed=config.seed)
   family, model, state = experiment.create_state(config, train_split, 1)
+  best = config.eval.checkpoint == 'best'
   state, position = checkpoints.restore_latest(
-      checkpoints.manager(workdir), state, config=config, for_evaluation=True)
+      checkpoints.manager(workdir, best=best), state, config=config,
+      for_evaluation=True)
+  if position is None and best:
+    raise FileNotFoundError(
+        f'no best checkpoint in {workdir}/best: train with '
+        '--config.early_stopping_patience >= 1 to keep one')
   if position is None:
     raise FileNotFoundError(f'no checkpoint in {workdir}/checkpoints; train '
                             f'first with train.py --workdir={workdir}')
@@ -80,6 +87,7 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
                images.shape[0], config.eval.split)
   results = {
       'step': int(state.step),
+      'checkpoint': config.eval.checkpoint,
       'family': config.family,
       'dataset': config.dataset,
       'split': config.eval.split,

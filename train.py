@@ -154,6 +154,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   writer.tensorboard.text('config', f'```\n{config.to_json(indent=2)}\n```',
                           start_step)
 
+  patience = config.early_stopping_patience
+  best_mngr = checkpoints.manager(workdir, max_to_keep=1, best=True) \
+      if patience else None
+  best = checkpoints.best_validation(best_mngr) if patience else None
+
   mesh = make_mesh()
   train_steps = make_train_step(loss_fn, mesh)
   one_call_at_a_time = needs_synchronous_calls(mesh)
@@ -184,7 +189,17 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   # Whether the step that ends batch b of `epoch` is a multiple of `every`.
   at_interval = lambda every, epoch: (
       lambda b: (epoch * steps_per_epoch + b) % every == 0)
+  def patience_spent(epochs_done):
+    # The validations since the best one, counted in epochs.
+    return (best is not None and epochs_done - best[0]
+            >= patience * config.eval_every_epochs)
+
+  epochs_done = position['epoch']
   for epoch in range(position['epoch'], config.num_epochs):
+    if patience and patience_spent(epoch):
+      logging.info('Stopped early: no better validation loss since epoch '
+                   '%d (%.3f).', best[0], best[1])
+      break
     first = position['batch'] if epoch == position['epoch'] else 0
     batches = input_pipeline.epoch_batches(
         train, batch_size=local_batch, seed=config.seed, epoch=epoch,
@@ -222,8 +237,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
                             'examples_per_second': rate})
       if step % config.checkpoint_every_steps == 0:
         checkpoint(epoch, b + len(chunk))
+    epochs_done = epoch + 1
+    # With early stopping every process validates, so that all stop alike.
     if (config.eval_every_epochs
-        and (epoch + 1) % config.eval_every_epochs == 0 and is_chief):
+        and (epoch + 1) % config.eval_every_epochs == 0
+        and (is_chief or patience)):
       values = evaluate_bound(valid_metrics,
                               fetch_replicated(state.variables()),
                               valid_images, config.eval.batch_size, step)
@@ -231,8 +249,19 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
           {k: round(v, 3) for k, v in values.items()}))
       writer.write(step, {'epoch': epoch + 1,
                           **{f'valid_{k}': v for k, v in values.items()}})
+      if patience:
+        # What a schedule would watch (LossAux.schedule_cost): the cost, the
+        # true objective of a surrogate loss, or the loss.
+        value = next(values[k] for k in ('cost', 'objective', 'loss')
+                     if k in values)
+        if best is None or value < best[1]:
+          best = (epoch + 1, value)
+          checkpoints.save(best_mngr, fetch_replicated(state), config=config,
+                           data_position={'epoch': epoch + 1, 'batch': 0},
+                           schedule_steps=schedule_steps,
+                           validation_loss=value)
   if int(mngr.latest_step() or -1) != step:
-    checkpoint(config.num_epochs, 0)
+    checkpoint(epochs_done, 0)
   writer.tensorboard.close()
   return fetch_replicated(state)
 

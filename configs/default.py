@@ -33,9 +33,13 @@ def get_config() -> ml_collections.ConfigDict:
   config.log_every_steps = 500
   config.checkpoint_every_steps = 5000
   config.eval_every_epochs = 10  # validation bound; 0 = never
+  # Keep the checkpoint of the best validation loss (WORKDIR/best) and stop
+  # after this many validations without improvement; 0 = off.
+  config.early_stopping_patience = 0
   # eval.py.
   config.eval = ml_collections.ConfigDict()
   config.eval.split = 'test'
+  config.eval.checkpoint = 'latest'  # latest, best (early_stopping_patience)
   config.eval.num_samples = 5000  # K of the IWAE log-likelihood estimate
   config.eval.chunk_size = 500    # samples per chunk: bounds the memory
   config.eval.batch_size = 100

@@ -269,3 +269,45 @@ def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(
   restored, _ = checkpoints.restore_latest(mngr, state, config=config)
   assert all(np.all(np.isfinite(leaf))
              for leaf in jax.tree.leaves(restored.params))
+
+
+def test_early_stopping_keeps_the_best_checkpoint_and_stops(tmp_path,
+                                                           monkeypatch):
+  # Scripted validation losses: best after epoch 2, then worse twice.
+  losses = iter([5.0, 4.0, 6.0, 7.0, 8.0, 9.0])
+  monkeypatch.setattr(train, 'evaluate_bound',
+                      lambda *args: {'loss': next(losses)})
+  config = tiny_digits_config()
+  config.num_epochs = 6
+  config.eval_every_epochs = 1
+  config.early_stopping_patience = 2
+  workdir = str(tmp_path / 'run')
+  state = train.train_and_evaluate(config, workdir)
+  # Validated after epochs 1–4; no better loss for 2 validations after
+  # epoch 2, so epochs 5 and 6 never run.
+  assert int(state.step) == 4 * 25
+  assert checkpoints.best_validation(
+      checkpoints.manager(workdir, best=True)) == (2, 4.0)
+  assert checkpoints.manager(workdir).latest_step() == 100
+  # A rerun of the same command trains no further.
+  assert int(train.train_and_evaluate(config, workdir).step) == 100
+
+  config.eval.checkpoint = 'best'
+  config.eval.num_samples = 10
+  config.eval.chunk_size = 10
+  results = eval_lib.evaluate(config, workdir)
+  assert results['step'] == 50 and results['checkpoint'] == 'best'
+
+
+def test_best_checkpoint_without_early_stopping_is_refused(tmp_path):
+  config = tiny_digits_config()
+  config.num_epochs = 1
+  train.train_and_evaluate(config, str(tmp_path / 'run'))
+  config.eval.checkpoint = 'best'
+  with pytest.raises(FileNotFoundError, match='early_stopping_patience'):
+    eval_lib.evaluate(config, str(tmp_path / 'run'))
+  config.eval.checkpoint = 'latest'
+  config.early_stopping_patience = 2
+  config.eval_every_epochs = 0
+  with pytest.raises(ValueError, match='eval_every_epochs'):
+    train.train_and_evaluate(config, str(tmp_path / 'other'))

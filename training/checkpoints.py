@@ -28,7 +28,8 @@ FORMAT = 2
 # Config fields that may change when a run is resumed; everything else must
 # match the checkpoint.
 RESUMABLE_FIELDS = ('num_epochs', 'log_every_steps', 'checkpoint_every_steps',
-                    'eval_every_epochs', 'data_dir', 'eval', 'steps_per_call')
+                    'eval_every_epochs', 'data_dir', 'eval', 'steps_per_call',
+                    'early_stopping_patience')
 
 
 # Config fields that only steer training: eval.py evaluates a checkpoint
@@ -55,14 +56,18 @@ _DAMAGE = ('DATA_LOSS', 'CRC', 'checksum', 'corrupt', 'Corrupt',
            'Unexpected end', 'truncated', 'Expecting value', 'decode')
 
 
-def manager(workdir: str, *, max_to_keep: int = 2) -> ocp.CheckpointManager:
-  """The checkpoint manager of a workdir; checkpoints go to WORKDIR/checkpoints.
+def manager(workdir: str, *, max_to_keep: int = 2,
+            best: bool = False) -> ocp.CheckpointManager:
+  """The checkpoint manager of a workdir; checkpoints go to
+  WORKDIR/checkpoints, or with best=True the one of the best validation
+  loss to WORKDIR/best (`best_validation`).
 
   Saves are synchronous: a write that fails raises at once in the caller
   (orbax's background threads would otherwise keep a failed run alive).
   """
   return ocp.CheckpointManager(
-      epath.Path(os.path.abspath(workdir)) / 'checkpoints',
+      epath.Path(os.path.abspath(workdir)) / ('best' if best else
+                                              'checkpoints'),
       options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep,
                                            create=True,
                                            enable_async_checkpointing=False))
@@ -70,7 +75,7 @@ def manager(workdir: str, *, max_to_keep: int = 2) -> ocp.CheckpointManager:
 
 def save(mngr: ocp.CheckpointManager, state: Any, *,
          data_position: dict[str, int], config: ml_collections.ConfigDict,
-         schedule_steps: int) -> None:
+         schedule_steps: int, validation_loss: float | None = None) -> None:
   """Saves a host TrainState at state.step and waits for the write.
 
   Args:
@@ -80,6 +85,7 @@ def save(mngr: ocp.CheckpointManager, state: Any, *,
     config: the run's config.
     schedule_steps: the step count the learning-rate schedule was fitted to
       when the run started (`schedule_steps` reads it back on resume).
+    validation_loss: for the best checkpoint, its validation loss.
 
   Raises:
     CheckpointWriteError: if the checkpoint cannot be written; it names the
@@ -93,7 +99,8 @@ def save(mngr: ocp.CheckpointManager, state: Any, *,
                                 'data_position': data_position,
                                 'schedule_steps': int(schedule_steps),
                                 'config': json.loads(config.to_json()),
-                                'arrays_sha256': arrays_digest(state)})))
+                                'arrays_sha256': arrays_digest(state),
+                                'validation_loss': validation_loss})))
     mngr.wait_until_finished()
   except Exception as e:  # orbax wraps OSError in several kinds
     raise CheckpointWriteError(
@@ -135,6 +142,15 @@ def schedule_steps(mngr: ocp.CheckpointManager) -> int | None:
   fitted to, or None without a checkpoint."""
   step, meta = _latest_meta(mngr)
   return None if step is None else int(meta['schedule_steps'])
+
+
+def best_validation(mngr: ocp.CheckpointManager) -> tuple[int, float] | None:
+  """(epochs trained, validation loss) of the best checkpoint kept by
+  `manager(workdir, best=True)`, or None if there is none yet."""
+  step, meta = _latest_meta(mngr)
+  if step is None:
+    return None
+  return int(meta['data_position']['epoch']), float(meta['validation_loss'])
 
 
 def restore_latest(mngr: ocp.CheckpointManager, state: Any, *,

@@ -85,6 +85,10 @@ def with_family_defaults(
   return full
 
 
+# config.eval.checkpoint: the latest, or the one of the best validation loss.
+CHECKPOINTS = ('latest', 'best')
+
+
 def validate_config(config: ml_collections.ConfigDict,
                     num_devices: int) -> Any:
   """Fails at once, with the field named, on values no run can use.
@@ -119,7 +123,14 @@ def validate_config(config: ml_collections.ConfigDict,
     raise ValueError(
         f'config.eval.num_samples={config.eval.num_samples} is not a multiple '
         f'of config.eval.chunk_size={config.eval.chunk_size}')
-  for field in ('eval_every_epochs', 'eval.max_examples'):
+  if config.eval.checkpoint not in CHECKPOINTS:
+    raise ValueError(f'config.eval.checkpoint={config.eval.checkpoint!r}; '
+                     f'choose from {CHECKPOINTS}')
+  if config.early_stopping_patience and not config.eval_every_epochs:
+    raise ValueError('config.early_stopping_patience needs validations: set '
+                     'config.eval_every_epochs >= 1')
+  for field in ('eval_every_epochs', 'eval.max_examples',
+                'early_stopping_patience'):
     value = _field(config, field)
     if value < 0:
       raise ValueError(f'config.{field} must be >= 0, got {value}')
