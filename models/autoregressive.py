@@ -116,8 +116,8 @@ def made_degrees(data_dim: int, hidden: Sequence[int], num_masks: int, *,
   The input and output unit of dimension o_k has degree k + 1 (1..D); each
   hidden unit of layer l draws its degree m^l uniformly from
   [min m^{l−1}, D − 1], so no unit depends on all D inputs. Mask 0 has
-  the ordering 0..D−1 (natural_ordering) or draws one; with
-  order_agnostic, masks 1..K−1 draw an ordering each (order-agnostic
+  the ordering 0..D−1 (natural_ordering) or draws one; the other masks
+  share it, or with order_agnostic draw one each (order-agnostic
   training); the hidden degrees differ between masks (connectivity-
   agnostic training).
 
@@ -133,9 +133,9 @@ def made_degrees(data_dim: int, hidden: Sequence[int], num_masks: int, *,
                      f'got D={data_dim}, hidden={hidden}, masks={num_masks}')
   rs = np.random.RandomState(seed)
   inputs, layers = [], [[] for _ in hidden]
+  first = np.arange(data_dim) if natural_ordering else rs.permutation(data_dim)
   for k in range(num_masks):
-    draw = order_agnostic if k else not natural_ordering
-    order = rs.permutation(data_dim) if draw else np.arange(data_dim)
+    order = rs.permutation(data_dim) if order_agnostic and k else first
     degrees = np.empty(data_dim, np.int64)
     degrees[order] = np.arange(1, data_dim + 1)
     inputs.append(degrees)

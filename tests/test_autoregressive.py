@@ -98,8 +98,11 @@ def test_made_orderings_differ_between_masks_when_order_agnostic():
   np.testing.assert_array_equal(inputs[0], np.arange(1, D + 1))
   for m in layers:
     assert m.min() >= 1 and m.max() <= D - 1
-  inputs, _ = made_degrees(D, (16,), 4, order_agnostic=False, seed=0)
-  assert len({tuple(row) for row in inputs}) == 1
+  for natural in (True, False):
+    inputs, _ = made_degrees(D, (16,), 4, order_agnostic=False, seed=0,
+                             natural_ordering=natural)
+    assert len({tuple(row) for row in inputs}) == 1
+    assert np.array_equal(inputs[0], np.arange(1, D + 1)) == natural
 
 
 def test_nade_running_sum_equals_the_direct_computation():
