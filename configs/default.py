@@ -21,7 +21,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.num_epochs = 100
   config.steps_per_call = 1      # optimizer steps per jitted call (lax.scan)
   config.optimizer = ml_collections.ConfigDict()
-  config.optimizer.name = 'adam'                # adam, sgd
+  config.optimizer.name = 'adam'                # adam, sgd, adagrad
   config.optimizer.learning_rate = 1e-3
   config.optimizer.final_learning_rate = 1e-4  # schedule 'exponential'
   config.optimizer.schedule = 'exponential'    # constant, iwae, exponential

@@ -58,6 +58,23 @@ def test_plain_sgd_takes_the_scheduled_step():
     optimizers.make_optimizer(config, 10)
 
 
+def test_adagrad_divides_by_the_root_of_the_summed_squared_gradients():
+  config = default.get_config()
+  config.optimizer.name = 'adagrad'
+  config.optimizer.schedule = 'constant'
+  config.optimizer.learning_rate = 0.1
+  tx = optimizers.make_optimizer(config, 10)
+  params = {'w': np.array([1.0, -2.0], np.float32)}
+  state = tx.init(params)
+  g = np.array([0.5, 4.0], np.float32)
+  for step in (1, 2):
+    updates, state = tx.update({'w': g}, state, params)
+    # optax's accumulator starts at 0.1: Σ g² = 0.1 + step · g².
+    np.testing.assert_allclose(updates['w'],
+                               -0.1 * g / np.sqrt(0.1 + step * g**2),
+                               rtol=1e-5)
+
+
 def test_halve_on_rise_halves_when_an_epoch_does_not_improve():
   """Epoch costs 3, 2, 2.5 (rise: halve), 1, 1 (no fall: halve again)."""
   config = default.get_config()

@@ -69,6 +69,8 @@ OPTIMIZERS: dict[str, Callable[[ml_collections.ConfigDict, optax.Schedule],
                                 optax.GradientTransformation]] = {
     'adam': lambda opt, lr: optax.adam(lr, b1=opt.b1, b2=opt.b2, eps=opt.eps),
     'sgd': lambda opt, lr: optax.sgd(lr),
+    # Duchi et al. 2011, optax's defaults; MADE's authors train with it.
+    'adagrad': lambda opt, lr: optax.adagrad(lr),
 }
 
 
@@ -90,7 +92,8 @@ def halve_on_rise(steps_per_epoch: int) -> optax.GradientTransformationExtraArgs
 def make_optimizer(config: ml_collections.ConfigDict, total_steps: int, *,
                    steps_per_epoch: int | None = None
                    ) -> optax.GradientTransformationExtraArgs:
-  """config.optimizer.name ('adam' or plain 'sgd') with the configured schedule.
+  """config.optimizer.name ('adam', plain 'sgd' or 'adagrad') with the
+  configured schedule.
 
   Adam takes config.optimizer.{b1, b2, eps}; Burda et al. 2016 use
   β1 = 0.9, β2 = 0.999, ε = 1e-4. Schedule 'halve_on_rise' chains
