@@ -90,7 +90,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   Runs on every device of the run (all processes), data-parallel over a
   one-axis mesh (`training.step`). A resumed run keeps the learning-rate
   schedule it started with, fitted to its first num_epochs: a run extended
-  to more epochs continues at the schedule's final rate.
+  to more epochs continues at the schedule's final rate. With
+  config.early_stopping_patience = N > 0, the state of the best validation
+  loss is kept in WORKDIR/best, and training stops once N validations in a
+  row have not improved on it.
 
   Args:
     config: the experiment config (see configs/default.py).
@@ -189,6 +192,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   # Whether the step that ends batch b of `epoch` is a multiple of `every`.
   at_interval = lambda every, epoch: (
       lambda b: (epoch * steps_per_epoch + b) % every == 0)
+
   def patience_spent(epochs_done):
     # The validations since the best one, counted in epochs.
     return (best is not None and epochs_done - best[0]
