@@ -13,17 +13,9 @@ from absl import logging
 
 from aefamily.image_grids import save_image_grid
 from aefamily.likelihood import exact
-from aefamily.models.autoregressive import MADE
 from aefamily.objectives.autoregressive import ensemble_log_prob
 from aefamily.objectives.autoregressive import log_prob
 from aefamily.samplers import autoregressive as sampler
-
-
-def orderings(model) -> np.ndarray:
-  """The model's orderings, [K, D] (one row for a NADE)."""
-  if isinstance(model, MADE):
-    return model.orderings()
-  return model.order()[None]
 
 
 def evaluate(config: ml_collections.ConfigDict, model, params,
@@ -50,9 +42,8 @@ def evaluate(config: ml_collections.ConfigDict, model, params,
       batch_size=batch)
   results = exact.summarize(per_example)
   results['bits_per_dim'] = results['nll'] / (d * math.log(2))
-  num_masks = model.num_masks if isinstance(model, MADE) else 1
-  results['num_masks'] = num_masks
-  if num_masks > 1:
+  results['num_masks'] = model.num_masks
+  if model.num_masks > 1:
     single = exact.summarize(exact.evaluate_log_likelihood(
         functools.partial(log_prob, model=model), params, images,
         batch_size=batch))
@@ -64,7 +55,7 @@ def evaluate(config: ml_collections.ConfigDict, model, params,
                results['log_likelihood_standard_error'])
 
   sample_rng, inpaint_rng = jax.random.split(rng)
-  order = orderings(model)[0]
+  order = model.orderings()[0]
   logits_fn = lambda x: model.apply(params, x)  # mask 0
   draw = jax.jit(functools.partial(sampler.sample, logits_fn,
                                    ordering=order,

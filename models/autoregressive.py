@@ -7,6 +7,10 @@ variable, no bound. Each module maps x [B, D] to the D conditional logits
 [B, D], in the data's own coordinates (logit d is that of x_d, whatever the
 ordering); `objectives.autoregressive` and `likelihood.exact` sum their
 log-probabilities, `samplers.autoregressive` draws from them.
+
+Both share one interface: `model.apply(params, x, mask)` with a mask index
+in [0, model.num_masks), and `model.orderings()`, one ordering per mask
+[K, D]. A NADE has one ordering, K = 1.
 """
 
 from typing import Callable, Sequence
@@ -59,11 +63,17 @@ class NADE(nn.Module):
   ordering: tuple[int, ...] | None = None
   output_bias_init: Callable = nn.initializers.zeros_init()
 
+  num_masks = 1  # one ordering; `mask` is always 0
+
   def order(self) -> np.ndarray:
     """o as an int array [D]."""
     if self.ordering is None:
       return np.arange(self.data_dim)
     return check_ordering(self.ordering, self.data_dim)
+
+  def orderings(self) -> np.ndarray:
+    """[1, D]: the one ordering, as MADE's `orderings`."""
+    return self.order()[None]
 
   def setup(self):
     d, h = self.data_dim, self.hidden
@@ -72,8 +82,12 @@ class NADE(nn.Module):
     self.b = self.param('b', self.output_bias_init, (d,))
     self.c = self.param('c', nn.initializers.zeros_init(), (h,))
 
-  def __call__(self, x: jax.Array) -> jax.Array:
-    """[B, D] -> the conditionals' logits [B, D] (data coordinates)."""
+  def __call__(self, x: jax.Array, mask: jax.Array | int = 0) -> jax.Array:
+    """[B, D] -> the conditionals' logits [B, D] (data coordinates).
+
+    `mask` is there for the interface MADE shares; a NADE's only mask is 0.
+    """
+    del mask
     o = self.order()
 
     def step(a, inputs):  # a = c + Σ_{j<d} W_{o_j} x_{o_j}: [B, H]

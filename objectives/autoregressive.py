@@ -11,7 +11,6 @@ masks for each minibatch (Germain et al. §4.3, §4.4).
 import jax
 import jax.numpy as jnp
 
-from aefamily.models.autoregressive import MADE
 from aefamily.objectives import LossAux
 from aefamily.objectives.checks import check_images
 from aefamily.objectives.densities import bernoulli_log_prob
@@ -21,10 +20,9 @@ def log_prob(params, x: jax.Array, *, model, mask: jax.Array | int = 0
              ) -> jax.Array:
   """log p(x) under one ordering: [B, D] -> [B] (nats).
 
-  For a MADE, `mask` picks one of its K masks; a NADE has one ordering.
+  `mask` picks one of a MADE's K masks; a NADE's only mask is 0.
   """
-  args = (mask,) if isinstance(model, MADE) else ()
-  return bernoulli_log_prob(model.apply(params, x, *args), x)
+  return bernoulli_log_prob(model.apply(params, x, mask), x)
 
 
 def ensemble_log_prob(params, x: jax.Array, *, model) -> jax.Array:
@@ -34,7 +32,7 @@ def ensemble_log_prob(params, x: jax.Array, *, model) -> jax.Array:
   averaged in probability, which is again a normalized distribution. For a
   NADE (or K = 1) this is `log_prob`.
   """
-  if not isinstance(model, MADE) or model.num_masks == 1:
+  if model.num_masks == 1:
     return log_prob(params, x, model=model)
   per_mask = jax.lax.map(lambda m: log_prob(params, x, model=model, mask=m),
                          jnp.arange(model.num_masks))                # [K, B]
@@ -62,8 +60,7 @@ def autoregressive_loss(params, batch: dict, rng: jax.Array, *, model
   """
   x = batch['image']
   check_images(x, model.data_dim, unit_interval=True)
-  mask = (jax.random.randint(rng, (), 0, model.num_masks)
-          if isinstance(model, MADE) and model.num_masks > 1 else 0)
+  mask = jax.random.randint(rng, (), 0, model.num_masks)
   nll = -jnp.mean(log_prob(params, x, model=model, mask=mask))
   return nll, LossAux({'nll': nll,
                        'bits_per_dim': nll / (model.data_dim * jnp.log(2.0))})

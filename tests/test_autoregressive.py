@@ -67,25 +67,17 @@ def test_probabilities_sum_to_one_over_all_inputs(name):
   assert float(jnp.sum(jnp.exp(log_p))) == pytest.approx(1.0, abs=1e-5)
   # Not the uniform distribution: the test would pass trivially for it.
   assert float(jnp.max(log_p) - jnp.min(log_p)) > 1.0
-  if isinstance(model, MADE):
-    for m in range(model.num_masks):
-      total = jnp.sum(jnp.exp(log_prob(params, ALL_X, model=model, mask=m)))
-      assert float(total) == pytest.approx(1.0, abs=1e-5)
-
-
-def _orderings(model):
-  if isinstance(model, MADE):
-    return model.orderings()
-  return model.order()[None]
+  for m in range(model.num_masks):
+    total = jnp.sum(jnp.exp(log_prob(params, ALL_X, model=model, mask=m)))
+    assert float(total) == pytest.approx(1.0, abs=1e-5)
 
 
 @pytest.mark.parametrize('name', sorted(MODELS))
 def test_logits_depend_only_on_earlier_dimensions(name):
   model, params = MODELS[name]()
   x = ALL_X[123]
-  for m, o in enumerate(_orderings(model)):
-    args = (m,) if isinstance(model, MADE) else ()
-    jac = jax.jacfwd(lambda v: model.apply(params, v[None], *args)[0])(x)
+  for m, o in enumerate(model.orderings()):
+    jac = jax.jacfwd(lambda v: model.apply(params, v[None], m)[0])(x)
     in_order = np.asarray(jac)[np.ix_(o, o)]   # [k, j]: d logit_{o_k}/d x_{o_j}
     assert np.all(np.triu(in_order) == 0), f'mask {m}'
     # Strictly lower triangular, and not trivially so.
@@ -143,12 +135,12 @@ def test_samples_follow_the_exact_distribution(kind):
     model = MADE(data_dim=SMALL, hidden=(8,), num_masks=2, seed=1)
   states = jnp.asarray(list(itertools.product([0., 1.], repeat=SMALL)))
   params = perturbed(model.init(jax.random.key(4), states))
-  ordering = _orderings(model)[-1]
-  mask = (model.num_masks - 1,) if kind == 'made' else ()
-  logits_fn = lambda x: model.apply(params, x, *mask)
-  draws, _ = jax.jit(functools.partial(sample, logits_fn, ordering=ordering,
-                                       num_samples=20000))(jax.random.key(5))
-  log_p = log_prob(params, states, model=model, mask=mask[0] if mask else 0)
+  mask = model.num_masks - 1                  # the last mask's ordering
+  logits_fn = lambda x: model.apply(params, x, mask)
+  draws, _ = jax.jit(functools.partial(
+      sample, logits_fn, ordering=model.orderings()[mask],
+      num_samples=20000))(jax.random.key(5))
+  log_p = log_prob(params, states, model=model, mask=mask)
   # Significance level 0.001: a correct sampler fails one run in 1000.
   assert _chi_square_p_value(np.asarray(draws), log_p) > 1e-3
   # A sampler of the wrong distribution (the factorized marginals) fails.
