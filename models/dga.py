@@ -24,6 +24,15 @@ from aefamily.models.distributions import Bernoulli
 from aefamily.models.mlp import MLP, BernoulliHead, activation_by_name
 
 
+# prior_kind -> the autoregressive prior over H code bits with a hidden
+# width (None: the factorized Bernoulli).
+PRIORS: dict[str, Callable[[int, int], nn.Module] | None] = {
+    'factorized': None,
+    'nade': lambda code_dim, hidden: NADE(code_dim, hidden),
+    'made': lambda code_dim, hidden: MADE(code_dim, (hidden,)),
+}
+
+
 @flax.struct.dataclass
 class DGAOutputs:
   code: jax.Array            # f(x) = 1[a(x) > 0], [B, H]
@@ -65,17 +74,16 @@ class DGA(nn.Module):
   def setup(self):
     self.encoder = MLP(self.hidden, self.activation)
     self.code_layer = nn.Dense(self.code_dim)
-    if self.prior_kind == 'factorized':
+    if self.prior_kind not in PRIORS:
+      raise ValueError(f'unknown prior_kind {self.prior_kind!r}; choose from '
+                       f'{sorted(PRIORS)}')
+    if self.autoregressive_prior:
+      self.code_prior = PRIORS[self.prior_kind](self.code_dim,
+                                                self.prior_hidden)
+    else:
       self.prior_logits = self.param('prior_logits',
                                      nn.initializers.zeros_init(),
                                      (self.code_dim,))
-    elif self.prior_kind == 'nade':
-      self.code_prior = NADE(self.code_dim, self.prior_hidden)
-    elif self.prior_kind == 'made':
-      self.code_prior = MADE(self.code_dim, (self.prior_hidden,))
-    else:
-      raise ValueError(f'unknown prior_kind {self.prior_kind!r}; choose from '
-                       "'factorized', 'nade', 'made'")
     self.decoder = BernoulliHead(tuple(reversed(self.hidden)), self.data_dim,
                                  self.activation, self.output_bias_init)
 
