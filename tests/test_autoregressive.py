@@ -14,9 +14,13 @@ from scipy import stats
 from aefamily.models.autoregressive import MADE
 from aefamily.models.autoregressive import NADE
 from aefamily.models.autoregressive import made_degrees
+from aefamily.models.dga import DGA
 from aefamily.objectives.autoregressive import autoregressive_loss
 from aefamily.objectives.autoregressive import ensemble_log_prob
 from aefamily.objectives.autoregressive import log_prob
+from aefamily.objectives.dga import dga_loss
+from aefamily.objectives.dga import straight_through_threshold
+from aefamily.samplers.ancestral import sample_dga
 from aefamily.samplers.autoregressive import sample
 
 D = 10
@@ -216,9 +220,6 @@ def test_nade_running_sum_sampler_follows_the_exact_distribution():
 
 @pytest.mark.parametrize('prior', ['nade', 'made'])
 def test_dga_with_an_autoregressive_prior(prior):
-  from aefamily.models.dga import DGA
-  from aefamily.objectives.dga import dga_loss
-  from aefamily.samplers.ancestral import sample_dga
   code_dim = 6
   model = DGA(data_dim=D, code_dim=code_dim, hidden=(8,), prior_kind=prior,
               prior_hidden=5)
@@ -246,8 +247,6 @@ def test_dga_with_an_autoregressive_prior(prior):
   # The encoder's gradient is the straight-through one of −0.7 log P(h)
   # with the prior frozen, written out as its own term, plus that of the
   # reconstruction (β = 0).
-  from aefamily.objectives.dga import straight_through_threshold
-
   def prior_term(p):
     h = straight_through_threshold(model.apply(p, x, method=model.encode))
     frozen = jax.lax.stop_gradient(p)
