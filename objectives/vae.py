@@ -8,6 +8,14 @@ Two tiers, as everywhere in `objectives`:
   signature `(params, batch, rng, *, model, ...) -> (loss, aux)`, ready for
   `jax.value_and_grad(..., has_aux=True)`.
 
+Both losses take a KL weight β, a number or a schedule over training steps
+(β-VAE, Higgins et al. 2017; KL warm-up, Bowman et al. 2016 and Sønderby
+et al. 2016), and a choice of encoder gradient (`GRADIENTS`): the plain
+reparameterization gradient, "sticking the landing" (Roeder et al. 2017) or,
+for the IWAE bound, the doubly reparameterized gradient (Tucker et al.
+2019). The tighter bounds of Rainforth et al. (2018) are in
+`objectives.tighter_bounds`.
+
 All values are in nats per example. A loss is the negative bound averaged over
 the batch; `aux.metrics` carries the bounds themselves.
 
@@ -21,7 +29,8 @@ infinite or NaN loss.
 """
 
 import math
-from typing import Any
+import numbers
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
@@ -29,8 +38,13 @@ import jax.numpy as jnp
 from aefamily.objectives import LossAux
 from aefamily.objectives import densities
 from aefamily.objectives.checks import check_images
+from aefamily.objectives.checks import check_non_negative
 
 Batch = dict[str, jax.Array]
+# β: a number, or a schedule step -> β read at batch['step'].
+KLWeight = float | Callable[[jax.Array], jax.Array]
+# The encoder gradients a loss can follow.
+GRADIENTS = ('reparameterization', 'stl', 'dreg')
 
 
 def elbo(log_w: jax.Array) -> jax.Array:
@@ -71,20 +85,85 @@ def _check_inputs(x: jax.Array, model: Any, num_samples: int) -> None:
                unit_interval=model.likelihood == 'bernoulli')
 
 
-def _forward(params, x, rng, model, num_samples):
+def _check_gradient(gradient: str, model: Any, *, allowed=GRADIENTS) -> None:
+  if gradient not in allowed:
+    raise ValueError(f'gradient must be one of {allowed}, got {gradient!r}')
+  if gradient != 'reparameterization' and len(model.latent_dims) != 1:
+    # With one stochastic layer, stopping the gradient of q's outputs
+    # freezes its parameters; deeper, q(z_2 | z_1) would have to be
+    # re-evaluated at the live z_1 with frozen parameters.
+    raise ValueError(f'gradient={gradient!r} needs one stochastic layer; this '
+                     f'model has {len(model.latent_dims)}')
+
+
+def kl_weight(beta: KLWeight, batch: Batch) -> jax.Array:
+  """β at this step: the number, or the schedule read at batch['step'].
+
+  Raises:
+    ValueError: if β is a negative number.
+  """
+  if isinstance(beta, numbers.Real):
+    check_non_negative(beta=beta)
+    return jnp.asarray(beta, jnp.float32)
+  return beta(batch['step'])
+
+
+def kl_schedule(final: float, warmup_steps: int
+                ) -> Callable[[jax.Array], jax.Array]:
+  """KL warm-up: β(step) = final · min(1, step / warmup_steps).
+
+  The linear deterministic warm-up of Sønderby et al. 2016 (§2.3) from 0 to
+  `final` (1 for the ELBO, β for a β-VAE); warmup_steps = 0 is β = final
+  from the first step.
+
+  Raises:
+    ValueError: if final or warmup_steps is negative.
+  """
+  check_non_negative(final=final, warmup_steps=warmup_steps)
+  if warmup_steps == 0:
+    return lambda step: jnp.asarray(final, jnp.float32)
+  return lambda step: final * jnp.minimum(
+      jnp.asarray(step, jnp.float32) / warmup_steps, 1.0)
+
+
+def encode(params, x: jax.Array, rng: jax.Array, *, model, num_samples: int):
+  """K reparameterized z ~ q(z | x): (z, posterior), as in `VAEOutputs`.
+
+  Raises:
+    ValueError: as `log_importance_weights`.
+  """
+  _check_inputs(x, model, num_samples)
   eps = [jax.random.normal(key, shape) for key, shape in zip(
       jax.random.split(rng, len(model.latent_dims)),
       model.noise_shapes(num_samples, x.shape[0]))]
-  return model.apply(params, x, eps)
+  return model.apply(params, x, eps, method=model.encode)
 
 
-def _log_weight_terms(out, x):
-  """log p(x | z_1), log p(z) and log q(z | x), each [K, B]."""
-  log_likelihood = out.likelihood.log_prob(x)
-  log_prior = densities.standard_normal_log_prob(out.z[-1]) + sum(
-      p.log_prob(z) for p, z in zip(out.prior, out.z))
-  log_posterior = sum(q.log_prob(z) for q, z in zip(out.posterior, out.z))
+def log_weight_terms(params, x: jax.Array, z, posterior, *, model):
+  """log p(x | z_1), log p(z) and log q(z | x), each [K, B] (nats).
+
+  Args:
+    params: the model's variables (the decoder's are used).
+    x: [B, D].
+    z, posterior: from `encode`: one [K, B, d_l] sample and one q per layer.
+    model: a `models.vae.VAE`.
+  """
+  prior, likelihood = model.apply(params, z, method=model.decode)
+  log_likelihood = likelihood.log_prob(x)
+  log_prior = densities.standard_normal_log_prob(z[-1]) + sum(
+      p.log_prob(z_l) for p, z_l in zip(prior, z))
+  log_posterior = sum(q.log_prob(z_l) for q, z_l in zip(posterior, z))
   return log_likelihood, log_prior, log_posterior
+
+
+def tempered(terms, beta: jax.Array | float = 1.0) -> jax.Array:
+  """log w_β = log p(x | z) + β (log p(z) − log q(z | x)), [K, B] (nats).
+
+  β = 1 is the log importance weight itself; the ELBO of these weights is
+  E log p(x | z) − β KL(q ‖ p), the β-VAE's (Higgins et al. 2017, Eq. 4).
+  """
+  log_likelihood, log_prior, log_posterior = terms
+  return log_likelihood + beta * (log_prior - log_posterior)
 
 
 def log_importance_weights(params, x: jax.Array, rng: jax.Array, *, model,
@@ -109,85 +188,147 @@ def log_importance_weights(params, x: jax.Array, rng: jax.Array, *, model,
       array with B ≥ 1 (the message names the received shape and dtype), or
       concrete x is outside the domain (see the module docstring).
   """
-  _check_inputs(x, model, num_samples)
-  terms = _log_weight_terms(_forward(params, x, rng, model, num_samples), x)
-  log_likelihood, log_prior, log_posterior = terms
-  return log_likelihood + log_prior - log_posterior
+  z, posterior = encode(params, x, rng, model=model, num_samples=num_samples)
+  return tempered(log_weight_terms(params, x, z, posterior, model=model))
 
 
 def vae_loss(params, batch: Batch, rng: jax.Array, *, model,
-             num_samples: int = 1,
-             analytic_kl: bool = True) -> tuple[jax.Array, LossAux]:
-  """The negative ELBO, averaged over the batch (Kingma & Welling 2014).
+             num_samples: int = 1, analytic_kl: bool = True,
+             beta: KLWeight = 1.0,
+             gradient: str = 'reparameterization'
+             ) -> tuple[jax.Array, LossAux]:
+  """The negative (β-weighted) ELBO, averaged over the batch.
 
-  With `analytic_kl` the estimator is Eq. 10 of Kingma & Welling,
-  ELBO = (1/K) Σ_k log p(x | z_k) − KL(q(z | x) ‖ N(0, I)), which needs a
-  single stochastic layer. Otherwise it is Eq. 6, (1/K) Σ_k log w_k.
+  ELBO_β = (1/K) Σ_k log p(x | z_k) − β KL(q(z | x) ‖ p(z)), z_k ~ q(z | x):
+  Kingma & Welling 2014 at β = 1 (Eq. 10 with `analytic_kl`, the closed-form
+  KL of one stochastic layer; otherwise Eq. 6, the KL estimated by
+  (1/K) Σ_k [log q(z_k | x) − log p(z_k)]); the β-VAE objective of Higgins
+  et al. 2017 (Eq. 4) for a constant β; KL warm-up (Bowman et al. 2016,
+  §3.1; Sønderby et al. 2016, §2.3) for a β that a schedule raises from 0
+  to 1 over the first steps.
+
+  With gradient='stl' ("sticking the landing", Roeder et al. 2017, Eq. 8),
+  log q(z_k | x) is evaluated with q's parameters under `stop_gradient`, so
+  the encoder follows only the path derivative through z_k: the score term
+  removed has expectation zero, so the gradient stays unbiased for the
+  ELBO's, and vanishes at q = p(z | x). It needs the Monte Carlo KL.
 
   Args:
     params: the model's variables.
-    batch: {'image': [B, D]}.
+    batch: {'image': [B, D]}, and 'step' (added by the generic train step)
+      when beta is a schedule.
     rng: PRNG key.
     model: a `models.vae.VAE`.
     num_samples: K, the Monte Carlo samples per example.
     analytic_kl: use the closed-form KL (one stochastic layer only).
+    beta: the KL weight β ≥ 0, or a schedule step -> β.
+    gradient: 'reparameterization' or 'stl'.
 
   Returns:
-    (loss, aux): loss = −mean ELBO (nats, scalar); aux.metrics holds the
-    batch means of 'elbo', 'log_likelihood' (E_q log p(x | z)) and 'kl'.
+    (loss, aux): loss = −mean ELBO_β (nats, scalar); aux.metrics holds the
+    batch means of 'elbo' (at β = 1), 'log_likelihood' (E_q log p(x | z)),
+    'kl' and 'beta'; aux.cost is −mean ELBO, what validation and early
+    stopping watch whatever β is.
 
   Raises:
     ValueError: if the images are not a float [B, model.data_dim] array
       with B ≥ 1, concrete images are outside the domain (see the module
-      docstring), num_samples < 1, or analytic_kl with more than one
-      stochastic layer.
+      docstring), num_samples < 1, β is a negative number, analytic_kl
+      with more than one stochastic layer or with gradient='stl', or the
+      gradient is unknown or needs one stochastic layer.
   """
   x = batch['image']
-  _check_inputs(x, model, num_samples)
-  out = _forward(params, x, rng, model, num_samples)
-  log_likelihood, log_prior, log_posterior = _log_weight_terms(out, x)
+  _check_gradient(gradient, model, allowed=GRADIENTS[:2])
+  if analytic_kl and len(model.latent_dims) != 1:
+    raise ValueError('the analytic KL needs one stochastic layer; this '
+                     f'model has {len(model.latent_dims)}: use '
+                     'analytic_kl=False')
+  if analytic_kl and gradient == 'stl':
+    raise ValueError("gradient='stl' removes the score term of the Monte "
+                     'Carlo KL: use analytic_kl=False')
+  beta = kl_weight(beta, batch)
+  z, posterior = encode(params, x, rng, model=model, num_samples=num_samples)
+  if gradient == 'stl':
+    posterior = jax.lax.stop_gradient(posterior)
+  log_likelihood, log_prior, log_posterior = log_weight_terms(
+      params, x, z, posterior, model=model)
   if analytic_kl:
-    if len(model.latent_dims) != 1:
-      raise ValueError('the analytic KL needs one stochastic layer; this '
-                       f'model has {len(model.latent_dims)}: use '
-                       'analytic_kl=False')
-    q = out.posterior[0]
-    kl = densities.gaussian_kl(q.loc, q.log_var)
+    kl = densities.gaussian_kl(posterior[0].loc, posterior[0].log_var)
   else:
     kl = jnp.mean(log_posterior - log_prior, axis=0)
-  bound = jnp.mean(log_likelihood, axis=0) - kl
-  metrics = {'elbo': jnp.mean(bound),
-             'log_likelihood': jnp.mean(log_likelihood),
-             'kl': jnp.mean(kl)}
-  return -metrics['elbo'], LossAux(metrics)
+  expected_log_likelihood = jnp.mean(log_likelihood, axis=0)
+  elbo_value = jnp.mean(expected_log_likelihood - kl)
+  metrics = {'elbo': elbo_value,
+             'log_likelihood': jnp.mean(expected_log_likelihood),
+             'kl': jnp.mean(kl),
+             'beta': beta}
+  loss = -jnp.mean(expected_log_likelihood - beta * kl)
+  return loss, LossAux(metrics, cost=-elbo_value)
 
 
 def iwae_loss(params, batch: Batch, rng: jax.Array, *, model,
-              num_samples: int) -> tuple[jax.Array, LossAux]:
+              num_samples: int, beta: KLWeight = 1.0,
+              gradient: str = 'reparameterization'
+              ) -> tuple[jax.Array, LossAux]:
   """The negative K-sample importance-weighted bound, averaged over the batch.
 
-  Burda et al. 2016, Eq. 8; its reparameterized gradient is their Eq. 14.
-  The returned loss is exactly −L_K, not a surrogate.
+  L_K = log (1/K) Σ_k w_k (Burda et al. 2016, Eq. 8), here of the tempered
+  weights log w_β = log p(x | z) + β (log p(z) − log q(z | x)) (`tempered`;
+  β = 1 is the IWAE, and a schedule from 0 to 1 is KL warm-up). The loss
+  value is exactly −L_K; its gradient is chosen by `gradient`:
+
+  * 'reparameterization': Σ_k w̃_k ∇ log w_k with normalized weights w̃
+    (Burda et al., Eq. 14).
+  * 'stl': the same with log q(z_k | x) at stopped parameters (Roeder et
+    al. 2017). For K > 1 it is biased for ∇L_K (Tucker et al. 2019, §3).
+  * 'dreg': the doubly reparameterized gradient (Tucker et al. 2019,
+    Eq. 7): the encoder φ receives Σ_k w̃_k² ∂log w_k/∂z_k · ∂z_k/∂φ, which
+    is unbiased for ∇_φ E[L_K] and whose signal-to-noise ratio does not
+    decay with K; the decoder keeps Σ_k w̃_k ∇_θ log w_k. It costs a second
+    decoder pass: one with z stopped carries the decoder's gradient, one
+    with the decoder stopped carries the encoder's.
 
   Args:
     params: the model's variables.
-    batch: {'image': [B, D]}.
+    batch: {'image': [B, D]}, and 'step' when beta is a schedule.
     rng: PRNG key.
     model: a `models.vae.VAE`.
     num_samples: K.
+    beta: the weight β ≥ 0 of log p(z) − log q(z | x), or a schedule.
+    gradient: one of `GRADIENTS`.
 
   Returns:
-    (loss, aux): loss = −mean L_K (nats, scalar); aux.metrics holds the
-    batch means of 'iwae_bound' (L_K) and 'elbo' (the K-sample ELBO of the
-    same samples, ≤ L_K).
+    (loss, aux): loss = −mean L_K of the tempered weights (nats, scalar);
+    aux.metrics holds the batch means of 'iwae_bound' (L_K at β = 1),
+    'elbo' (the K-sample ELBO of the same samples, ≤ L_K) and 'beta';
+    aux.cost is −mean L_K at β = 1.
 
   Raises:
     ValueError: if the images are not a float [B, model.data_dim] array
       with B ≥ 1, concrete images are outside the domain (see the module
-      docstring), or num_samples < 1.
+      docstring), num_samples < 1, β is a negative number, or the gradient
+      is unknown or needs one stochastic layer.
   """
-  log_w = log_importance_weights(params, batch['image'], rng, model=model,
-                                 num_samples=num_samples)
+  x = batch['image']
+  _check_gradient(gradient, model)
+  beta = kl_weight(beta, batch)
+  sg = jax.lax.stop_gradient
+  z, posterior = encode(params, x, rng, model=model, num_samples=num_samples)
+  if gradient != 'reparameterization':
+    posterior = sg(posterior)
+  terms = log_weight_terms(params, x, sg(z) if gradient == 'dreg' else z,
+                           posterior, model=model)
+  bound = iwae_bound(tempered(terms, beta))
+  if gradient == 'dreg':
+    # The encoder's path: the decoder frozen, each z_k's derivative
+    # weighted by w̃_k² (a weighted sum whose value is held at 0).
+    log_w = tempered(log_weight_terms(sg(params), x, z, posterior,
+                                      model=model), beta)
+    squared = sg(jax.nn.softmax(log_w, axis=0)) ** 2
+    encoder_term = jnp.sum(squared * log_w, axis=0)
+    bound += encoder_term - sg(encoder_term)
+  log_w = sg(tempered(terms))
   metrics = {'iwae_bound': jnp.mean(iwae_bound(log_w)),
-             'elbo': jnp.mean(elbo(log_w))}
-  return -metrics['iwae_bound'], LossAux(metrics)
+             'elbo': jnp.mean(elbo(log_w)),
+             'beta': beta}
+  return -jnp.mean(bound), LossAux(metrics, cost=-metrics['iwae_bound'])

@@ -9,6 +9,7 @@ encoder's weights sets q(z | x): the exact posterior, or a worse one.
 import math
 
 import jax
+import jax.flatten_util
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -18,8 +19,10 @@ from aefamily.input_pipeline import LinearGaussian
 from aefamily.likelihood.iwae import chunked_log_weight_stats
 from aefamily.models.vae import VAE
 from aefamily.objectives import densities
-from aefamily.objectives.vae import (elbo, iwae_bound, iwae_loss,
-                            log_importance_weights, vae_loss)
+from aefamily.objectives.tighter_bounds import (ciwae_bound, miwae_bound,
+                                                miwae_loss, piwae_loss)
+from aefamily.objectives.vae import (elbo, iwae_bound, iwae_loss, kl_schedule,
+                                     log_importance_weights, vae_loss)
 
 D, K = 6, 2
 NOISE_VAR = 0.5
@@ -219,3 +222,221 @@ def test_kl_of_densities_matches_model_gaussian_kl(linear_gaussian):
   assert abs(float(metrics.metrics['kl']) - kl.mean()) < 4 * 3 / math.sqrt(2e5)
   np.testing.assert_allclose(
       densities.gaussian_kl(np.zeros(2), np.zeros(2)), 0.0, atol=1e-7)
+
+
+# β and warm-up, the tighter bounds, and the encoder gradients STL and DReG.
+
+
+def _loss_and_grads(loss_fn, params, x, rng, **kwargs):
+  return jax.value_and_grad(loss_fn, has_aux=True)(
+      params, {'image': x, 'step': jnp.asarray(0)}, rng, **kwargs)
+
+
+def test_beta_one_and_no_warmup_are_the_vae(linear_gaussian):
+  lg = linear_gaussian
+  params, x = lg['params'](enc_scale=0.6, log_var_shift=1.0), lg['x'][:50]
+  rng = jax.random.PRNGKey(3)
+  plain = vae_loss(params, {'image': x}, rng, model=lg['model'])
+  no_warmup = vae_loss(params, {'image': x, 'step': jnp.asarray(0)}, rng,
+                       model=lg['model'], beta=kl_schedule(1.0, 0))
+  assert float(plain[0]) == float(no_warmup[0])
+  for name in ('vae', 'iwae'):
+    loss_fn = vae_loss if name == 'vae' else iwae_loss
+    kwargs = {} if name == 'vae' else {'num_samples': 5}
+    a = loss_fn(params, {'image': x}, rng, model=lg['model'], **kwargs)
+    b = loss_fn(params, {'image': x}, rng, model=lg['model'], beta=1.0,
+                **kwargs)
+    assert float(a[0]) == float(b[0])
+
+
+def test_beta_elbo_matches_its_closed_form(linear_gaussian):
+  """E_q log p(x | z) − β KL, with the KL exact and the first term by MC."""
+  lg = linear_gaussian
+  params = lg['params'](enc_scale=0.6, log_var_shift=1.0)
+  x = np.asarray(lg['x'][:100], np.float64)
+  expected_ll, kl = _closed_form_elbo(lg, x, 0.6, 1.0)
+  for beta in (0.0, 4.0):
+    draws = [float(vae_loss(params, {'image': lg['x'][:100]},
+                            jax.random.PRNGKey(i), model=lg['model'],
+                            num_samples=20, beta=beta)[0])
+             for i in range(20)]
+    mean, se = _mean_and_se(draws)
+    assert abs(-mean - (expected_ll - beta * kl).mean()) < 4 * se + 1e-4
+
+
+def test_warmup_raises_beta_linearly():
+  schedule = kl_schedule(2.0, 100)
+  np.testing.assert_allclose([schedule(s) for s in (0, 50, 100, 1000)],
+                             [0.0, 1.0, 2.0, 2.0])
+
+
+def test_tighter_bounds_reduce_to_the_iwae_and_the_elbo(linear_gaussian):
+  lg = linear_gaussian
+  params, x = lg['params'](enc_scale=0.6, log_var_shift=1.0), lg['x'][:50]
+  rng = jax.random.PRNGKey(4)
+  log_w = log_importance_weights(params, x, rng, model=lg['model'],
+                                 num_samples=6)
+  np.testing.assert_allclose(miwae_bound(log_w[None]), iwae_bound(log_w),
+                             rtol=1e-6)
+  np.testing.assert_allclose(miwae_bound(log_w[:, None]), elbo(log_w),
+                             rtol=1e-6)
+  np.testing.assert_allclose(ciwae_bound(log_w, 1.0), elbo(log_w), rtol=1e-6)
+  np.testing.assert_allclose(ciwae_bound(log_w, 0.0), iwae_bound(log_w),
+                             rtol=1e-6)
+  # The model-level losses on the same samples.
+  batch = {'image': x}
+  iwae6 = iwae_loss(params, batch, rng, model=lg['model'], num_samples=6)[0]
+  miwae = miwae_loss(params, batch, rng, model=lg['model'], num_groups=1,
+                     num_samples=6)[0]
+  np.testing.assert_allclose(miwae, iwae6, rtol=1e-6)
+  with pytest.raises(ValueError, match='elbo_weight'):
+    ciwae_bound(log_w, 1.5)
+  with pytest.raises(ValueError, match='num_groups'):
+    miwae_loss(params, batch, rng, model=lg['model'], num_groups=0,
+               num_samples=6)
+
+
+def test_piwae_trains_each_network_on_its_own_bound(linear_gaussian):
+  """The decoder's gradient is that of L_{MK}, the encoder's that of
+  MIWAE(M, K), on the same samples."""
+  lg = linear_gaussian
+  params, x = lg['params'](enc_scale=0.6, log_var_shift=1.0), lg['x'][:50]
+  rng = jax.random.PRNGKey(5)
+  (loss, aux), grads = _loss_and_grads(piwae_loss, params, x, rng,
+                                       model=lg['model'], num_groups=3,
+                                       num_samples=4)
+  (iwae, _), iwae_grads = _loss_and_grads(iwae_loss, params, x, rng,
+                                          model=lg['model'], num_samples=12)
+  _, miwae_grads = _loss_and_grads(miwae_loss, params, x, rng,
+                                   model=lg['model'], num_groups=3,
+                                   num_samples=4)
+  np.testing.assert_allclose(loss, iwae, rtol=1e-6)
+  assert aux.metrics['miwae_bound'] < aux.metrics['iwae_bound']
+  for network, reference in (('decoders_0', iwae_grads),
+                             ('encoders_0', miwae_grads)):
+    jax.tree_util.tree_map(
+        lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5),
+        grads['params'][network], reference['params'][network])
+
+
+def _closed_form_elbo_of_encoder(lg, x):
+  """The exact ELBO, mean over x, as a function of the encoder's params.
+
+  The decoder is the true linear-Gaussian model (its log-variance does not
+  depend on z), so E_q log p(x | z) and the KL are Gaussian integrals.
+  """
+  w, b = jnp.asarray(lg['weight'], jnp.float32), jnp.asarray(lg['bias'],
+                                                             jnp.float32)
+
+  def elbo_of(encoder):
+    m = x @ encoder['loc']['kernel'] + encoder['loc']['bias']          # [N, K]
+    log_s2 = x @ encoder['log_var']['kernel'] + encoder['log_var']['bias']
+    s2 = jnp.exp(log_s2)
+    residual = x - m @ w.T - b
+    expected_ll = (-0.5 * D * math.log(2 * math.pi * NOISE_VAR)
+                   - 0.5 * (jnp.sum(residual ** 2, axis=1)
+                            + s2 @ jnp.sum(w ** 2, axis=0)) / NOISE_VAR)
+    kl = 0.5 * jnp.sum(s2 + m ** 2 - 1 - log_s2, axis=1)
+    return jnp.mean(expected_ll - kl)
+  return elbo_of
+
+
+def _encoder_gradient_draws(loss_fn, params, x, num_draws, seed, **kwargs):
+  """[num_draws] draws of the encoder's gradient of −loss, as a flat array."""
+  def one(rng):
+    grads = jax.grad(lambda p: -loss_fn(p, {'image': x}, rng, **kwargs)[0])(
+        params)
+    return jax.flatten_util.ravel_pytree(grads['params']['encoders_0'])[0]
+  keys = jax.random.split(jax.random.PRNGKey(seed), num_draws)
+  return np.asarray(jax.jit(jax.vmap(one))(keys), np.float64)
+
+
+def _assert_unbiased(draws, target, target_se=0.0):
+  mean = draws.mean(0)
+  se = np.sqrt(draws.var(0, ddof=1) / len(draws) + target_se ** 2)
+  z = np.abs(mean - target) / np.maximum(se, 1e-7)
+  # 28 coordinates: each beyond 4.5 SE with probability 7e-6.
+  assert np.all(z < 4.5), (z, mean, target)
+
+
+@pytest.mark.parametrize('gradient', ['reparameterization', 'stl'])
+def test_elbo_gradients_are_unbiased_for_the_exact_gradient(linear_gaussian,
+                                                           gradient):
+  lg = linear_gaussian
+  params, x = lg['params'](enc_scale=0.6, log_var_shift=1.0), lg['x'][:20]
+  exact = jax.grad(_closed_form_elbo_of_encoder(lg, x))(
+      params['params']['encoders_0'])
+  exact = np.asarray(jax.flatten_util.ravel_pytree(exact)[0])
+  draws = _encoder_gradient_draws(vae_loss, params, x, 4000, seed=6,
+                                  model=lg['model'], analytic_kl=False,
+                                  gradient=gradient)
+  _assert_unbiased(draws, exact)
+
+
+def test_stl_sticks_the_landing(linear_gaussian):
+  """At q = p(z | x) every STL draw of the encoder's gradient is 0 (Roeder
+  et al. 2017, §4); the reparameterization gradient's are not."""
+  lg = linear_gaussian
+  params, x = lg['params'](), lg['x'][:20]
+  stl = _encoder_gradient_draws(vae_loss, params, x, 50, seed=7,
+                                model=lg['model'], analytic_kl=False,
+                                gradient='stl')
+  plain = _encoder_gradient_draws(vae_loss, params, x, 50, seed=7,
+                                  model=lg['model'], analytic_kl=False)
+  assert np.abs(stl).max() < 1e-4, np.abs(stl).max()
+  assert plain.std(0).max() > 0.1
+
+
+def test_dreg_is_unbiased_and_lowers_the_encoder_variance(linear_gaussian):
+  """DReG and the IWAE's reparameterization gradient estimate the same
+  ∇_φ E[L_K]; at K = 50 DReG's variance is far smaller (Tucker et al.
+  2019, Fig. 2)."""
+  lg = linear_gaussian
+  params, x = lg['params'](enc_scale=0.6, log_var_shift=1.0), lg['x'][:20]
+  for k, draws in ((5, 4000), (50, 400)):
+    dreg = _encoder_gradient_draws(iwae_loss, params, x, draws, seed=8,
+                                   model=lg['model'], num_samples=k,
+                                   gradient='dreg')
+    plain = _encoder_gradient_draws(iwae_loss, params, x, draws, seed=9,
+                                    model=lg['model'], num_samples=k)
+    _assert_unbiased(dreg, plain.mean(0),
+                     plain.std(0, ddof=1) / math.sqrt(draws))
+  ratio = plain.var(0).sum() / dreg.var(0).sum()
+  assert ratio > 10, ratio  # 38 measured
+
+
+def test_dreg_leaves_the_decoder_gradient_alone(linear_gaussian):
+  lg = linear_gaussian
+  params, x = lg['params'](enc_scale=0.6, log_var_shift=1.0), lg['x'][:20]
+  rng = jax.random.PRNGKey(10)
+  (a, _), dreg = _loss_and_grads(iwae_loss, params, x, rng, model=lg['model'],
+                                 num_samples=8, gradient='dreg')
+  (b, _), plain = _loss_and_grads(iwae_loss, params, x, rng,
+                                  model=lg['model'], num_samples=8)
+  np.testing.assert_allclose(a, b, rtol=1e-6)
+  jax.tree_util.tree_map(
+      lambda u, v: np.testing.assert_allclose(u, v, rtol=1e-4, atol=1e-6),
+      dreg['params']['decoders_0'], plain['params']['decoders_0'])
+
+
+def test_bad_estimator_settings_raise_clear_errors(linear_gaussian):
+  lg = linear_gaussian
+  params, batch = lg['params'](), {'image': lg['x'][:4]}
+  rng = jax.random.PRNGKey(0)
+  with pytest.raises(ValueError, match='gradient must be one of'):
+    iwae_loss(params, batch, rng, model=lg['model'], num_samples=2,
+              gradient='score')
+  with pytest.raises(ValueError, match='gradient must be one of'):
+    vae_loss(params, batch, rng, model=lg['model'], gradient='dreg',
+             analytic_kl=False)
+  with pytest.raises(ValueError, match='analytic_kl=False'):
+    vae_loss(params, batch, rng, model=lg['model'], gradient='stl')
+  with pytest.raises(ValueError, match='beta must be >= 0'):
+    vae_loss(params, batch, rng, model=lg['model'], beta=-1.0)
+  deep = VAE(data_dim=D, latent_dims=(2, 2), hidden=((), ()),
+             likelihood='gaussian')
+  deep_params = deep.init(jax.random.PRNGKey(0), lg['x'][:4],
+                          [jnp.zeros(s) for s in deep.noise_shapes(1, 4)])
+  with pytest.raises(ValueError, match='one stochastic layer'):
+    iwae_loss(deep_params, batch, rng, model=deep, num_samples=2,
+              gradient='dreg')
