@@ -1,8 +1,12 @@
-"""The VAE and the IWAE (Kingma & Welling 2014; Burda et al. 2016).
+"""The VAE, the IWAE and the tighter bounds of Rainforth et al. 2018.
 
-Config fields: config.model (`VAEModel`), config.num_samples (K) and, for
-the VAE, config.analytic_kl. Both train `models.vae.VAE`; eval.py measures
-the IWAE-K test log-likelihood (`evaluators.vae`).
+Families 'vae' (the ELBO, Kingma & Welling 2014), 'iwae' (Burda et al.
+2016), 'miwae', 'ciwae' and 'piwae' (Rainforth et al. 2018). Config
+fields: config.model (`VAEModel`), config.num_samples (K), config.beta (the
+KL weight and its warm-up, `KLWeight`), config.gradient (the encoder's
+gradient estimator) and, per family, config.analytic_kl,
+config.num_groups (M) or config.elbo_weight. All train `models.vae.VAE`;
+eval.py measures the IWAE-K test log-likelihood (`evaluators.vae`).
 """
 
 import dataclasses
@@ -19,10 +23,14 @@ from aefamily.input_pipeline import Split
 from aefamily.models.mlp import ACTIVATIONS
 from aefamily.models.mlp import output_bias_from_data
 from aefamily.models.vae import VAE
+from aefamily.objectives import tighter_bounds
+from aefamily.objectives.vae import GRADIENTS
 from aefamily.objectives.vae import iwae_loss
+from aefamily.objectives.vae import kl_schedule
 from aefamily.objectives.vae import vae_loss
 
 Activation = Literal[tuple(ACTIVATIONS)]
+Gradient = Literal[GRADIENTS]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,28 +61,90 @@ class VAEModel:
 
 
 @dataclasses.dataclass(frozen=True)
+class KLWeight:
+  """config.beta: the weight β of the KL term (of log p(z) − log q(z | x)
+  in the importance weights), raised linearly from 0 to `final` over the
+  first `warmup_steps` steps (KL warm-up, Sønderby et al. 2016). final = 1
+  and no warm-up is the plain bound; final = β ≠ 1 is a β-VAE (Higgins et
+  al. 2017)."""
+  final: float = 1.0
+  warmup_steps: int = 0
+
+  def __post_init__(self):
+    check(self.final >= 0 and self.warmup_steps >= 0,
+          f'config.beta must be non-negative, got {self}')
+
+  def schedule(self):
+    """step -> β."""
+    return kl_schedule(self.final, self.warmup_steps)
+
+
+def _check_samples(num_samples: int) -> None:
+  check(num_samples >= 1,
+        f'config.num_samples must be >= 1, got {num_samples}')
+
+
+@dataclasses.dataclass(frozen=True)
 class VAESettings:
-  """Family 'vae': the ELBO with K samples, analytic KL if asked."""
+  """Family 'vae': the (β-)ELBO with K samples, analytic KL if asked; the
+  gradient 'reparameterization' or 'stl' (with the Monte Carlo KL)."""
   model: VAEModel = VAEModel()
   num_samples: int = 1
   analytic_kl: bool = True
+  beta: KLWeight = KLWeight()
+  gradient: Gradient = 'reparameterization'
 
   def __post_init__(self):
-    check(self.num_samples >= 1,
-          f'config.num_samples must be >= 1, got {self.num_samples}')
+    _check_samples(self.num_samples)
     check(not self.analytic_kl or len(self.model.latent_dims) == 1,
           'config.analytic_kl needs one stochastic layer; set it False')
+    check(self.gradient != 'dreg',
+          "config.gradient='dreg' is for the IWAE bound (family 'iwae')")
+    check(self.gradient != 'stl' or not self.analytic_kl,
+          "config.gradient='stl' needs config.analytic_kl=False")
 
 
 @dataclasses.dataclass(frozen=True)
 class IWAESettings:
-  """Family 'iwae': the K-sample importance-weighted bound."""
+  """Family 'iwae': the K-sample importance-weighted bound, with the
+  reparameterization, STL or DReG encoder gradient."""
   model: VAEModel = VAEModel()
   num_samples: int = 5
+  beta: KLWeight = KLWeight()
+  gradient: Gradient = 'reparameterization'
 
   def __post_init__(self):
-    check(self.num_samples >= 1,
-          f'config.num_samples must be >= 1, got {self.num_samples}')
+    _check_samples(self.num_samples)
+    check(self.gradient == 'reparameterization'
+          or len(self.model.latent_dims) == 1,
+          f'config.gradient={self.gradient!r} needs one stochastic layer')
+
+
+@dataclasses.dataclass(frozen=True)
+class GroupedSettings:
+  """Families 'miwae' and 'piwae': M groups of K samples per example."""
+  model: VAEModel = VAEModel()
+  num_samples: int = 8
+  num_groups: int = 8
+
+  def __post_init__(self):
+    _check_samples(self.num_samples)
+    check(self.num_groups >= 1,
+          f'config.num_groups must be >= 1, got {self.num_groups}')
+
+
+@dataclasses.dataclass(frozen=True)
+class CIWAESettings:
+  """Family 'ciwae': β · ELBO + (1 − β) · IWAE of K samples, β =
+  config.elbo_weight."""
+  model: VAEModel = VAEModel()
+  num_samples: int = 64
+  elbo_weight: float = 0.5
+
+  def __post_init__(self):
+    _check_samples(self.num_samples)
+    check(0 <= self.elbo_weight <= 1,
+          f'config.elbo_weight must be in [0, 1], got {self.elbo_weight}')
 
 
 def build_vae(settings: VAESettings | IWAESettings, train: Split) -> VAE:
@@ -95,17 +165,25 @@ def init_vae(model: VAE, rng: jax.Array, x: jax.Array):
   return model.init(rng, x, eps)
 
 
-registry.register(registry.Family(
-    name='vae', settings=VAESettings, build_model=build_vae,
-    init_variables=init_vae,
-    build_loss=lambda s, model: functools.partial(
-        vae_loss, model=model, num_samples=s.num_samples,
-        analytic_kl=s.analytic_kl),
-    evaluate=vae_evaluator.evaluate))
+def _register(name: str, settings: type, build_loss) -> None:
+  registry.register(registry.Family(
+      name=name, settings=settings, build_model=build_vae,
+      init_variables=init_vae, build_loss=build_loss,
+      evaluate=vae_evaluator.evaluate))
 
-registry.register(registry.Family(
-    name='iwae', settings=IWAESettings, build_model=build_vae,
-    init_variables=init_vae,
-    build_loss=lambda s, model: functools.partial(
-        iwae_loss, model=model, num_samples=s.num_samples),
-    evaluate=vae_evaluator.evaluate))
+
+_register('vae', VAESettings, lambda s, model: functools.partial(
+    vae_loss, model=model, num_samples=s.num_samples,
+    analytic_kl=s.analytic_kl, beta=s.beta.schedule(), gradient=s.gradient))
+_register('iwae', IWAESettings, lambda s, model: functools.partial(
+    iwae_loss, model=model, num_samples=s.num_samples,
+    beta=s.beta.schedule(), gradient=s.gradient))
+_register('miwae', GroupedSettings, lambda s, model: functools.partial(
+    tighter_bounds.miwae_loss, model=model, num_groups=s.num_groups,
+    num_samples=s.num_samples))
+_register('piwae', GroupedSettings, lambda s, model: functools.partial(
+    tighter_bounds.piwae_loss, model=model, num_groups=s.num_groups,
+    num_samples=s.num_samples))
+_register('ciwae', CIWAESettings, lambda s, model: functools.partial(
+    tighter_bounds.ciwae_loss, model=model, num_samples=s.num_samples,
+    elbo_weight=s.elbo_weight))

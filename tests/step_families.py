@@ -44,10 +44,24 @@ def _config(name: str, **overrides):
 
 # One committed config per family, with a tiny model.
 CONFIGS = {
+    # KL warm-up: β = 0, 1/2, 1 at the three steps, read from batch['step'].
     'vae': _config('binarized_mnist_vae', **{'model.latent_dims': (8,),
-                                             'model.hidden': ((32,),)}),
+                                             'model.hidden': ((32,),),
+                                             'beta.warmup_steps': 2}),
     'iwae': _config('binarized_mnist_iwae', **{'model.latent_dims': (8,),
                                                'model.hidden': ((32,),)}),
+    'iwae_dreg': _config('binarized_mnist_iwae', **{
+        'model.latent_dims': (8,), 'model.hidden': ((32,),),
+        'gradient': 'dreg'}),
+    'miwae': _config('binarized_mnist_miwae', **{
+        'model.latent_dims': (8,), 'model.hidden': ((32,),),
+        'num_groups': 2, 'num_samples': 3}),
+    'piwae': _config('binarized_mnist_piwae', **{
+        'model.latent_dims': (8,), 'model.hidden': ((32,),),
+        'num_groups': 2, 'num_samples': 3}),
+    'ciwae': _config('binarized_mnist_ciwae', **{
+        'model.latent_dims': (8,), 'model.hidden': ((32,),),
+        'num_samples': 4}),
     'dga': _config('binarized_mnist_dga', **{'model.code_dim': 16,
                                              'model.hidden': (32,)}),
     'dae': _config('fashion_mnist_dae_walkback', **{'model.code_dim': 32,
