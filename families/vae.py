@@ -15,6 +15,7 @@ from typing import Literal
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from aefamily.evaluators import vae as vae_evaluator
 from aefamily.training import registry
@@ -45,12 +46,16 @@ class VAEModel:
     activation: of the hidden units.
     output_bias_from_data_mean: start the Bernoulli output biases at the
       logits of the training mean.
+    num_pseudo_inputs: 0 for the N(0, I) prior; C > 0 for the VampPrior
+      with C pseudo-inputs, started at C training images drawn with seed 0
+      (Tomczak & Welling 2018; one stochastic layer).
   """
   latent_dims: tuple[int, ...] = (50,)
   hidden: tuple[tuple[int, ...], ...] = ((200, 200),)
   likelihood: Literal['bernoulli', 'gaussian'] = 'bernoulli'
   activation: Activation = 'tanh'
   output_bias_from_data_mean: bool = True
+  num_pseudo_inputs: int = 0
 
   def __post_init__(self):
     check(len(self.latent_dims) >= 1 and min(self.latent_dims) >= 1,
@@ -58,6 +63,12 @@ class VAEModel:
     check(len(self.hidden) == len(self.latent_dims),
           f'config.model.hidden needs one tuple per stochastic layer '
           f'({len(self.latent_dims)}), got {self.hidden}')
+    check(self.num_pseudo_inputs >= 0,
+          'config.model.num_pseudo_inputs must be >= 0, got '
+          f'{self.num_pseudo_inputs}')
+    check(not self.num_pseudo_inputs or len(self.latent_dims) == 1,
+          'config.model.num_pseudo_inputs (the VampPrior) needs one '
+          'stochastic layer')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,6 +109,9 @@ class VAESettings:
     _check_samples(self.num_samples)
     check(not self.analytic_kl or len(self.model.latent_dims) == 1,
           'config.analytic_kl needs one stochastic layer; set it False')
+    check(not self.analytic_kl or not self.model.num_pseudo_inputs,
+          'config.analytic_kl is the KL to N(0, I); with the VampPrior set '
+          'it False')
     check(self.gradient != 'dreg',
           "config.gradient='dreg' is for the IWAE bound (family 'iwae')")
     check(self.gradient != 'stl' or not self.analytic_kl,
@@ -149,14 +163,23 @@ class CIWAESettings:
 
 def build_vae(settings: VAESettings | IWAESettings, train: Split) -> VAE:
   """The VAE of settings.model; Bernoulli output biases from the training
-  mean if asked."""
+  mean if asked; the VampPrior's pseudo-inputs at training images."""
   m = settings.model
   bernoulli = m.likelihood == 'bernoulli'
   kwargs = output_bias_from_data(train.images,
                                  bernoulli and m.output_bias_from_data_mean)
+  if m.num_pseudo_inputs:
+    check(m.num_pseudo_inputs <= len(train.images),
+          f'config.model.num_pseudo_inputs={m.num_pseudo_inputs} exceeds '
+          f'the {len(train.images)} training images')
+    chosen = np.random.default_rng(0).choice(
+        len(train.images), m.num_pseudo_inputs, replace=False)
+    start = jnp.asarray(train.images[np.sort(chosen)], jnp.float32)
+    kwargs['pseudo_input_init'] = lambda key, shape: start
   return VAE(data_dim=train.images.shape[1], latent_dims=m.latent_dims,
              hidden=m.hidden, likelihood=m.likelihood,
-             activation=m.activation, **kwargs)
+             activation=m.activation,
+             num_pseudo_inputs=m.num_pseudo_inputs, **kwargs)
 
 
 def init_vae(model: VAE, rng: jax.Array, x: jax.Array):

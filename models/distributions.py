@@ -69,3 +69,27 @@ class Normal:
 
   def sample(self, rng: jax.Array) -> jax.Array:
     return self.reparameterize(jax.random.normal(rng, self.loc.shape))
+
+
+@flax.struct.dataclass
+class NormalMixture:
+  """The equally weighted mixture of C diagonal Gaussians over the last axis.
+
+  The prior of a VAE's top stochastic layer: one component at (0, 0) is
+  N(0, I); the encoder's posteriors at C pseudo-inputs are the VampPrior
+  (Tomczak & Welling 2018).
+  """
+  loc: jax.Array      # [C, d]
+  log_var: jax.Array  # [C, d], raw; used clipped to [−30, 30]
+
+  def log_prob(self, z: jax.Array) -> jax.Array:
+    """[..., d] -> [...] (nats)."""
+    return densities.gaussian_mixture_log_prob(z, self.loc, self.log_var)
+
+  def sample(self, rng: jax.Array, num_samples: int) -> jax.Array:
+    """[num_samples, d] draws: a component uniformly, then its Gaussian."""
+    component_rng, noise_rng = jax.random.split(rng)
+    c = jax.random.randint(component_rng, (num_samples,), 0,
+                           self.loc.shape[0])
+    eps = jax.random.normal(noise_rng, (num_samples, self.loc.shape[1]))
+    return Normal(self.loc[c], self.log_var[c]).reparameterize(eps)

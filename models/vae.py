@@ -6,7 +6,8 @@ whose two-stochastic-layer architecture factorizes as
   q(z_1, …, z_L | x) = q(z_1 | x) Π_{l>1} q(z_l | z_{l−1}),
   p(x, z_1, …, z_L) = p(z_L) Π_{l<L} p(z_l | z_{l+1}) · p(x | z_1),
 
-with p(z_L) = N(0, I) and diagonal Gaussians for every other latent factor.
+with p(z_L) = N(0, I), or the VampPrior (Tomczak & Welling 2018) for one
+stochastic layer, and diagonal Gaussians for every other latent factor.
 The module maps inputs and externally drawn standard-normal noise to
 distribution parameters. It computes no loss and draws no random numbers:
 that is the job of `objectives.vae` and `samplers.ancestral`.
@@ -18,7 +19,9 @@ import flax.linen as nn
 import flax.struct
 import jax
 
-from aefamily.models.distributions import Bernoulli, Normal
+import jax.numpy as jnp
+
+from aefamily.models.distributions import Bernoulli, Normal, NormalMixture
 from aefamily.models.mlp import BernoulliHead, GaussianHead
 
 
@@ -53,6 +56,10 @@ class VAE(nn.Module):
     likelihood: 'bernoulli' (binary data) or 'gaussian' (continuous data).
     activation: the hidden nonlinearity ('tanh' in the IWAE paper).
     output_bias_init: initializer of the Bernoulli output logits.
+    num_pseudo_inputs: 0 for p(z) = N(0, I); C > 0 for the VampPrior
+      p(z) = (1/C) Σ_c q(z | u_c) at C learned pseudo-inputs u_c [C, D]
+      (Tomczak & Welling 2018, Eq. 9; one stochastic layer).
+    pseudo_input_init: initializer of the pseudo-inputs [C, D].
   """
   data_dim: int
   latent_dims: Sequence[int]
@@ -60,11 +67,20 @@ class VAE(nn.Module):
   likelihood: str = 'bernoulli'
   activation: str = 'tanh'
   output_bias_init: Callable = nn.initializers.zeros_init()
+  num_pseudo_inputs: int = 0
+  pseudo_input_init: Callable = nn.initializers.uniform(1.0)
 
   def setup(self):
     if len(self.hidden) != len(self.latent_dims):
       raise ValueError(f'hidden has {len(self.hidden)} entries but there are '
                        f'{len(self.latent_dims)} stochastic layers')
+    if self.num_pseudo_inputs and len(self.latent_dims) != 1:
+      raise ValueError('the VampPrior needs one stochastic layer; this model '
+                       f'has {len(self.latent_dims)}')
+    if self.num_pseudo_inputs:
+      self.pseudo_inputs = self.param(
+          'pseudo_inputs', self.pseudo_input_init,
+          (self.num_pseudo_inputs, self.data_dim))
     self.encoders = [GaussianHead(h, d, self.activation)
                      for h, d in zip(self.hidden, self.latent_dims)]
     # decoders[l] parameterizes p(z_l | z_{l+1}); decoders[0] is p(x | z_1).
@@ -75,6 +91,15 @@ class VAE(nn.Module):
     self.decoders = [observation] + [
         GaussianHead(h, d, self.activation)
         for h, d in zip(self.hidden[1:], self.latent_dims[:-1])]
+
+  def top_prior(self) -> NormalMixture:
+    """p(z_L): N(0, I) as one component, or the VampPrior's C components,
+    q(z | u_c) for the pseudo-inputs u_c, parameters [C, d_L]."""
+    if self.num_pseudo_inputs:
+      q = self.encoders[0](self.pseudo_inputs)
+      return NormalMixture(q.loc, q.log_var)
+    zeros = jnp.zeros((1, self.latent_dims[-1]))
+    return NormalMixture(zeros, zeros)
 
   def noise_shapes(self, num_samples: int,
                    batch_size: int) -> tuple[tuple[int, ...], ...]:
@@ -122,7 +147,9 @@ class VAE(nn.Module):
     """Ancestral pass down the generative model: z_L = ε_L, z_l ~ p(z_l | z_{l+1}).
 
     Args:
-      eps: one [..., d_l] standard-normal array per stochastic layer.
+      eps: one [..., d_l] array per stochastic layer: standard-normal noise
+        for l < L, and z_L itself, a draw of `top_prior` (standard normal
+        for the N(0, I) prior).
 
     Returns:
       p(x | z_1), with parameters of shape [..., D].

@@ -143,6 +143,40 @@ def gaussian_log_prob(x: jax.Array, mean: jax.Array,
                         + jnp.square(x - mean) * jnp.exp(-log_var), axis=-1)
 
 
+def gaussian_mixture_log_prob(z: jax.Array, means: jax.Array,
+                              log_vars: jax.Array) -> jax.Array:
+  """log (1/C) Σ_c N(z; μ_c, diag(σ²_c)), the equally weighted mixture.
+
+  The VampPrior's density (Tomczak & Welling 2018, Eq. 9). The squared
+  distances to the C components come from two matrix products,
+  Σ_d z_d²/σ²_cd − 2 z_d μ_cd/σ²_cd + μ_cd²/σ²_cd, so the cost is that of
+  [N, d] @ [d, C] and the memory [N, C], never [N, C, d]; the rounding of
+  float32 then costs about 1e-3 nats for unit-scale codes with variances
+  near 1e-3. Log-variances are clipped to `LOG_VAR_RANGE`.
+
+  Args:
+    z: [..., d] points.
+    means: [C, d] component means.
+    log_vars: [C, d] component log-variances.
+
+  Returns:
+    [...] log-densities in nats.
+
+  Raises:
+    ValueError: if means and log_vars are not both [C, d] with the d of z.
+  """
+  _check_same_shape(means=means, log_vars=log_vars)
+  if jnp.ndim(means) != 2 or means.shape[1] != jnp.shape(z)[-1]:
+    raise ValueError(f'means and log_vars must be [C, {jnp.shape(z)[-1]}], '
+                     f'got {jnp.shape(means)}')
+  log_vars = clip_log_var(log_vars)
+  precision = jnp.exp(-log_vars)                                      # [C, d]
+  squared = (jnp.square(z) @ precision.T - 2 * z @ (means * precision).T
+             + jnp.sum(jnp.square(means) * precision, axis=-1))      # [..., C]
+  log_normals = -0.5 * (squared + jnp.sum(_LOG_2PI + log_vars, axis=-1))
+  return jax.nn.logsumexp(log_normals, axis=-1) - math.log(means.shape[0])
+
+
 def standard_normal_log_prob(z: jax.Array) -> jax.Array:
   """log N(z; 0, I), summed over the last axis. [..., D] -> [...] (nats)."""
   return -0.5 * jnp.sum(_LOG_2PI + jnp.square(z), axis=-1)

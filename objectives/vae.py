@@ -150,7 +150,8 @@ def log_weight_terms(params, x: jax.Array, z, posterior, *, model):
   """
   prior, likelihood = model.apply(params, z, method=model.decode)
   log_likelihood = likelihood.log_prob(x)
-  log_prior = densities.standard_normal_log_prob(z[-1]) + sum(
+  top_prior = model.apply(params, method=model.top_prior)
+  log_prior = top_prior.log_prob(z[-1]) + sum(
       p.log_prob(z_l) for p, z_l in zip(prior, z))
   log_posterior = sum(q.log_prob(z_l) for q, z_l in zip(posterior, z))
   return log_likelihood, log_prior, log_posterior
@@ -234,14 +235,18 @@ def vae_loss(params, batch: Batch, rng: jax.Array, *, model,
     ValueError: if the images are not a float [B, model.data_dim] array
       with B ≥ 1, concrete images are outside the domain (see the module
       docstring), num_samples < 1, β is a negative number, analytic_kl
-      with more than one stochastic layer or with gradient='stl', or the
-      gradient is unknown or needs one stochastic layer.
+      with more than one stochastic layer, with the VampPrior or with
+      gradient='stl', or the gradient is unknown or needs one stochastic
+      layer.
   """
   x = batch['image']
   _check_gradient(gradient, model, allowed=GRADIENTS[:2])
   if analytic_kl and len(model.latent_dims) != 1:
     raise ValueError('the analytic KL needs one stochastic layer; this '
                      f'model has {len(model.latent_dims)}: use '
+                     'analytic_kl=False')
+  if analytic_kl and model.num_pseudo_inputs:
+    raise ValueError('the analytic KL is to N(0, I); the VampPrior needs '
                      'analytic_kl=False')
   if analytic_kl and gradient == 'stl':
     raise ValueError("gradient='stl' removes the score term of the Monte "

@@ -30,11 +30,13 @@ def sample_vae(params, rng: jax.Array, *, model, num_samples: int):
   """
   if num_samples < 1:
     raise ValueError(f'num_samples must be >= 1, got {num_samples}')
-  latent_rng, x_rng = jax.random.split(rng)
+  latent_rng, top_rng, x_rng = jax.random.split(rng, 3)
   eps = [jax.random.normal(key, (num_samples, d)) for key, d in zip(
-      jax.random.split(latent_rng, len(model.latent_dims)),
-      model.latent_dims)]
-  p_x = model.apply(params, eps, method=model.generate)
+      jax.random.split(latent_rng, len(model.latent_dims) - 1),
+      model.latent_dims[:-1])]
+  top = model.apply(params, method=model.top_prior).sample(top_rng,
+                                                           num_samples)
+  p_x = model.apply(params, [*eps, top], method=model.generate)
   return p_x.sample(x_rng), p_x.mean()
 
 

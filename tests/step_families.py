@@ -50,6 +50,9 @@ CONFIGS = {
                                              'beta.warmup_steps': 2}),
     'iwae': _config('binarized_mnist_iwae', **{'model.latent_dims': (8,),
                                                'model.hidden': ((32,),)}),
+    'vampprior': _config('binarized_mnist_vampprior', **{
+        'model.latent_dims': (8,), 'model.hidden': ((32,),),
+        'model.num_pseudo_inputs': 10}),
     'iwae_dreg': _config('binarized_mnist_iwae', **{
         'model.latent_dims': (8,), 'model.hidden': ((32,),),
         'gradient': 'dreg'}),
