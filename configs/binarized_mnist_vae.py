@@ -27,6 +27,10 @@ def get_config():
   config.model.likelihood = 'bernoulli'
   config.model.activation = 'tanh'
   config.model.output_bias_from_data_mean = True
+  config.model.num_pseudo_inputs = 0  # > 0: the VampPrior
+  config.model.flow = 'none'          # or planar, radial, iaf
+  config.model.flow_steps = 0
+  config.model.iaf_hidden = (200,)
   config.num_samples = 1
   config.analytic_kl = True
   config.beta = ml_collections.ConfigDict()

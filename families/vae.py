@@ -21,6 +21,7 @@ from aefamily.evaluators import vae as vae_evaluator
 from aefamily.training import registry
 from aefamily.training.settings import check
 from aefamily.input_pipeline import Split
+from aefamily.models.flows import FLOWS
 from aefamily.models.mlp import ACTIVATIONS
 from aefamily.models.mlp import output_bias_from_data
 from aefamily.models.vae import VAE
@@ -49,6 +50,10 @@ class VAEModel:
     num_pseudo_inputs: 0 for the N(0, I) prior; C > 0 for the VampPrior
       with C pseudo-inputs, started at C training images drawn with seed 0
       (Tomczak & Welling 2018; one stochastic layer).
+    flow: 'none', or the normalizing flow of q(z | x): 'planar', 'radial'
+      (Rezende & Mohamed 2015) or 'iaf' (Kingma et al. 2016).
+    flow_steps: its number of steps (0 without a flow).
+    iaf_hidden: the hidden widths of each IAF step's MADE.
   """
   latent_dims: tuple[int, ...] = (50,)
   hidden: tuple[tuple[int, ...], ...] = ((200, 200),)
@@ -56,6 +61,9 @@ class VAEModel:
   activation: Activation = 'tanh'
   output_bias_from_data_mean: bool = True
   num_pseudo_inputs: int = 0
+  flow: Literal[FLOWS] = 'none'
+  flow_steps: int = 0
+  iaf_hidden: tuple[int, ...] = (200,)
 
   def __post_init__(self):
     check(len(self.latent_dims) >= 1 and min(self.latent_dims) >= 1,
@@ -69,6 +77,14 @@ class VAEModel:
     check(not self.num_pseudo_inputs or len(self.latent_dims) == 1,
           'config.model.num_pseudo_inputs (the VampPrior) needs one '
           'stochastic layer')
+    check((self.flow == 'none') == (self.flow_steps == 0)
+          and self.flow_steps >= 0,
+          'config.model.flow_steps must be >= 1 with a flow and 0 without, '
+          f'got flow={self.flow!r}, flow_steps={self.flow_steps}')
+    check(self.flow == 'none' or (len(self.latent_dims) == 1
+                                  and not self.num_pseudo_inputs),
+          'config.model.flow needs one stochastic layer and the N(0, I) '
+          'prior')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,6 +111,13 @@ def _check_samples(num_samples: int) -> None:
         f'config.num_samples must be >= 1, got {num_samples}')
 
 
+def _check_flow_gradient(settings) -> None:
+  check(settings.gradient == 'reparameterization'
+        or settings.model.flow == 'none',
+        f'config.gradient={settings.gradient!r} is not supported with '
+        f'config.model.flow={settings.model.flow!r}')
+
+
 @dataclasses.dataclass(frozen=True)
 class VAESettings:
   """Family 'vae': the (β-)ELBO with K samples, analytic KL if asked; the
@@ -109,13 +132,15 @@ class VAESettings:
     _check_samples(self.num_samples)
     check(not self.analytic_kl or len(self.model.latent_dims) == 1,
           'config.analytic_kl needs one stochastic layer; set it False')
-    check(not self.analytic_kl or not self.model.num_pseudo_inputs,
-          'config.analytic_kl is the KL to N(0, I); with the VampPrior set '
-          'it False')
+    check(not self.analytic_kl or (not self.model.num_pseudo_inputs
+                                   and self.model.flow == 'none'),
+          'config.analytic_kl is the KL between Gaussians; with the '
+          'VampPrior or a flow set it False')
     check(self.gradient != 'dreg',
           "config.gradient='dreg' is for the IWAE bound (family 'iwae')")
     check(self.gradient != 'stl' or not self.analytic_kl,
           "config.gradient='stl' needs config.analytic_kl=False")
+    _check_flow_gradient(self)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -132,6 +157,7 @@ class IWAESettings:
     check(self.gradient == 'reparameterization'
           or len(self.model.latent_dims) == 1,
           f'config.gradient={self.gradient!r} needs one stochastic layer')
+    _check_flow_gradient(self)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -179,7 +205,8 @@ def build_vae(settings: VAESettings | IWAESettings, train: Split) -> VAE:
   return VAE(data_dim=train.images.shape[1], latent_dims=m.latent_dims,
              hidden=m.hidden, likelihood=m.likelihood,
              activation=m.activation,
-             num_pseudo_inputs=m.num_pseudo_inputs, **kwargs)
+             num_pseudo_inputs=m.num_pseudo_inputs, flow=m.flow,
+             flow_steps=m.flow_steps, iaf_hidden=m.iaf_hidden, **kwargs)
 
 
 def init_vae(model: VAE, rng: jax.Array, x: jax.Array):

@@ -187,7 +187,10 @@ class MADE(nn.Module):
     direct_connections: add masked direct connections from the inputs to
       the outputs (the paper's "direct input connections", used in its
       MNIST experiments), a logistic autoregressive term.
-    output_bias_init: initializer of the output biases [D].
+    output_bias_init: initializer of the output biases [n·D].
+    outputs_per_dim: n outputs per dimension, all with dimension d's
+      connectivity; n > 1 gives [..., n, D] (IAF's shift and gate, Kingma
+      et al. 2016).
   """
   data_dim: int
   hidden: tuple[int, ...] = (500,)
@@ -198,6 +201,7 @@ class MADE(nn.Module):
   seed: int = 0
   direct_connections: bool = False
   output_bias_init: Callable = nn.initializers.zeros_init()
+  outputs_per_dim: int = 1
 
   def degrees(self) -> tuple[np.ndarray, list[np.ndarray]]:
     """`made_degrees` of this model: [K, D] and [K, H_l] per layer."""
@@ -210,26 +214,40 @@ class MADE(nn.Module):
     return np.argsort(self.degrees()[0], axis=1)
 
   @nn.compact
-  def __call__(self, x: jax.Array, mask: jax.Array | int = 0) -> jax.Array:
-    """[B, D] and a mask index in [0, K) -> logits [B, D] (data coordinates)."""
+  def __call__(self, x: jax.Array, mask: jax.Array | int = 0,
+               context: jax.Array | None = None) -> jax.Array:
+    """[..., D] and a mask index in [0, K) -> logits [..., D] (data
+    coordinates), or [..., n, D] for n = outputs_per_dim > 1.
+
+    A context [..., C] (broadcast against x), if given, enters the first
+    hidden layer through an unmasked dense map: every output may depend on
+    it (IAF's encoder features, Kingma et al. 2016, Fig. 2).
+    """
     act = activation_by_name(self.activation)
     inputs, layers = self.degrees()
     below = jnp.asarray(inputs)[mask]
     h = x
     for l, width in enumerate(self.hidden):
       m = jnp.asarray(layers[l])[mask]
-      h = act(MaskedDense(width, name=f'hidden_{l}')(
-          h, below[:, None] <= m[None, :]))
+      h = MaskedDense(width, name=f'hidden_{l}')(
+          h, below[:, None] <= m[None, :])
+      if l == 0 and context is not None:
+        h = h + nn.Dense(width, use_bias=False, name='context')(context)
+      h = act(h)
       below = m
     degree = jnp.asarray(inputs)[mask]
-    out = MaskedDense(self.data_dim, bias_init=self.output_bias_init,
+    n = self.outputs_per_dim
+    out = MaskedDense(n * self.data_dim, bias_init=self.output_bias_init,
                       name='logits')
-    logits = out(h, below[:, None] < degree[None, :])
+    logits = out(h, jnp.tile(below[:, None] < degree[None, :], (1, n)))
     if self.direct_connections:
       # Input d' to output d when d' comes before d in the ordering.
-      direct = MaskedDense(self.data_dim, use_bias=False, name='direct')
-      logits = logits + direct(x, degree[:, None] < degree[None, :])
-    return logits
+      direct = MaskedDense(n * self.data_dim, use_bias=False, name='direct')
+      logits = logits + direct(
+          x, jnp.tile(degree[:, None] < degree[None, :], (1, n)))
+    if n == 1:
+      return logits
+    return logits.reshape(*logits.shape[:-1], n, self.data_dim)
 
 
 class MaskedDense(nn.Module):

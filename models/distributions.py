@@ -93,3 +93,27 @@ class NormalMixture:
                            self.loc.shape[0])
     eps = jax.random.normal(noise_rng, (num_samples, self.loc.shape[1]))
     return Normal(self.loc[c], self.log_var[c]).reparameterize(eps)
+
+
+@flax.struct.dataclass
+class FlowPosterior:
+  """q_T(z_T | x) of a flow's output z_T = f(z_0), z_0 ~ base (`models.flows`).
+
+  Its density is known at the draws the flow made, not at an arbitrary
+  point: `log_prob` takes the z_T that came with it.
+  """
+  base: Normal           # q_0(z_0 | x), [B, d]
+  base_sample: jax.Array  # z_0, [K, B, d]
+  log_det: jax.Array     # Σ_t log |det ∂f_t/∂z_{t−1}|, [K, B]
+
+  @property
+  def loc(self) -> jax.Array:
+    """The base distribution's mean [B, d] (f maps it to the z_T of ε = 0)."""
+    return self.base.loc
+
+  def log_prob(self, z: jax.Array) -> jax.Array:
+    """log q_T(z_T | x) = log q_0(z_0 | x) − log |det|, [K, B] (nats), for
+    the z_T [K, B, d] that this flow produced (Rezende & Mohamed 2015,
+    Eq. 7)."""
+    del z  # the flow's own output: its density follows from z_0
+    return self.base.log_prob(self.base_sample) - self.log_det

@@ -13,15 +13,17 @@ distribution parameters. It computes no loss and draws no random numbers:
 that is the job of `objectives.vae` and `samplers.ancestral`.
 """
 
+import math
 from typing import Callable, Sequence
 
 import flax.linen as nn
 import flax.struct
 import jax
-
 import jax.numpy as jnp
 
-from aefamily.models.distributions import Bernoulli, Normal, NormalMixture
+from aefamily.models import flows
+from aefamily.models.distributions import (Bernoulli, FlowPosterior, Normal,
+                                           NormalMixture)
 from aefamily.models.mlp import BernoulliHead, GaussianHead
 
 
@@ -60,6 +62,15 @@ class VAE(nn.Module):
       p(z) = (1/C) Σ_c q(z | u_c) at C learned pseudo-inputs u_c [C, D]
       (Tomczak & Welling 2018, Eq. 9; one stochastic layer).
     pseudo_input_init: initializer of the pseudo-inputs [C, D].
+    flow: 'none', or a normalizing flow of q(z | x) (`models.flows`):
+      'planar', 'radial' or 'iaf' (one stochastic layer), amortized by the
+      encoder's last hidden layer.
+    flow_steps: its number of steps T.
+    iaf_hidden: the hidden widths of each IAF step's MADE.
+    leapfrog_steps: K > 0 adds the learned parameters of a Hamiltonian VAE
+      (Caterini, Doucet & Sejdinovic 2018) with K tempered leapfrog steps:
+      per-dimension step sizes and the initial inverse temperature β_0
+      (`objectives.hvae`).
   """
   data_dim: int
   latent_dims: Sequence[int]
@@ -69,6 +80,10 @@ class VAE(nn.Module):
   output_bias_init: Callable = nn.initializers.zeros_init()
   num_pseudo_inputs: int = 0
   pseudo_input_init: Callable = nn.initializers.uniform(1.0)
+  flow: str = 'none'
+  flow_steps: int = 0
+  iaf_hidden: Sequence[int] = (200,)
+  leapfrog_steps: int = 0
 
   def setup(self):
     if len(self.hidden) != len(self.latent_dims):
@@ -77,11 +92,27 @@ class VAE(nn.Module):
     if self.num_pseudo_inputs and len(self.latent_dims) != 1:
       raise ValueError('the VampPrior needs one stochastic layer; this model '
                        f'has {len(self.latent_dims)}')
+    if self.flow != 'none' and (len(self.latent_dims) != 1
+                                or self.num_pseudo_inputs):
+      raise ValueError('a flow posterior needs one stochastic layer and the '
+                       'N(0, I) prior')
+    if self.leapfrog_steps:
+      # Step sizes ε = exp(·) start at 0.05, β_0 = sigmoid(·) at 1/2.
+      self.log_step_size = self.param(
+          'log_step_size', nn.initializers.constant(math.log(0.05)),
+          (self.latent_dims[-1],))
+      self.inverse_temperature_logit = self.param(
+          'inverse_temperature_logit', nn.initializers.zeros_init(), ())
     if self.num_pseudo_inputs:
       self.pseudo_inputs = self.param(
           'pseudo_inputs', self.pseudo_input_init,
           (self.num_pseudo_inputs, self.data_dim))
-    self.encoders = [GaussianHead(h, d, self.activation)
+    head = GaussianHead
+    if self.flow != 'none':
+      head = flows.ContextGaussianHead
+      self.posterior_flow = flows.Flow(self.flow, self.flow_steps,
+                                       tuple(self.iaf_hidden))
+    self.encoders = [head(h, d, self.activation)
                      for h, d in zip(self.hidden, self.latent_dims)]
     # decoders[l] parameterizes p(z_l | z_{l+1}); decoders[0] is p(x | z_1).
     if self.likelihood not in _OBSERVATION_HEADS:
@@ -101,6 +132,12 @@ class VAE(nn.Module):
     zeros = jnp.zeros((1, self.latent_dims[-1]))
     return NormalMixture(zeros, zeros)
 
+  def hamiltonian_parameters(self) -> tuple[jax.Array, jax.Array]:
+    """The Hamiltonian VAE's leapfrog step sizes ε [d_L] and initial inverse
+    temperature β_0 in (0, 1)."""
+    return (jnp.exp(self.log_step_size),
+            jax.nn.sigmoid(self.inverse_temperature_logit))
+
   def noise_shapes(self, num_samples: int,
                    batch_size: int) -> tuple[tuple[int, ...], ...]:
     """The shapes of the standard-normal noise `__call__` takes: [K, B, d_l]."""
@@ -116,6 +153,11 @@ class VAE(nn.Module):
     Returns:
       (z, posterior): tuples over layers, as in `VAEOutputs`.
     """
+    if self.flow != 'none':
+      q, context = self.encoders[0](x)
+      z_0 = q.reparameterize(eps[0])
+      z, log_det = self.posterior_flow(z_0, context)
+      return (z,), (FlowPosterior(q, z_0, log_det),)
     h, zs, posteriors = x, [], []
     for encoder, e in zip(self.encoders, eps):
       q = encoder(h)

@@ -88,6 +88,10 @@ def _check_inputs(x: jax.Array, model: Any, num_samples: int) -> None:
 def _check_gradient(gradient: str, model: Any, *, allowed=GRADIENTS) -> None:
   if gradient not in allowed:
     raise ValueError(f'gradient must be one of {allowed}, got {gradient!r}')
+  if gradient != 'reparameterization' and model.flow != 'none':
+    raise ValueError(f'gradient={gradient!r} would have to re-evaluate the '
+                     'flow at frozen parameters; it is not supported with '
+                     f'flow={model.flow!r}')
   if gradient != 'reparameterization' and len(model.latent_dims) != 1:
     # With one stochastic layer, stopping the gradient of q's outputs
     # freezes its parameters; deeper, q(z_2 | z_1) would have to be
@@ -235,9 +239,9 @@ def vae_loss(params, batch: Batch, rng: jax.Array, *, model,
     ValueError: if the images are not a float [B, model.data_dim] array
       with B ≥ 1, concrete images are outside the domain (see the module
       docstring), num_samples < 1, β is a negative number, analytic_kl
-      with more than one stochastic layer, with the VampPrior or with
-      gradient='stl', or the gradient is unknown or needs one stochastic
-      layer.
+      with more than one stochastic layer, with the VampPrior, a flow or
+      gradient='stl', or the gradient is unknown, needs one stochastic
+      layer or is used with a flow.
   """
   x = batch['image']
   _check_gradient(gradient, model, allowed=GRADIENTS[:2])
@@ -245,9 +249,9 @@ def vae_loss(params, batch: Batch, rng: jax.Array, *, model,
     raise ValueError('the analytic KL needs one stochastic layer; this '
                      f'model has {len(model.latent_dims)}: use '
                      'analytic_kl=False')
-  if analytic_kl and model.num_pseudo_inputs:
-    raise ValueError('the analytic KL is to N(0, I); the VampPrior needs '
-                     'analytic_kl=False')
+  if analytic_kl and (model.num_pseudo_inputs or model.flow != 'none'):
+    raise ValueError('the analytic KL is between Gaussians; the VampPrior '
+                     'and flows need analytic_kl=False')
   if analytic_kl and gradient == 'stl':
     raise ValueError("gradient='stl' removes the score term of the Monte "
                      'Carlo KL: use analytic_kl=False')

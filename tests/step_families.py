@@ -53,6 +53,12 @@ CONFIGS = {
     'vampprior': _config('binarized_mnist_vampprior', **{
         'model.latent_dims': (8,), 'model.hidden': ((32,),),
         'model.num_pseudo_inputs': 10}),
+    'vae_iaf': _config('binarized_mnist_vae_iaf', **{
+        'model.latent_dims': (8,), 'model.hidden': ((32,),),
+        'model.iaf_hidden': (16,)}),
+    'vae_planar': _config('binarized_mnist_vae_planar', **{
+        'model.latent_dims': (8,), 'model.hidden': ((32,),),
+        'model.flow_steps': 2}),
     'iwae_dreg': _config('binarized_mnist_iwae', **{
         'model.latent_dims': (8,), 'model.hidden': ((32,),),
         'gradient': 'dreg'}),
