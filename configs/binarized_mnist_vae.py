@@ -31,6 +31,7 @@ def get_config():
   config.model.flow = 'none'          # or planar, radial, iaf
   config.model.flow_steps = 0
   config.model.iaf_hidden = (200,)
+  config.model.leapfrog_steps = 0     # family hvae: > 0
   config.num_samples = 1
   config.analytic_kl = True
   config.beta = ml_collections.ConfigDict()

@@ -1,7 +1,8 @@
 """The VAE, the IWAE and the tighter bounds of Rainforth et al. 2018.
 
 Families 'vae' (the ELBO, Kingma & Welling 2014), 'iwae' (Burda et al.
-2016), 'miwae', 'ciwae' and 'piwae' (Rainforth et al. 2018). Config
+2016), 'miwae', 'ciwae' and 'piwae' (Rainforth et al. 2018) and 'hvae'
+(Caterini et al. 2018). Config
 fields: config.model (`VAEModel`), config.num_samples (K), config.beta (the
 KL weight and its warm-up, `KLWeight`), config.gradient (the encoder's
 gradient estimator) and, per family, config.analytic_kl,
@@ -26,6 +27,7 @@ from aefamily.models.mlp import ACTIVATIONS
 from aefamily.models.mlp import output_bias_from_data
 from aefamily.models.vae import VAE
 from aefamily.objectives import tighter_bounds
+from aefamily.objectives.hvae import hvae_loss
 from aefamily.objectives.vae import GRADIENTS
 from aefamily.objectives.vae import iwae_loss
 from aefamily.objectives.vae import kl_schedule
@@ -54,6 +56,8 @@ class VAEModel:
       (Rezende & Mohamed 2015) or 'iaf' (Kingma et al. 2016).
     flow_steps: its number of steps (0 without a flow).
     iaf_hidden: the hidden widths of each IAF step's MADE.
+    leapfrog_steps: the Hamiltonian VAE's tempered leapfrog steps (family
+      'hvae' only; 0 elsewhere).
   """
   latent_dims: tuple[int, ...] = (50,)
   hidden: tuple[tuple[int, ...], ...] = ((200, 200),)
@@ -64,6 +68,7 @@ class VAEModel:
   flow: Literal[FLOWS] = 'none'
   flow_steps: int = 0
   iaf_hidden: tuple[int, ...] = (200,)
+  leapfrog_steps: int = 0
 
   def __post_init__(self):
     check(len(self.latent_dims) >= 1 and min(self.latent_dims) >= 1,
@@ -111,6 +116,11 @@ def _check_samples(num_samples: int) -> None:
         f'config.num_samples must be >= 1, got {num_samples}')
 
 
+def _check_no_leapfrog(model: VAEModel) -> None:
+  check(model.leapfrog_steps == 0,
+        "config.model.leapfrog_steps is for family 'hvae'")
+
+
 def _check_flow_gradient(settings) -> None:
   check(settings.gradient == 'reparameterization'
         or settings.model.flow == 'none',
@@ -130,6 +140,7 @@ class VAESettings:
 
   def __post_init__(self):
     _check_samples(self.num_samples)
+    _check_no_leapfrog(self.model)
     check(not self.analytic_kl or len(self.model.latent_dims) == 1,
           'config.analytic_kl needs one stochastic layer; set it False')
     check(not self.analytic_kl or (not self.model.num_pseudo_inputs
@@ -154,10 +165,26 @@ class IWAESettings:
 
   def __post_init__(self):
     _check_samples(self.num_samples)
+    _check_no_leapfrog(self.model)
     check(self.gradient == 'reparameterization'
           or len(self.model.latent_dims) == 1,
           f'config.gradient={self.gradient!r} needs one stochastic layer')
     _check_flow_gradient(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class HVAESettings:
+  """Family 'hvae': the tempered Hamiltonian VAE bound (Caterini et al.
+  2018) with config.model.leapfrog_steps steps, K samples."""
+  model: VAEModel = VAEModel(leapfrog_steps=5)
+  num_samples: int = 1
+
+  def __post_init__(self):
+    _check_samples(self.num_samples)
+    check(self.model.leapfrog_steps >= 0,
+          'config.model.leapfrog_steps must be >= 0')
+    check(len(self.model.latent_dims) == 1 and self.model.flow == 'none',
+          'the Hamiltonian VAE needs one stochastic layer and no flow')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -169,6 +196,7 @@ class GroupedSettings:
 
   def __post_init__(self):
     _check_samples(self.num_samples)
+    _check_no_leapfrog(self.model)
     check(self.num_groups >= 1,
           f'config.num_groups must be >= 1, got {self.num_groups}')
 
@@ -183,6 +211,7 @@ class CIWAESettings:
 
   def __post_init__(self):
     _check_samples(self.num_samples)
+    _check_no_leapfrog(self.model)
     check(0 <= self.elbo_weight <= 1,
           f'config.elbo_weight must be in [0, 1], got {self.elbo_weight}')
 
@@ -206,7 +235,8 @@ def build_vae(settings: VAESettings | IWAESettings, train: Split) -> VAE:
              hidden=m.hidden, likelihood=m.likelihood,
              activation=m.activation,
              num_pseudo_inputs=m.num_pseudo_inputs, flow=m.flow,
-             flow_steps=m.flow_steps, iaf_hidden=m.iaf_hidden, **kwargs)
+             flow_steps=m.flow_steps, iaf_hidden=m.iaf_hidden,
+             leapfrog_steps=m.leapfrog_steps, **kwargs)
 
 
 def init_vae(model: VAE, rng: jax.Array, x: jax.Array):
@@ -228,6 +258,8 @@ _register('vae', VAESettings, lambda s, model: functools.partial(
 _register('iwae', IWAESettings, lambda s, model: functools.partial(
     iwae_loss, model=model, num_samples=s.num_samples,
     beta=s.beta.schedule(), gradient=s.gradient))
+_register('hvae', HVAESettings, lambda s, model: functools.partial(
+    hvae_loss, model=model, num_samples=s.num_samples))
 _register('miwae', GroupedSettings, lambda s, model: functools.partial(
     tighter_bounds.miwae_loss, model=model, num_groups=s.num_groups,
     num_samples=s.num_samples))

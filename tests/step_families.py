@@ -59,6 +59,9 @@ CONFIGS = {
     'vae_planar': _config('binarized_mnist_vae_planar', **{
         'model.latent_dims': (8,), 'model.hidden': ((32,),),
         'model.flow_steps': 2}),
+    'hvae': _config('binarized_mnist_hvae', **{
+        'model.latent_dims': (8,), 'model.hidden': ((32,),),
+        'model.leapfrog_steps': 2}),
     'iwae_dreg': _config('binarized_mnist_iwae', **{
         'model.latent_dims': (8,), 'model.hidden': ((32,),),
         'gradient': 'dreg'}),
