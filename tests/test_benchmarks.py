@@ -9,8 +9,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from aefamily.benchmarks import gradient_snr
 from aefamily.benchmarks import performance
 from aefamily.configs import binarized_mnist_vae
+from aefamily.models.vae import VAE
 from aefamily.objectives import densities
 from aefamily.training import command_line
 from aefamily import families  # registers the library's families
@@ -120,3 +122,25 @@ def test_torch_reference_losses_equal_the_library_bounds(num_samples):
   np.testing.assert_allclose(vae, -float(jnp.mean(elbo)), rtol=1e-5)
   np.testing.assert_allclose(iwae, -float(jnp.mean(bound)), rtol=1e-5)
 
+
+
+def test_gradient_snr_rows_agree_where_the_estimators_must():
+  """At K = 1 DReG is STL; the decoder's gradient is the same for every
+  encoder estimator. Draws use the same keys, so both hold to rounding."""
+  model = VAE(data_dim=12, latent_dims=(3,), hidden=((8,),))
+  images = (np.random.default_rng(0).random((16, 12)) < 0.5).astype(
+      np.float32)
+  params = model.init(jax.random.PRNGKey(0), jnp.asarray(images),
+                      [jnp.zeros(s) for s in model.noise_shapes(1, 16)])
+  rows = gradient_snr.snr_table(model, params, images, ks=[1, 4],
+                                num_draws=8, seed=0)
+  by = {(r['K'], r['gradient']): r for r in rows}
+  assert len(rows) == 6
+  np.testing.assert_allclose(by[1, 'dreg']['encoder_snr'],
+                             by[1, 'stl']['encoder_snr'], rtol=1e-4)
+  for k in (1, 4):
+    for gradient in ('stl', 'dreg'):
+      np.testing.assert_allclose(by[k, gradient]['decoder_snr'],
+                                 by[k, 'reparameterization']['decoder_snr'],
+                                 rtol=1e-4)
+  assert '| 4 | dreg |' in gradient_snr.markdown(rows)
