@@ -1,5 +1,7 @@
 """Evaluation of a VAE or IWAE: IWAE-K log-likelihood, ELBO, active units, images."""
 
+import os
+
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -23,6 +25,10 @@ def evaluate(config: ml_collections.ConfigDict, model, params,
              image_shape: tuple[int, int], workdir: str) -> dict:
   """The test log-likelihood by IWAE with K = config.eval.num_samples.
 
+  Writes WORKDIR/eval_SPLIT_per_example.npz (atomically): each example's
+  'log_likelihood' and 'elbo' [N], in the split's order, for paired
+  comparisons of models on the same images (`benchmarks/leaderboard.py`).
+
   Returns:
     {'log_likelihood', 'log_likelihood_standard_error', 'nll', 'elbo',
     'elbo_standard_error', 'num_samples', 'active_units', 'latent_dims'}:
@@ -35,6 +41,11 @@ def evaluate(config: ml_collections.ConfigDict, model, params,
       params, images, ll_rng, model=model,
       num_samples=config.eval.num_samples, chunk_size=config.eval.chunk_size,
       batch_size=config.eval.batch_size)
+
+  path = os.path.join(workdir, f'eval_{config.eval.split}_per_example.npz')
+  tmp = f'{path}.tmp{os.getpid()}.npz'
+  np.savez(tmp, **per_example)
+  os.replace(tmp, path)
 
   means_fn = jax.jit(lambda p, x: vae_diagnostics.posterior_means(
       p, x, au_rng, model=model))

@@ -1,5 +1,6 @@
 """benchmarks/performance.py runs, and its PyTorch reference computes the library's bounds."""
 
+import json
 import os
 import subprocess
 import sys
@@ -144,3 +145,39 @@ def test_gradient_snr_rows_agree_where_the_estimators_must():
                                  by[k, 'reparameterization']['decoder_snr'],
                                  rtol=1e-4)
   assert '| 4 | dreg |' in gradient_snr.markdown(rows)
+
+
+def test_leaderboard_runs_members_side_by_side_and_pairs_them(tmp_path,
+                                                              shared_data):
+  out = tmp_path / 'board'
+  cmd = [sys.executable, '-m', 'aefamily.benchmarks.leaderboard',
+         f'--output_dir={out}', '--members=vae,iwae_dreg', '--epochs=1',
+         '--eval_samples=10', '--max_test_examples=100',
+         f'--data_dir={shared_data / "binarized_mnist"}']
+  proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900,
+                        check=False)
+  assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+  board = json.loads((out / 'leaderboard.json').read_text())
+  rows = {r['member']: r for r in board['rows']}
+  per_example = {m: np.load(out / m / 'eval_test_per_example.npz')[
+      'log_likelihood'] for m in rows}
+  assert per_example['vae'].shape == (100,)
+  gain = per_example['iwae_dreg'] - per_example['vae']
+  np.testing.assert_allclose(rows['iwae_dreg']['gain_over_vae'], gain.mean())
+  np.testing.assert_allclose(rows['iwae_dreg']['gain_standard_error'],
+                             gain.std(ddof=1) / 10)
+  np.testing.assert_allclose(rows['vae']['nll'], -per_example['vae'].mean())
+  assert '| iwae_dreg |' in (out / 'leaderboard.md').read_text()
+  # A second run finds both results and trains nothing.
+  again = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
+                         check=False)
+  assert again.returncode == 0 and 'training on' not in again.stdout
+
+
+def test_leaderboard_refuses_an_unknown_member():
+  proc = subprocess.run(
+      [sys.executable, '-m', 'aefamily.benchmarks.leaderboard',
+       '--members=vae,vqvae', '--output_dir=/nonexistent/never'],
+      capture_output=True, text=True, timeout=120, check=False)
+  assert proc.returncode != 0
+  assert "unknown member 'vqvae'" in proc.stderr

@@ -1,0 +1,244 @@
+r"""One protocol, every likelihood member of the VAE family, one table.
+
+  python -m aefamily.benchmarks.leaderboard --output_dir=runs/leaderboard
+  python -m aefamily.benchmarks.leaderboard --members=vae,iwae_dreg,vampprior \
+      --epochs=50 --output_dir=runs/leaderboard_50
+
+The protocol: static binarized MNIST (`../shared/data/binarized_mnist`), the
+784-200-200-50 tanh networks of Burda et al. 2016 (§5) plus each member's
+own extra parameters, Adam from 1e-3 decaying to 1e-4 over --epochs, batch
+100, the same seed; each member's committed config with these fields
+overridden. Each member trains and is evaluated by `train.py` and `eval.py`'s
+functions in its own process; --parallel of them run side by side, each
+pinned to one core when `taskset` exists. A member whose result file exists
+is not run again, so an interrupted leaderboard resumes.
+
+Per member it reports the test NLL by the IWAE bound with K = --eval_samples
+(± standard error over test images), the test ELBO, the active units, the
+training and evaluation CPU time, and the paired difference of its
+log-likelihood from the plain VAE's on the same test images, with the
+standard error of that difference: a gain is shown when it exceeds 3 of
+them. Results are written atomically to <output_dir>/leaderboard.md and
+leaderboard.json.
+"""
+
+import importlib
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import time
+from typing import Callable
+
+from absl import app
+from absl import flags
+import numpy as np
+
+from aefamily.training import metrics as metrics_lib
+
+# name -> (committed config, overrides given the number of training steps).
+Member = tuple[str, Callable[[int], dict]]
+MEMBERS: dict[str, Member] = {
+    'vae': ('binarized_mnist_vae', lambda steps: {}),
+    'vae_warmup': ('binarized_mnist_vae',
+                   lambda steps: {'beta.warmup_steps': steps // 10}),
+    'vae_stl': ('binarized_mnist_vae',
+                lambda steps: {'gradient': 'stl', 'analytic_kl': False}),
+    'iwae': ('binarized_mnist_iwae', lambda steps: {}),
+    'iwae_stl': ('binarized_mnist_iwae', lambda steps: {'gradient': 'stl'}),
+    'iwae_dreg': ('binarized_mnist_iwae',
+                  lambda steps: {'gradient': 'dreg'}),
+    'miwae': ('binarized_mnist_miwae', lambda steps: {}),
+    'ciwae': ('binarized_mnist_ciwae', lambda steps: {}),
+    'piwae': ('binarized_mnist_piwae', lambda steps: {}),
+    'vampprior': ('binarized_mnist_vampprior', lambda steps: {}),
+    'planar': ('binarized_mnist_vae_planar', lambda steps: {}),
+    'radial': ('binarized_mnist_vae_planar',
+               lambda steps: {'model.flow': 'radial'}),
+    'iaf': ('binarized_mnist_vae_iaf', lambda steps: {}),
+    'hvae': ('binarized_mnist_hvae', lambda steps: {}),
+}
+TRAIN_EXAMPLES, BATCH = 50_000, 100
+
+_OUTPUT_DIR = flags.DEFINE_string('output_dir', 'runs/leaderboard',
+                                  'One workdir per member, and the table.')
+_MEMBERS = flags.DEFINE_list('members', list(MEMBERS),
+                             f'Members to run, of {list(MEMBERS)}.')
+_EPOCHS = flags.DEFINE_integer('epochs', 100, 'Passes for every member.')
+_EVAL_SAMPLES = flags.DEFINE_integer('eval_samples', 5000,
+                                     'K of the IWAE test log-likelihood.')
+_MAX_TEST = flags.DEFINE_integer('max_test_examples', 0,
+                                 'Test images (0 = all 10,000).')
+_DATA_DIR = flags.DEFINE_string('data_dir', '../shared/data/binarized_mnist',
+                                'Binarized MNIST files.')
+_PARALLEL = flags.DEFINE_integer('parallel', 2, 'Members run at once.')
+_SEED = flags.DEFINE_integer('seed', 0, 'The seed of every member.')
+_MEMBER = flags.DEFINE_string('member', None,
+                              'Internal: run this one member here.')
+
+
+def member_config(name: str, *, epochs: int, eval_samples: int,
+                  max_test_examples: int, data_dir: str, seed: int):
+  """The committed config of member `name` under the protocol.
+
+  Raises:
+    ValueError: for an unknown member or a bad protocol value.
+  """
+  if name not in MEMBERS:
+    raise ValueError(f'unknown member {name!r}; known: {list(MEMBERS)}')
+  if epochs < 1 or eval_samples < 1 or max_test_examples < 0:
+    raise ValueError('need --epochs >= 1, --eval_samples >= 1 and '
+                     '--max_test_examples >= 0')
+  config_name, overrides = MEMBERS[name]
+  config = importlib.import_module(
+      f'aefamily.configs.{config_name}').get_config()
+  steps = epochs * TRAIN_EXAMPLES // BATCH
+  config.update_from_flattened_dict({
+      'data_dir': data_dir, 'num_epochs': epochs, 'batch_size': BATCH,
+      'eval_every_epochs': epochs, 'seed': seed,
+      'optimizer.learning_rate': 1e-3, 'optimizer.final_learning_rate': 1e-4,
+      'eval.num_samples': eval_samples,
+      'eval.chunk_size': math.gcd(eval_samples, 500),
+      'eval.max_examples': max_test_examples, **overrides(steps)})
+  return config
+
+
+def run_member(name: str, output_dir: str) -> dict:
+  """Trains and evaluates one member in this process; writes its result."""
+  from aefamily import eval as eval_lib  # pylint: disable=g-import-not-at-top
+  from aefamily import train  # pylint: disable=g-import-not-at-top
+  config = member_config(name, epochs=_EPOCHS.value,
+                         eval_samples=_EVAL_SAMPLES.value,
+                         max_test_examples=_MAX_TEST.value,
+                         data_dir=_DATA_DIR.value, seed=_SEED.value)
+  workdir = os.path.join(output_dir, name)
+  start = time.process_time()
+  train.train_and_evaluate(config, workdir)
+  train_cpu = time.process_time() - start
+  results = eval_lib.evaluate(config, workdir)
+  result = {'member': name, 'config': MEMBERS[name][0],
+            'train_cpu_seconds': train_cpu,
+            'eval_cpu_seconds': results['cpu_seconds'], 'results': results}
+  metrics_lib.write_atomic(os.path.join(workdir, 'member.json'),
+                           json.dumps(result, indent=2) + '\n')
+  return result
+
+
+def _spawn(name: str, core: int | None) -> subprocess.Popen:
+  argv = [sys.executable, '-m', 'aefamily.benchmarks.leaderboard',
+          f'--member={name}', f'--output_dir={_OUTPUT_DIR.value}',
+          f'--epochs={_EPOCHS.value}', f'--eval_samples={_EVAL_SAMPLES.value}',
+          f'--max_test_examples={_MAX_TEST.value}',
+          f'--data_dir={_DATA_DIR.value}', f'--seed={_SEED.value}']
+  if core is not None:
+    argv = ['taskset', '-c', str(core)] + argv
+  log = open(os.path.join(_OUTPUT_DIR.value, f'{name}.log'), 'w')
+  return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+
+
+def run_all(names: list[str]) -> None:
+  """Runs the members without a result, --parallel at a time.
+
+  Raises:
+    RuntimeError: naming the members that failed, and their logs.
+  """
+  pending = [n for n in names if not os.path.exists(
+      os.path.join(_OUTPUT_DIR.value, n, 'member.json'))]
+  pin = shutil.which('taskset') is not None and (
+      os.cpu_count() or 1) >= _PARALLEL.value
+  running: dict[int, tuple[str, subprocess.Popen]] = {}
+  failed = []
+  while pending or running:
+    free = [c for c in range(_PARALLEL.value) if c not in running]
+    while pending and free:
+      core = free.pop(0)
+      name = pending.pop(0)
+      print(f'{name}: training on {"core " + str(core) if pin else "any core"}'
+            f', log in {_OUTPUT_DIR.value}/{name}.log', flush=True)
+      running[core] = (name, _spawn(name, core if pin else None))
+    time.sleep(1)
+    for core, (name, proc) in list(running.items()):
+      if proc.poll() is not None:
+        del running[core]
+        print(f'{name}: {"done" if proc.returncode == 0 else "FAILED"}',
+              flush=True)
+        if proc.returncode:
+          failed.append(name)
+  if failed:
+    raise RuntimeError(f'members {failed} failed; see their logs in '
+                       f'{_OUTPUT_DIR.value}/<member>.log')
+
+
+def table(names: list[str], output_dir: str) -> tuple[str, list[dict]]:
+  """The Markdown table and its rows, from the members' results; the
+  paired differences need 'vae' among them."""
+  rows, per_example = [], {}
+  for name in names:
+    with open(os.path.join(output_dir, name, 'member.json')) as f:
+      result = json.load(f)
+    with np.load(os.path.join(output_dir, name,
+                              'eval_test_per_example.npz')) as arrays:
+      per_example[name] = arrays['log_likelihood']
+    r = result['results']
+    rows.append({
+        'member': name, 'nll': r['nll'],
+        'nll_standard_error': r['log_likelihood_standard_error'],
+        'elbo': r['elbo'], 'elbo_standard_error': r['elbo_standard_error'],
+        'active_units': r['active_units'][0], 'latent_dim': r['latent_dims'][0],
+        'train_cpu_minutes': result['train_cpu_seconds'] / 60,
+        'eval_cpu_minutes': result['eval_cpu_seconds'] / 60})
+  for row in rows:
+    if 'vae' in per_example and row['member'] != 'vae':
+      gain = per_example[row['member']] - per_example['vae']
+      row['gain_over_vae'] = float(gain.mean())
+      row['gain_standard_error'] = float(gain.std(ddof=1)
+                                         / math.sqrt(gain.size))
+  lines = ['| member | test NLL | test ELBO | active units | train CPU | '
+           'eval CPU | log-likelihood gain over the VAE (paired) |',
+           '|---|---|---|---|---|---|---|']
+  for r in rows:
+    gain = '—'
+    if 'gain_over_vae' in r:
+      shown = abs(r['gain_over_vae']) > 3 * r['gain_standard_error']
+      gain = (f'{r["gain_over_vae"]:+.2f} ± {r["gain_standard_error"]:.2f}'
+              f'{" (beyond 3 SE)" if shown else ""}')
+    lines.append(
+        f'| {r["member"]} | {r["nll"]:.2f} ± {r["nll_standard_error"]:.2f} | '
+        f'{r["elbo"]:.2f} ± {r["elbo_standard_error"]:.2f} | '
+        f'{r["active_units"]} / {r["latent_dim"]} | '
+        f'{r["train_cpu_minutes"]:.1f} min | {r["eval_cpu_minutes"]:.1f} min '
+        f'| {gain} |')
+  return '\n'.join(lines) + '\n', rows
+
+
+def main(argv):
+  del argv
+  if _MEMBER.value:
+    run_member(_MEMBER.value, _OUTPUT_DIR.value)
+    return
+  names = list(_MEMBERS.value)
+  for name in names:  # fail on a bad flag before any training
+    member_config(name, epochs=_EPOCHS.value, eval_samples=_EVAL_SAMPLES.value,
+                  max_test_examples=_MAX_TEST.value, data_dir=_DATA_DIR.value,
+                  seed=_SEED.value)
+  if _PARALLEL.value < 1:
+    raise app.UsageError('--parallel must be >= 1')
+  os.makedirs(_OUTPUT_DIR.value, exist_ok=True)
+  run_all(names)
+  markdown, rows = table(names, _OUTPUT_DIR.value)
+  protocol = (f'Protocol: static binarized MNIST, 784-200-200-50 tanh, Adam '
+              f'1e-3 to 1e-4, batch {BATCH}, {_EPOCHS.value} epochs, seed '
+              f'{_SEED.value}; test NLL by IWAE-{_EVAL_SAMPLES.value}, nats.\n\n')
+  metrics_lib.write_atomic(os.path.join(_OUTPUT_DIR.value, 'leaderboard.md'),
+                           protocol + markdown)
+  metrics_lib.write_atomic(
+      os.path.join(_OUTPUT_DIR.value, 'leaderboard.json'),
+      json.dumps({'epochs': _EPOCHS.value, 'eval_samples': _EVAL_SAMPLES.value,
+                  'seed': _SEED.value, 'rows': rows}, indent=2) + '\n')
+  print(protocol + markdown)
+
+
+if __name__ == '__main__':
+  app.run(main)
