@@ -74,6 +74,9 @@ _MAX_TEST = flags.DEFINE_integer('max_test_examples', 0,
 _DATA_DIR = flags.DEFINE_string('data_dir', '../shared/data/binarized_mnist',
                                 'Binarized MNIST files.')
 _PARALLEL = flags.DEFINE_integer('parallel', 2, 'Members run at once.')
+_CORES = flags.DEFINE_list(
+    'cores', None, 'The cores to pin the members to, one member on each at '
+    'a time (default 0, …, parallel − 1); sets --parallel.')
 _SEED = flags.DEFINE_integer('seed', 0, 'The seed of every member.')
 _MEMBER = flags.DEFINE_string('member', None,
                               'Internal: run this one member here.')
@@ -146,12 +149,14 @@ def run_all(names: list[str]) -> None:
   """
   pending = [n for n in names if not os.path.exists(
       os.path.join(_OUTPUT_DIR.value, n, 'member.json'))]
+  cores = ([int(c) for c in _CORES.value] if _CORES.value
+           else list(range(_PARALLEL.value)))
   pin = shutil.which('taskset') is not None and (
-      os.cpu_count() or 1) >= _PARALLEL.value
+      _CORES.value or (os.cpu_count() or 1) >= len(cores))
   running: dict[int, tuple[str, subprocess.Popen]] = {}
   failed = []
   while pending or running:
-    free = [c for c in range(_PARALLEL.value) if c not in running]
+    free = [c for c in cores if c not in running]
     while pending and free:
       core = free.pop(0)
       name = pending.pop(0)

@@ -1,5 +1,6 @@
 """Normalizing flows of the VAE's posterior: planar, radial and IAF."""
 
+import functools
 import math
 
 import jax
@@ -48,10 +49,11 @@ def test_log_det_is_slogdet_of_the_jacobian(name):
     context = jax.random.normal(jax.random.PRNGKey(2), (CONTEXT,),
                                 jnp.float64)
     f = lambda z: module.apply(params, z[None], context[None])[0][0]
+    jacobian = jax.jit(jax.jacfwd(f))
     for seed in range(3):
       z = 1.5 * jax.random.normal(jax.random.PRNGKey(10 + seed), (LATENT,),
                                   jnp.float64)
-      sign, expected = np.linalg.slogdet(np.asarray(jax.jacfwd(f)(z)))
+      sign, expected = np.linalg.slogdet(np.asarray(jacobian(z)))
       assert sign != 0
       _, log_det = module.apply(params, z[None], context[None])
       np.testing.assert_allclose(log_det[0], expected, rtol=1e-9)
@@ -65,8 +67,8 @@ def test_iaf_step_is_autoregressive(reverse):
   params = _init(module, scale=0.7)
   context = jax.random.normal(jax.random.PRNGKey(3), (CONTEXT,))
   z = jax.random.normal(jax.random.PRNGKey(4), (LATENT,))
-  jac = np.asarray(jax.jacfwd(
-      lambda z: module.apply(params, z[None], context[None])[0][0])(z))
+  jac = np.asarray(jax.jit(jax.jacfwd(
+      lambda z: module.apply(params, z[None], context[None])[0][0]))(z))
   if reverse:
     jac = jac[::-1, ::-1]
   assert np.all(jac[np.triu_indices(LATENT, 1)] == 0), jac
@@ -77,11 +79,12 @@ def test_iaf_step_is_autoregressive(reverse):
 def test_planar_step_stays_invertible_for_any_parameters():
   """wᵀû ≥ −1 (Rezende & Mohamed 2015, appendix A): 1 + ûᵀψ > 0."""
   module = PlanarStep()
+  apply = jax.jit(module.apply)
   for seed in range(5):
     params = _init(module, scale=5.0, seed=seed)
     z = 3 * jax.random.normal(jax.random.PRNGKey(seed), (200, LATENT))
     context = jax.random.normal(jax.random.PRNGKey(seed + 7), (200, CONTEXT))
-    _, log_det = module.apply(params, z, context)
+    _, log_det = apply(params, z, context)
     assert np.all(np.isfinite(log_det))
 
 
@@ -97,8 +100,9 @@ def test_flow_posterior_bounds_stay_below_log_p(flow):
               iaf_hidden=(8,))
   params = model.init(jax.random.PRNGKey(0), x,
                       [jnp.zeros(s) for s in model.noise_shapes(1, 64)])
-  log_w = log_importance_weights(params, x, jax.random.PRNGKey(1),
-                                 model=model, num_samples=400)
+  log_w = jax.jit(functools.partial(log_importance_weights, model=model,
+                                    num_samples=400))(
+      params, x, jax.random.PRNGKey(1))
   log_px = truth.log_prob(np.asarray(x))
   gap = log_px - np.asarray(log_w, np.float64).mean(0)          # ≥ 0 (ELBO)
   se = np.asarray(log_w).std(0) / math.sqrt(400)
