@@ -96,10 +96,8 @@ def miwae_loss(params, batch: Batch, rng: jax.Array, *, model,
   _check_groups(num_groups)
   log_w = log_importance_weights(params, batch['image'], rng, model=model,
                                  num_samples=num_groups * num_samples)
-  bound = miwae_bound(_grouped(log_w, num_groups))
-  return -jnp.mean(bound), LossAux(
-      _metrics(log_w, miwae_bound=jnp.mean(bound)),
-      cost=-jnp.mean(iwae_bound(jax.lax.stop_gradient(log_w))))
+  return _bound_loss(log_w, 'miwae_bound',
+                     miwae_bound(_grouped(log_w, num_groups)))
 
 
 def ciwae_loss(params, batch: Batch, rng: jax.Array, *, model,
@@ -127,10 +125,7 @@ def ciwae_loss(params, batch: Batch, rng: jax.Array, *, model,
   check_fraction('elbo_weight', elbo_weight, closed=True)
   log_w = log_importance_weights(params, batch['image'], rng, model=model,
                                  num_samples=num_samples)
-  bound = ciwae_bound(log_w, elbo_weight)
-  return -jnp.mean(bound), LossAux(
-      _metrics(log_w, ciwae_bound=jnp.mean(bound)),
-      cost=-jnp.mean(iwae_bound(jax.lax.stop_gradient(log_w))))
+  return _bound_loss(log_w, 'ciwae_bound', ciwae_bound(log_w, elbo_weight))
 
 
 def piwae_loss(params, batch: Batch, rng: jax.Array, *, model,
@@ -178,6 +173,15 @@ def piwae_loss(params, batch: Batch, rng: jax.Array, *, model,
       _metrics(log_w, miwae_bound=sg(encoder_bound)),
       objective=-sg(encoder_bound),
       cost=-jnp.mean(iwae_bound(log_w)))
+
+
+def _bound_loss(log_w: jax.Array, name: str,
+                bound: jax.Array) -> tuple[jax.Array, LossAux]:
+  """−mean bound, with the bound as metric `name` beside L_K and the ELBO
+  of the same weights, and −mean L_K as the cost."""
+  return -jnp.mean(bound), LossAux(
+      _metrics(log_w, **{name: jnp.mean(bound)}),
+      cost=-jnp.mean(iwae_bound(jax.lax.stop_gradient(log_w))))
 
 
 def _metrics(log_w: jax.Array, **bounds: jax.Array) -> dict[str, jax.Array]:
