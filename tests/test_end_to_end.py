@@ -1,5 +1,6 @@
 """Tiny configs trained end to end: resume, incompatible checkpoints, eval.py."""
 
+import dataclasses
 import importlib
 import json
 import os
@@ -23,6 +24,7 @@ from aefamily.training import checkpoints
 from aefamily.training import experiment
 from aefamily.configs import default
 from aefamily.families.vae import VAEModel
+from aefamily.families.vae import VAESettings
 
 
 def tiny_digits_config():
@@ -70,6 +72,44 @@ def test_checkpoint_of_another_model_is_refused(tmp_path):
     train.train_and_evaluate(other, str(tmp_path))
 
 
+def test_a_checkpoint_older_than_a_field_reads_it_at_its_default():
+  """A VAE checkpoint written before config.beta, config.gradient and the
+  model's flow and VampPrior fields existed resumes under a config that
+  leaves them at their defaults (the older code's behaviour), and not under
+  one that changes them."""
+  current = json.loads(experiment.with_family_defaults(
+      tiny_digits_config()).to_json())
+  old = {k: v for k, v in current.items() if k not in ('beta', 'gradient')}
+  old['model'] = {k: v for k, v in current['model'].items()
+                  if k not in ('num_pseudo_inputs', 'flow', 'flow_steps',
+                               'iaf_hidden', 'leapfrog_steps')}
+  defaults = json.loads(json.dumps(dataclasses.asdict(VAESettings())))
+  checkpoints.check_compatible(checkpoints.with_defaults(old, defaults),
+                               current, where='old')
+  changed = dict(current, beta={'final': 4.0, 'warmup_steps': 0})
+  with pytest.raises(checkpoints.IncompatibleCheckpointError, match='beta'):
+    checkpoints.check_compatible(checkpoints.with_defaults(old, defaults),
+                                 changed, where='old')
+
+
+def test_a_run_from_before_a_field_existed_resumes(tmp_path, monkeypatch):
+  config = tiny_digits_config()
+  config.num_epochs = 1
+  train.train_and_evaluate(config, str(tmp_path))
+  latest_meta = checkpoints._latest_meta
+
+  def as_written_before(mngr):  # the metadata an older version wrote
+    step, meta = latest_meta(mngr)
+    if step is not None:
+      meta = dict(meta, config={k: v for k, v in meta['config'].items()
+                                if k not in ('beta', 'gradient')})
+    return step, meta
+  monkeypatch.setattr(checkpoints, '_latest_meta', as_written_before)
+  config.num_epochs = 2
+  train.train_and_evaluate(config, str(tmp_path))
+  assert checkpoints.manager(str(tmp_path)).latest_step() == 50
+
+
 @pytest.mark.parametrize('field, value, match', [
     ('batch_size', 0, 'batch_size'),
     ('family', 'not-a-family', 'unknown family'),
@@ -95,7 +135,7 @@ def test_batch_the_devices_cannot_share_is_refused():
 
 @pytest.mark.parametrize('field, value', [
     ('num_sampless', 2),                       # a typo
-    ('beta', ml_collections.ConfigDict({'final': 1.0})),  # a DGA section
+    ('noise_prob', 0.01),                      # a DGA field
     ('model.code_dim', 8),                     # a DGA or autoencoder field
     ('eval.parzen_samples', 100),              # a DAE evaluation field
     ('optimizer.lr', 0.1),
@@ -117,8 +157,8 @@ def test_field_the_family_does_not_read_is_refused(field, value):
   shared = default.get_config()
   own = {'model': VAEModel(), 'eval': None, 'optimizer': None}
   if not parents:
-    assert str(sorted(set(shared) | {'model', 'num_samples',
-                                      'analytic_kl'})) in message
+    assert str(sorted(set(shared) | {'model', 'num_samples', 'analytic_kl',
+                                      'beta', 'gradient'})) in message
   elif parents[0] == 'model':
     assert str(sorted(vars(own['model']))) in message
   else:

@@ -10,6 +10,7 @@ restore, turns that into an error. A checkpoint whose model or objective
 differ from the current config is refused.
 """
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -20,6 +21,8 @@ import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
 from etils import epath
+
+from aefamily.training import registry
 
 # The layout of what a checkpoint holds. Checkpoints of another format (those
 # of aefamily 0.1 have none) are refused rather than read wrong.
@@ -35,7 +38,9 @@ RESUMABLE_FIELDS = ('num_epochs', 'log_every_steps', 'checkpoint_every_steps',
 # Config fields that only steer training: eval.py evaluates a checkpoint
 # whatever they were.
 TRAINING_ONLY_FIELDS = RESUMABLE_FIELDS + ('num_samples', 'analytic_kl',
-                                           'batch_size', 'optimizer')
+                                           'batch_size', 'optimizer', 'beta',
+                                           'gradient', 'num_groups',
+                                           'elbo_weight')
 
 
 class IncompatibleCheckpointError(ValueError):
@@ -179,7 +184,12 @@ def restore_latest(mngr: ocp.CheckpointManager, state: Any, *,
   if step is None:
     return state, None
   where = mngr.directory / str(step)
-  check_compatible(meta['config'], json.loads(config.to_json()),
+  # A field a family gained after the checkpoint was written reads as its
+  # default, which is what the older code did.
+  defaults = json.loads(json.dumps(dataclasses.asdict(
+      registry.get(config.family).settings())))
+  check_compatible(with_defaults(meta['config'], defaults),
+                   with_defaults(json.loads(config.to_json()), defaults),
                    where=str(where), may_differ=(
                        TRAINING_ONLY_FIELDS if for_evaluation
                        else RESUMABLE_FIELDS))
@@ -231,6 +241,19 @@ def saved_config(workdir: str) -> ml_collections.ConfigDict:
   if step is None:
     raise FileNotFoundError(f'no checkpoint in {workdir}/checkpoints')
   return ml_collections.ConfigDict(meta['config'])
+
+
+def with_defaults(config: dict[str, Any],
+                  defaults: dict[str, Any]) -> dict[str, Any]:
+  """config (a JSON dict) with the fields it lacks, at any depth, taken from
+  defaults."""
+  full = dict(config)
+  for name, value in defaults.items():
+    if name not in full:
+      full[name] = value
+    elif isinstance(value, dict) and isinstance(full[name], dict):
+      full[name] = with_defaults(full[name], value)
+  return full
 
 
 def check_compatible(saved: dict[str, Any], current: dict[str, Any], *,
