@@ -16,7 +16,7 @@ both on binarized MNIST, at the parameters of a trained VAE:
    and each encoder gradient ('reparameterization', 'stl', 'dreg'), it draws
    --num_draws gradients of −L_K (`objectives.vae.iwae_loss`) and takes each
    parameter element's SNR = |mean| / standard deviation
-   (`diagnostics.gradients.gradient_moments`);
+   (`diagnostics.gradients.iwae_gradient_snr`);
 3. it prints, per row, the median SNR over the encoder's and over the
    decoder's elements, and writes the table to <workdir>/gradient_snr.md
    and .json (atomically), with the CPU time.
@@ -25,22 +25,16 @@ At K = 1 DReG is STL (every normalized weight is 1), and the decoder's
 gradient is the same for every estimator: two checks of the table.
 """
 
-import functools
 import json
 import os
 import time
 
 from absl import app
 from absl import flags
-import jax
-import jax.numpy as jnp
-import numpy as np
 
 from aefamily import families  # registers the library's families
 from aefamily.configs import binarized_mnist_vae
-from aefamily.diagnostics.gradients import gradient_moments
-from aefamily.objectives.vae import GRADIENTS
-from aefamily.objectives.vae import iwae_loss
+from aefamily.diagnostics import gradients
 from aefamily.training import checkpoints
 from aefamily.training import experiment
 from aefamily.training import metrics as metrics_lib
@@ -57,37 +51,6 @@ _KS = flags.DEFINE_list('ks', ['1', '5', '50'], 'Values of K.')
 _NUM_DRAWS = flags.DEFINE_integer('num_draws', 200, 'Gradients per row.')
 _BATCH = flags.DEFINE_integer('batch_size', 100, 'The fixed minibatch.')
 _SEED = flags.DEFINE_integer('seed', 0, 'PRNG seed of the draws.')
-
-
-def _median_snr(mean, variance) -> float:
-  mean = np.concatenate([np.ravel(a) for a in jax.tree.leaves(mean)])
-  std = np.sqrt(np.concatenate([np.ravel(a)
-                                for a in jax.tree.leaves(variance)]))
-  return float(np.median(np.abs(mean) / np.maximum(std, 1e-30)))
-
-
-def snr_table(model, params, images: np.ndarray, *, ks, num_draws: int,
-              seed: int) -> list[dict]:
-  """One row per (K, estimator): the median encoder and decoder SNR."""
-  batch = {'image': jnp.asarray(images)}
-  rows = []
-  for k in ks:
-    for gradient in GRADIENTS:
-      loss_fn = functools.partial(iwae_loss, model=model, num_samples=k,
-                                  gradient=gradient)
-      moments = jax.jit(functools.partial(
-          gradient_moments, loss_fn, batch=batch, num_draws=num_draws))
-      mean, variance = moments(params, rng=jax.random.key(seed))
-      rows.append({
-          'K': k, 'gradient': gradient,
-          'encoder_snr': _median_snr(mean['params']['encoders_0'],
-                                     variance['params']['encoders_0']),
-          'decoder_snr': _median_snr(mean['params']['decoders_0'],
-                                     variance['params']['decoders_0']),
-      })
-      print(f'K={k:3d} {gradient:18s} encoder {rows[-1]["encoder_snr"]:.3f} '
-            f'decoder {rows[-1]["decoder_snr"]:.3f}', flush=True)
-  return rows
 
 
 def markdown(rows: list[dict]) -> str:
@@ -113,7 +76,7 @@ def main(argv):
   config.data_dir = _DATA_DIR.value
   train_split, = experiment.load_splits(config, 'train')
   model, params = experiment.restore_trained(workdir, train_split, config)
-  rows = snr_table(model, params, train_split.images[:_BATCH.value],
+  rows = gradients.iwae_gradient_snr(model, params, train_split.images[:_BATCH.value],
                    ks=[int(k) for k in _KS.value],
                    num_draws=_NUM_DRAWS.value, seed=_SEED.value)
   table = markdown(rows)

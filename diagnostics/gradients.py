@@ -7,12 +7,17 @@ parameters is the usual one-number summary of an estimator's noise
 (e.g. Mnih & Gregor 2014, §6; Tucker et al. 2017).
 """
 
+import functools
 from typing import Callable
 
+from absl import logging
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from aefamily.objectives import STATISTICS
+from aefamily.objectives.vae import GRADIENTS
+from aefamily.objectives.vae import iwae_loss
 
 
 def gradient_moments(loss_fn: Callable, params, batch: dict, rng: jax.Array,
@@ -76,3 +81,52 @@ def mean_over(tree, keep: Callable[[str], bool] = lambda path: True) -> float:
     raise ValueError('no parameters selected')
   total = sum(jnp.sum(leaf) for leaf in leaves)
   return float(total / sum(leaf.size for leaf in leaves))
+
+
+def _median_snr(mean, variance) -> float:
+  mean = np.concatenate([np.ravel(a) for a in jax.tree.leaves(mean)])
+  std = np.sqrt(np.concatenate([np.ravel(a)
+                                for a in jax.tree.leaves(variance)]))
+  return float(np.median(np.abs(mean) / np.maximum(std, 1e-30)))
+
+
+def iwae_gradient_snr(model, params, images: np.ndarray, *, ks,
+                      num_draws: int, seed: int) -> list[dict]:
+  """The signal-to-noise ratio of ∇(−L_K) by K and encoder gradient.
+
+  Rainforth et al. 2018 (Theorem 1): with the reparameterization gradient
+  the encoder's SNR falls as O(1/√K) and the decoder's rises as O(√K);
+  Tucker et al. 2019: with DReG the encoder's does not fall.
+
+  Args:
+    model: a `models.vae.VAE` with one stochastic layer.
+    params: its variables, held fixed.
+    images: [B, D], the fixed minibatch.
+    ks: the values of K.
+    num_draws: gradients per row (≥ 2).
+    seed: PRNG seed of the draws.
+
+  Returns:
+    One row per (K, gradient in `objectives.vae.GRADIENTS`): {'K',
+    'gradient', 'encoder_snr', 'decoder_snr'}, each SNR the median over the
+    network's parameter elements of |mean| / standard deviation.
+  """
+  batch = {'image': jnp.asarray(images)}
+  rows = []
+  for k in ks:
+    for gradient in GRADIENTS:
+      loss_fn = functools.partial(iwae_loss, model=model, num_samples=k,
+                                  gradient=gradient)
+      moments = jax.jit(functools.partial(
+          gradient_moments, loss_fn, batch=batch, num_draws=num_draws))
+      mean, variance = moments(params, rng=jax.random.key(seed))
+      rows.append({
+          'K': k, 'gradient': gradient,
+          'encoder_snr': _median_snr(mean['params']['encoders_0'],
+                                     variance['params']['encoders_0']),
+          'decoder_snr': _median_snr(mean['params']['decoders_0'],
+                                     variance['params']['decoders_0']),
+      })
+      logging.info('K=%d %s: encoder SNR %.3f, decoder SNR %.3f', k,
+                   gradient, rows[-1]['encoder_snr'], rows[-1]['decoder_snr'])
+  return rows
