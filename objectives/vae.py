@@ -101,7 +101,8 @@ def _check_gradient(gradient: str, model: Any, *, allowed=GRADIENTS) -> None:
 
 
 def kl_weight(beta: KLWeight, batch: Batch) -> jax.Array:
-  """β at this step: the number, or the schedule read at batch['step'].
+  """β at this step, a float32 scalar: the number, or the schedule read at
+  batch['step'].
 
   Raises:
     ValueError: if β is a negative number.
@@ -131,7 +132,18 @@ def kl_schedule(final: float, warmup_steps: int
 
 
 def encode(params, x: jax.Array, rng: jax.Array, *, model, num_samples: int):
-  """K reparameterized z ~ q(z | x): (z, posterior), as in `VAEOutputs`.
+  """K reparameterized z ~ q(z | x) (Kingma & Welling 2014, Eq. 10).
+
+  Args:
+    params: the model's variables.
+    x: [B, D] examples.
+    rng: PRNG key; layer l's noise is the l-th of split(rng, L).
+    model: a `models.vae.VAE`.
+    num_samples: K.
+
+  Returns:
+    (z, posterior), as in `VAEOutputs`: one [K, B, d_l] sample and one
+    q(z_l | ·) per stochastic layer (a `FlowPosterior` for a flow).
 
   Raises:
     ValueError: as `log_importance_weights`.
