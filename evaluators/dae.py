@@ -18,7 +18,7 @@ model. Its samples are judged three ways:
 """
 
 import os
-from typing import Any
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
@@ -44,12 +44,20 @@ def corruption_of(config: ml_collections.ConfigDict) -> Corruption:
                             level=config.corruption.level)
 
 
-def chain_samples(params, rng: jax.Array, *, model, corruption: Corruption,
+# A chain sampler of the evaluated model: (x0 [C, D], rng, num_steps) ->
+# the means E[x | state_t] of steps 1…T, [T, C, D].
+Chain = Callable[[jax.Array, jax.Array, int], jax.Array]
+# Its clamped version: (x0 [B, D], rng, mask [D], num_steps) -> the last
+# step's (clamped) means, [B, D].
+ClampedChain = Callable[[jax.Array, jax.Array, np.ndarray, int], jax.Array]
+
+
+def chain_samples(chain: Chain, rng: jax.Array, *, data_dim: int,
                   num_chains: int, burn_in: int, thin: int,
                   num_samples: int) -> jax.Array:
   """num_samples chain means from num_chains chains started at uniform noise.
 
-  Each chain runs burn_in steps, then records E[x | g(h_t)] every thin-th
+  Each chain runs burn_in steps, then records its mean every thin-th
   step until it has num_samples / num_chains records.
 
   Returns:
@@ -63,13 +71,26 @@ def chain_samples(params, rng: jax.Array, *, model, corruption: Corruption,
                      f'num_chains={num_chains}')
   per_chain = num_samples // num_chains
   start_rng, chain_rng = jax.random.split(rng)
-  x0 = jax.random.uniform(start_rng, (num_chains, model.data_dim))
-  chain = markov.dae_chain(params, x0, chain_rng, model=model,
-                           corruption=corruption,
-                           num_steps=burn_in + thin * per_chain,
-                           return_means=True)                  # [T, C, D]
-  kept = chain[burn_in + thin - 1::thin]                       # [per_chain, C, D]
-  return jnp.swapaxes(kept, 0, 1).reshape(num_samples, model.data_dim)
+  x0 = jax.random.uniform(start_rng, (num_chains, data_dim))
+  means = chain(x0, chain_rng, burn_in + thin * per_chain)     # [T, C, D]
+  kept = means[burn_in + thin - 1::thin]                       # [per_chain, C, D]
+  return jnp.swapaxes(kept, 0, 1).reshape(num_samples, data_dim)
+
+
+def dae_chains(params, *, model,
+               corruption: Corruption) -> tuple[Chain, ClampedChain]:
+  """The DAE's chain and clamped chain (`samplers.markov`), recording means."""
+  def chain(x0, rng, num_steps):
+    return markov.dae_chain(params, x0, rng, model=model,
+                            corruption=corruption, num_steps=num_steps,
+                            return_means=True)
+
+  def clamped(x0, rng, mask, num_steps):
+    return markov.clamped_dae_chain(
+        params, x0, rng, model=model, corruption=corruption, mask=mask,
+        num_steps=num_steps, return_chain=False, return_means=True)
+
+  return chain, clamped
 
 
 def _load(config, split: str) -> input_pipeline.Split:
@@ -84,19 +105,68 @@ def evaluate(config: ml_collections.ConfigDict, model, params,
              classifier: tuple[Any, Any] | None = None) -> dict:
   """Parzen log-likelihood, chain mixing and PNG grids of a DAE or CAE.
 
+  `evaluate_chains` of the DAE chain with config.corruption, then
+  tangents.png (and cae_samples.png when config.eval.cae_noise_std > 0).
+
   Args:
-    config: uses config.corruption and config.eval.{parzen_samples,
-      parzen_valid_examples, num_chains, burn_in, thin, mixing_chains,
-      mixing_steps, visit_confidence,
-      cae_noise_std (0 = no CAE chain), cae_steps, num_images}.
+    config: uses config.corruption and config.eval (see `evaluate_chains`;
+      also cae_noise_std, 0 = no CAE chain, and cae_steps).
     model, params: the DAE (`models.autoencoder.Autoencoder`).
     images: [N, D] test images (the first N of config.eval.split).
     rng: PRNG key.
     image_shape: (height, width) of one image.
-    workdir: where samples.png, reconstructions.png, chains.png,
-      inpainting.png, tangents.png and cae_samples.png go.
+    workdir: where the PNGs go.
     classifier: (module, variables) of a trained classifier of the data
       (config.eval.classifier_workdir's run), or None: no class counts.
+
+  Returns:
+    `evaluate_chains`'s results.
+  """
+  e = config.eval
+  chain, clamped = dae_chains(params, model=model,
+                              corruption=corruption_of(config))
+  sample_rng, mixing_rng, inpaint_rng, cae_rng = jax.random.split(rng, 4)
+  results = evaluate_chains(
+      config, chain, clamped, images, (sample_rng, mixing_rng, inpaint_rng),
+      image_shape=image_shape, workdir=workdir, classifier=classifier,
+      reconstruct=lambda x: model.apply(params, x).reconstruction.mean())
+  picks = images[np.linspace(0, images.shape[0] - 1, 8).astype(int)]
+  save_tangents(os.path.join(workdir, 'tangents.png'), params, picks,
+                model=model, image_shape=image_shape)
+  if e.cae_noise_std:
+    cae_samples = markov.cae_chain(
+        params, jnp.asarray(images[:e.num_images]), cae_rng, model=model,
+        noise_std=e.cae_noise_std, num_steps=e.cae_steps, return_chain=False,
+        return_means=True)
+    save_image_grid(os.path.join(workdir, 'cae_samples.png'),
+                    np.asarray(cae_samples), image_shape)
+  return results
+
+
+def evaluate_chains(config: ml_collections.ConfigDict, chain: Chain,
+                    clamped: ClampedChain, images: np.ndarray,
+                    rngs: tuple[jax.Array, jax.Array, jax.Array], *,
+                    image_shape: tuple[int, int], workdir: str,
+                    classifier: tuple[Any, Any] | None = None,
+                    reconstruct: Callable[[np.ndarray], jax.Array],
+                    clamped_half: str = 'left') -> dict:
+  """Parzen log-likelihood, mixing and PNG grids of a model's Markov chain.
+
+  Args:
+    config: uses config.eval.{parzen_samples, parzen_valid_examples,
+      num_chains, burn_in, thin, mixing_chains, mixing_steps,
+      visit_confidence, num_images, split}.
+    chain, clamped: the model's chain and clamped chain.
+    images: [N, D] test images (the first N of config.eval.split).
+    rngs: keys of the Parzen samples, the mixing chains and the inpainting.
+    image_shape: (height, width) of one image.
+    workdir: where samples.png, reconstructions.png, chains.png and
+      inpainting.png go.
+    classifier: (module, variables) of a trained classifier of the data,
+      or None: no class counts.
+    reconstruct: x [B, D] -> the model's reconstruction means [B, D].
+    clamped_half: the half of each image that inpainting keeps, 'left' or
+      'right'.
 
   Returns:
     {'parzen': `evaluate_parzen` of the test set under the chain samples,
@@ -111,16 +181,15 @@ def evaluate(config: ml_collections.ConfigDict, model, params,
     'classifier_test_accuracy'}; log-likelihoods in nats.
   """
   e = config.eval
-  corruption = corruption_of(config)
-  sample_rng, mixing_rng, inpaint_rng, cae_rng = jax.random.split(rng, 4)
+  sample_rng, mixing_rng, inpaint_rng = rngs
   train, valid = _load(config, 'train'), _load(config, 'valid')
 
-  logging.info('Drawing %d samples from %d DAE chains.', e.parzen_samples,
+  logging.info('Drawing %d samples from %d chains.', e.parzen_samples,
                e.num_chains)
   samples = np.asarray(chain_samples(
-      params, sample_rng, model=model, corruption=corruption,
-      num_chains=e.num_chains, burn_in=e.burn_in, thin=e.thin,
-      num_samples=e.parzen_samples))
+      jax.jit(chain, static_argnums=2), sample_rng,
+      data_dim=images.shape[1], num_chains=e.num_chains, burn_in=e.burn_in,
+      thin=e.thin, num_samples=e.parzen_samples))
   valid_images = valid.images[:e.parzen_valid_examples]
   parzen = evaluate_parzen(images, valid_images, samples)
   reference = evaluate_parzen(images, valid_images,
@@ -128,9 +197,8 @@ def evaluate(config: ml_collections.ConfigDict, model, params,
 
   starts = images[np.linspace(0, images.shape[0] - 1,
                               e.mixing_chains).astype(int)]
-  mixing = np.asarray(jax.jit(lambda x, key: markov.dae_chain(
-      params, x, key, model=model, corruption=corruption,
-      num_steps=e.mixing_steps, return_means=True))(starts, mixing_rng))
+  mixing = np.asarray(jax.jit(chain, static_argnums=2)(
+      jnp.asarray(starts), mixing_rng, e.mixing_steps))
   results = {
       'parzen': parzen,
       'parzen_training_images': reference,
@@ -159,27 +227,15 @@ def evaluate(config: ml_collections.ConfigDict, model, params,
 
   save_samples_and_reconstructions(
       workdir, samples[::e.parzen_samples // e.num_images][:e.num_images],
-      images, lambda x: model.apply(params, x).reconstruction.mean(),
-      image_shape, e.num_images)
+      images, reconstruct, image_shape, e.num_images)
   # One chain per row, every 10th of its first 160 steps.
   rows = np.swapaxes(mixing[9:160:10, :8], 0, 1)
   save_image_grid(os.path.join(workdir, 'chains.png'),
                   rows.reshape(-1, images.shape[1]), image_shape,
                   num_columns=rows.shape[1])
-  save_inpainting(os.path.join(workdir, 'inpainting.png'), params,
+  save_inpainting(os.path.join(workdir, 'inpainting.png'), clamped,
                   images[np.linspace(0, images.shape[0] - 1, 8).astype(int)],
-                  inpaint_rng, model=model, corruption=corruption,
-                  image_shape=image_shape)
-  picks = images[np.linspace(0, images.shape[0] - 1, 8).astype(int)]
-  save_tangents(os.path.join(workdir, 'tangents.png'), params, picks,
-                model=model, image_shape=image_shape)
-  if e.cae_noise_std:
-    cae_samples = markov.cae_chain(
-        params, jnp.asarray(images[:e.num_images]), cae_rng, model=model,
-        noise_std=e.cae_noise_std, num_steps=e.cae_steps, return_chain=False,
-        return_means=True)
-    save_image_grid(os.path.join(workdir, 'cae_samples.png'),
-                    np.asarray(cae_samples), image_shape)
+                  inpaint_rng, image_shape=image_shape, half=clamped_half)
   return results
 
 
@@ -201,23 +257,26 @@ def save_tangents(path: str, params, images: np.ndarray, *, model,
                   num_columns=num_tangents + 1)
 
 
-def save_inpainting(path: str, params, images: np.ndarray, rng: jax.Array, *,
-                    model, corruption: Corruption,
-                    image_shape: tuple[int, int], num_steps: int = 100):
-  """Writes rows of: originals, their left halves with noise, the inpainting.
+def save_inpainting(path: str, clamped: ClampedChain, images: np.ndarray,
+                    rng: jax.Array, *, image_shape: tuple[int, int],
+                    half: str = 'left', num_steps: int = 100):
+  """Writes rows of: originals, their kept halves with noise, the inpainting.
 
-  The left half of each image is clamped; the right half starts as uniform
-  noise and is sampled by `samplers.markov.clamped_dae_chain`; the last
+  The `half` ('left' or 'right') of each image is clamped; the other half
+  starts as uniform noise and is sampled by the clamped chain; the last
   step's means are shown.
+
+  Raises:
+    ValueError: for another half.
   """
+  if half not in ('left', 'right'):
+    raise ValueError(f"half must be 'left' or 'right', got {half!r}")
   height, width = image_shape
-  mask = np.tile(np.arange(width) < width // 2, height)          # [D]
+  left = np.arange(width) < width // 2
+  mask = np.tile(left if half == 'left' else ~left, height)       # [D]
   noise_rng, chain_rng = jax.random.split(rng)
   start = np.where(mask, images,
                    np.asarray(jax.random.uniform(noise_rng, images.shape)))
-  final = markov.clamped_dae_chain(
-      params, jnp.asarray(start, jnp.float32), chain_rng, model=model,
-      corruption=corruption, mask=mask, num_steps=num_steps,
-      return_chain=False, return_means=True)
+  final = clamped(jnp.asarray(start, jnp.float32), chain_rng, mask, num_steps)
   save_image_grid(path, np.concatenate([images, start, np.asarray(final)]),
                   image_shape)

@@ -3,9 +3,11 @@
 Importing this package registers the library's families in
 `training.registry`:
 
-  vae, iwae      families/vae.py          VAE and IWAE
+  vae, iwae, hvae, miwae, ciwae, piwae
+                 families/vae.py          the VAE family
   dga            families/dga.py          DGA stages and greedy stacks
   dae, cae       families/autoencoder.py  denoising (walk-back), contractive
+  gsn, hybrid_gsn  families/gsn.py        generative stochastic networks
   sbn            families/sbn.py          sigmoid belief nets (REINFORCE…)
   nade, made     families/autoregressive.py  NADE and MADE (exact likelihood)
   target_prop    families/target_prop.py  target propagation
@@ -20,6 +22,7 @@ from aefamily.families import autoencoder
 from aefamily.families import autoregressive
 from aefamily.families import classifier
 from aefamily.families import dga
+from aefamily.families import gsn
 from aefamily.families import sbn
 from aefamily.families import target_prop
 from aefamily.families import vae

@@ -133,17 +133,21 @@ def build_autoencoder(settings: DAESettings | CAESettings,
                      **kwargs)
 
 
+def restore_chain_classifier(config):
+  """(module, variables) of the classifier in config.eval.classifier_workdir,
+  which labels chain states; None when that is ''."""
+  if not config.eval.classifier_workdir:
+    return None
+  train, = experiment.load_splits(config, 'train', prepared=False)
+  return experiment.restore_trained(config.eval.classifier_workdir, train)
+
+
 def evaluate(config, model, variables, images, rng, *, image_shape, workdir):
   """`evaluators.dae.evaluate`, with the classifier of
   config.eval.classifier_workdir restored for the class counts."""
-  classifier = None
-  if config.eval.classifier_workdir:
-    train, = experiment.load_splits(config, 'train', prepared=False)
-    classifier = experiment.restore_trained(config.eval.classifier_workdir,
-                                            train)
   return dae_evaluator.evaluate(config, model, variables, images, rng,
                                 image_shape=image_shape, workdir=workdir,
-                                classifier=classifier)
+                                classifier=restore_chain_classifier(config))
 
 
 def _init(model, rng, x):

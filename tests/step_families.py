@@ -79,6 +79,10 @@ CONFIGS = {
     'dae': _config('fashion_mnist_dae_walkback', **{'model.code_dim': 32,
                                                     'walkback.num_steps': 2}),
     'cae': _config('binarized_mnist_cae', **{'model.code_dim': 32}),
+    # Each device draws its own corruption and hidden noise.
+    'gsn': _config('fashion_mnist_gsn', **{'model.hidden': (32, 16)}),
+    'hybrid_gsn': _config('fashion_mnist_hybrid_gsn',
+                          **{'model.hidden': (32, 16)}),
     'classifier': _config('fashion_mnist_classifier',
                           **{'model.hidden': (32,)}),
     'sbn': _config('binarized_mnist_sbn', **{'model.latent_dims': (16, 8),

@@ -11,7 +11,7 @@ from aefamily import eval as eval_lib
 from aefamily import train
 from aefamily.configs import binarized_mnist_cae
 from aefamily.configs import fashion_mnist_classifier, fashion_mnist_dae
-from aefamily.evaluators.dae import chain_samples, corruption_of
+from aefamily.evaluators.dae import chain_samples, corruption_of, dae_chains
 from aefamily.samplers import markov
 from aefamily.training import experiment
 
@@ -89,21 +89,22 @@ def test_chain_samples_are_thinned_chain_means(runs):
   _, config, dae_dir = runs
   split, = experiment.load_splits(config, 'train')
   model, params = experiment.restore_trained(dae_dir, split)
-  kwargs = dict(model=model, corruption=corruption_of(config),
-                num_chains=4, burn_in=3, thin=2)
-  samples = chain_samples(params, jax.random.PRNGKey(0), num_samples=8,
+  corruption = corruption_of(config)
+  dae_chain, _ = dae_chains(params, model=model, corruption=corruption)
+  kwargs = dict(data_dim=784, num_chains=4, burn_in=3, thin=2)
+  samples = chain_samples(dae_chain, jax.random.PRNGKey(0), num_samples=8,
                           **kwargs)
   assert samples.shape == (8, 784)
   # Chain by chain, records 1 and 2 after the burn-in (steps 5 and 7).
   start_rng, chain_rng = jax.random.split(jax.random.PRNGKey(0))
   x0 = jax.random.uniform(start_rng, (4, 784))
   chain = markov.dae_chain(params, x0, chain_rng, model=model,
-                           corruption=kwargs['corruption'], num_steps=7,
+                           corruption=corruption, num_steps=7,
                            return_means=True)
   np.testing.assert_allclose(samples[0::2], chain[4], rtol=1e-6)
   np.testing.assert_allclose(samples[1::2], chain[6], rtol=1e-6)
   with pytest.raises(ValueError, match='multiple'):
-    chain_samples(params, jax.random.PRNGKey(0), num_samples=9, **kwargs)
+    chain_samples(dae_chain, jax.random.PRNGKey(0), num_samples=9, **kwargs)
 
 
 def test_cae_trains_and_runs_its_chain(tmp_path, shared_data):

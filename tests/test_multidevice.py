@@ -44,7 +44,7 @@ def test_every_family_steps_the_same_on_eight_devices(shared_data):
   # Every family (the DGA also with a NADE prior, the VAE also with the
   # VampPrior, IAF and planar flows, the IWAE also with DReG) and the SBN's
   # statistics.
-  assert len(families) == 20, diffs
+  assert len(families) == 22, diffs
   for name in families:
     # The parameters moved, and the two runs agree to float rounding of
     # sums taken in another order: a relative 1e-4 of the move.
