@@ -41,10 +41,12 @@ from aefamily.training.step import shard_batches
 
 
 def evaluate_bound(metric_fn, params, images: np.ndarray, batch_size: int,
-                   step: int) -> dict[str, float]:
-  """Means over every example of images of metric_fn(params, x, rng, step).
+                   step: int, labels: np.ndarray | None = None
+                   ) -> dict[str, float]:
+  """Means over every example of images of metric_fn(params, batch, rng, step).
 
-  The metrics of a loss are means over its batch, so each batch's metrics
+  batch = {'image': [b, D]}, with 'label': [b] when labels are given. The
+  metrics of a loss are means over its batch, so each batch's metrics
   are weighted by its number of examples; the last batch holds the
   remainder (and compiles once more). Batch i uses the key
   jax.random.key(i), so repeated evaluations are comparable. The metrics
@@ -59,9 +61,12 @@ def evaluate_bound(metric_fn, params, images: np.ndarray, batch_size: int,
   batch_size = min(batch_size, num)
   sums = None
   for i, begin in enumerate(range(0, num, batch_size)):
-    x = images[begin:begin + batch_size]
-    metrics = jax.tree.map(lambda m, n=x.shape[0]: m * n,
-                           metric_fn(params, x, jax.random.key(i), step))
+    batch = {'image': images[begin:begin + batch_size]}
+    if labels is not None:
+      batch['label'] = labels[begin:begin + batch_size]
+    n = batch['image'].shape[0]
+    metrics = jax.tree.map(lambda m, n=n: m * n,
+                           metric_fn(params, batch, jax.random.key(i), step))
     sums = metrics if sums is None else jax.tree.map(jnp.add, sums, metrics)
   return {k: float(v) / num for k, v in jax.device_get(sums).items()}
 
@@ -166,12 +171,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   train_steps = make_train_step(loss_fn, mesh)
   one_call_at_a_time = needs_synchronous_calls(mesh)
 
-  def valid_metrics(variables, x, key, step):
-    loss, aux = loss_fn(variables, {'image': x, 'step': step}, key)
+  def valid_metrics(variables, batch, key, step):
+    loss, aux = loss_fn(variables, {**batch, 'step': step}, key)
     return aux.reported(loss)
   valid_metrics = jax.jit(valid_metrics)
-  valid_images = input_pipeline.fixed_binarization(
-      valid, config.binarization, seed=config.seed).images
+  valid = input_pipeline.fixed_binarization(valid, config.binarization,
+                                            seed=config.seed)
   rng = jax.random.key(config.seed)
   state = replicate_on(mesh, state)
   progress = metrics_lib.Progress(total_steps, config.batch_size,
@@ -248,7 +253,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
         and (is_chief or patience)):
       values = evaluate_bound(valid_metrics,
                               fetch_replicated(state.variables()),
-                              valid_images, config.eval.batch_size, step)
+                              valid.images, config.eval.batch_size, step,
+                              labels=valid.labels)
       logging.info('epoch %d validation: %s', epoch + 1, json.dumps(
           {k: round(v, 3) for k, v in values.items()}))
       writer.write(step, {'epoch': epoch + 1,

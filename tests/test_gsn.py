@@ -245,6 +245,7 @@ def test_gsn_and_hybrid_train_and_evaluate_on_fashion_mnist(tmp_path,
   config.data_dir = data_dir
   config.model.hidden = (32, 32)
   config.num_epochs = 1
+  config.eval_every_epochs = 1  # the validation loss reads the labels
   config.eval.max_examples = 1000
   workdir = str(tmp_path / 'hybrid')
   train.train_and_evaluate(config, workdir)

@@ -39,7 +39,7 @@ def tiny_config(**overrides):
 def test_validation_bound_counts_every_example():
   # 250 examples in batches of 100: the mean must include the last 50.
   images = np.arange(250, dtype=np.float32)[:, None]
-  metric_fn = lambda p, x, key, step: {'mean': jnp.mean(x)}
+  metric_fn = lambda p, batch, key, step: {'mean': jnp.mean(batch['image'])}
   values = train.evaluate_bound(metric_fn, None, images, 100, 0)
   np.testing.assert_allclose(values['mean'], images.mean(), rtol=1e-6)
   with pytest.raises(ValueError, match='no validation examples'):
