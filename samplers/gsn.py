@@ -24,17 +24,12 @@ import jax.numpy as jnp
 
 from aefamily.objectives.gsn import hidden_noise
 from aefamily.objectives.regularized import Corruption, chain_keys
-
-
-def _check_start(x0: jax.Array, model) -> None:
-  if jnp.ndim(x0) != 2 or x0.shape[-1] != model.data_dim:
-    raise ValueError(f'expected a start of shape [batch, {model.data_dim}], '
-                     f'got {jnp.shape(x0)}')
+from aefamily.samplers.markov import check_mask, check_start
 
 
 def _chain(params, x0, rng, *, model, corruption, num_steps, return_chain,
            return_means, mask):
-  _check_start(x0, model)
+  check_start(x0, model)
   x0 = jnp.asarray(x0, jnp.float32)
   keys = chain_keys(rng, num_steps)
 
@@ -110,11 +105,7 @@ def clamped_gsn_chain(params, x0: jax.Array, rng: jax.Array, *, model,
     ValueError: for bad shapes (x0 not [B, model.data_dim], a mask that does
       not broadcast to it) or num_steps < 1.
   """
-  mask = jnp.asarray(mask, bool)
-  if not (mask.ndim <= jnp.ndim(x0) and all(
-      m in (1, s) for m, s in zip(mask.shape[::-1], jnp.shape(x0)[::-1]))):
-    raise ValueError(f'mask of shape {mask.shape} does not broadcast to the '
-                     f'start, {jnp.shape(x0)}')
+  mask = check_mask(mask, x0)
   return _chain(params, x0, rng, model=model, corruption=corruption,
                 num_steps=num_steps, return_chain=return_chain,
                 return_means=return_means, mask=mask)
@@ -137,7 +128,7 @@ def label_probabilities(params, x: jax.Array, *, model,
   if not model.num_classes:
     raise ValueError('label_probabilities needs a hybrid GSN '
                      '(model.num_classes > 0)')
-  _check_start(x, model)
+  check_start(x, model)
   if num_steps < 1:
     raise ValueError(f'num_steps must be >= 1, got {num_steps}')
   x = jnp.asarray(x, jnp.float32)

@@ -26,10 +26,22 @@ import jax.numpy as jnp
 from aefamily.objectives.regularized import Corruption, chain_keys
 
 
-def _check_start(x0: jax.Array, model) -> None:
-  if x0.ndim != 2 or x0.shape[-1] != model.data_dim:
+def check_start(x0: jax.Array, model) -> None:
+  """ValueError unless x0 is a chain start [B, model.data_dim]."""
+  if jnp.ndim(x0) != 2 or jnp.shape(x0)[-1] != model.data_dim:
     raise ValueError(f'expected a start of shape [batch, {model.data_dim}], '
-                     f'got {x0.shape}')
+                     f'got {jnp.shape(x0)}')
+
+
+def check_mask(mask: jax.Array, x0: jax.Array) -> jax.Array:
+  """The mask of a clamped chain as booleans; ValueError unless it
+  broadcasts to the start x0."""
+  mask = jnp.asarray(mask, bool)
+  if not (mask.ndim <= jnp.ndim(x0) and all(
+      m in (1, s) for m, s in zip(mask.shape[::-1], jnp.shape(x0)[::-1]))):
+    raise ValueError(f'mask of shape {mask.shape} does not broadcast to the '
+                     f'start, {jnp.shape(x0)}')
+  return mask
 
 
 def _run(step, carry, keys, return_chain):
@@ -44,7 +56,7 @@ def _run(step, carry, keys, return_chain):
 
 def _dae_chain(params, x0, rng, *, model, corruption, num_steps, return_chain,
                return_means, sample_decoder, mask):
-  _check_start(x0, model)
+  check_start(x0, model)
   x0 = jnp.asarray(x0, jnp.float32)
   keys = chain_keys(rng, num_steps)
 
@@ -130,11 +142,7 @@ def clamped_dae_chain(params, x0: jax.Array, rng: jax.Array, *, model,
     ValueError: for bad shapes (x0 not [B, model.data_dim], a mask that does
       not broadcast to it) or num_steps < 1.
   """
-  mask = jnp.asarray(mask, bool)
-  if not (mask.ndim <= x0.ndim and all(
-      m in (1, s) for m, s in zip(mask.shape[::-1], x0.shape[::-1]))):
-    raise ValueError(f'mask of shape {mask.shape} does not broadcast to the '
-                     f'start, {x0.shape}')
+  mask = check_mask(mask, x0)
   return _dae_chain(params, x0, rng, model=model, corruption=corruption,
                     num_steps=num_steps, return_chain=return_chain,
                     return_means=return_means, sample_decoder=sample_decoder,
@@ -171,7 +179,7 @@ def cae_chain(params, x0: jax.Array, rng: jax.Array, *, model,
     ValueError: if x0 is not [B, model.data_dim], num_steps < 1 or
       noise_std < 0.
   """
-  _check_start(x0, model)
+  check_start(x0, model)
   if noise_std < 0:
     raise ValueError(f'noise_std must be >= 0, got {noise_std}')
   x0 = jnp.asarray(x0, jnp.float32)
