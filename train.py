@@ -16,6 +16,8 @@ import itertools
 import json
 import math
 import os
+import signal
+import threading
 import time
 from typing import Callable
 
@@ -38,6 +40,36 @@ from aefamily.training.step import make_train_step
 from aefamily.training.step import needs_synchronous_calls
 from aefamily.training.step import replicate_on
 from aefamily.training.step import shard_batches
+
+
+class Interrupted(Exception):
+  """Training stopped on SIGTERM, after checkpointing its last step."""
+
+
+class _StopOnSigterm:
+  """While installed, SIGTERM asks the training loop to checkpoint and stop.
+
+  A preempted or `kill`ed job then loses no step: the loop checks `requested`
+  after every host call. Installed only in the main thread of a
+  single-process run (processes of a multi-process run would have to agree
+  on the step to stop at); restored on exit, so a caller's own handler
+  comes back.
+  """
+
+  def __init__(self, enabled: bool):
+    self.requested = False
+    self._previous = None
+    if enabled and threading.current_thread() is threading.main_thread():
+      self._previous = signal.signal(signal.SIGTERM, self._handle)
+
+  def _handle(self, signum, frame):
+    del signum, frame
+    self.requested = True
+
+  def restore(self) -> None:
+    if self._previous is not None:
+      signal.signal(signal.SIGTERM, self._previous)
+      self._previous = None
 
 
 def evaluate_bound(metric_fn, params, images: np.ndarray, batch_size: int,
@@ -113,7 +145,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
       corrupted data; NotADirectoryError if workdir is a file;
       checkpoints.IncompatibleCheckpointError for a checkpoint of another
       config; FloatingPointError if the loss becomes NaN or infinite;
-      checkpoints.CheckpointWriteError if a checkpoint cannot be written.
+      checkpoints.CheckpointWriteError if a checkpoint cannot be written;
+      Interrupted after a SIGTERM (single-process runs), once the step
+      reached is checkpointed.
   """
   experiment.validate_config(config, jax.device_count())
   # Every family field, those the config leaves out at their defaults: what
@@ -203,73 +237,84 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
     return (best is not None and epochs_done - best[0]
             >= patience * config.eval_every_epochs)
 
-  epochs_done = position['epoch']
-  for epoch in range(position['epoch'], config.num_epochs):
-    if patience and patience_spent(epoch):
-      logging.info('Stopped early: no better validation loss since epoch '
-                   '%d (%.3f).', best[0], best[1])
-      break
-    first = position['batch'] if epoch == position['epoch'] else 0
-    batches = input_pipeline.epoch_batches(
-        train, batch_size=local_batch, seed=config.seed, epoch=epoch,
-        start_batch=first, binarization=config.binarization)
-    # Shards may differ by one example: every process takes the same count.
-    batches = itertools.islice(batches, steps_per_epoch - first)
-    for b, chunk in _chunks(batches, first, config.steps_per_call,
-                            at_interval(config.log_every_steps, epoch),
-                            at_interval(config.checkpoint_every_steps, epoch)):
-      stacked = {k: np.stack([batch[k] for batch in chunk]) for k in chunk[0]}
-      state, step_metrics = train_steps(state, shard_batches(mesh, stacked),
-                                        rng)
-      pending.append(step_metrics)
-      step += len(chunk)
-      if one_call_at_a_time or (multi_process and len(pending) % 10 == 0):
-        # Several CPU devices: each call waits for the one before
-        # (`needs_synchronous_calls`). Processes that queue hundreds of
-        # cross-process steps ahead of each other can deadlock (seen with
-        # CPU processes); a wait every 10 calls bounds the queue.
-        jax.block_until_ready(step_metrics)
-      if step % config.log_every_steps == 0 or step == total_steps:
-        # The one host round-trip per log interval: the averaged metrics.
-        means = {k: float(np.mean(v)) for k, v in fetch_replicated(
-            jax.tree.map(lambda *a: jnp.concatenate(a), *pending)).items()}
-        pending = []
-        if not math.isfinite(means['loss']):
-          raise FloatingPointError(
-              f'loss is {means["loss"]} at step {step} (epoch {epoch}); '
-              f'stopped. The last good checkpoint is in {workdir}.')
-        # A surrogate loss (DGA, REINFORCE) reports its true value as
-        # 'objective'; show that rather than the surrogate.
-        name = 'objective' if 'objective' in means else 'loss'
-        rate = progress.update(step, f'epoch {epoch} {name} {means[name]:.3f}')
-        writer.write(step, {'epoch': epoch, **means,
-                            'examples_per_second': rate})
-      if step % config.checkpoint_every_steps == 0:
-        checkpoint(epoch, b + len(chunk))
-    epochs_done = epoch + 1
-    # With early stopping every process validates, so that all stop alike.
-    if (config.eval_every_epochs
-        and (epoch + 1) % config.eval_every_epochs == 0
-        and (is_chief or patience)):
-      values = evaluate_bound(valid_metrics,
-                              fetch_replicated(state.variables()),
-                              valid.images, config.eval.batch_size, step,
-                              labels=valid.labels)
-      logging.info('epoch %d validation: %s', epoch + 1, json.dumps(
-          {k: round(v, 3) for k, v in values.items()}))
-      writer.write(step, {'epoch': epoch + 1,
-                          **{f'valid_{k}': v for k, v in values.items()}})
-      if patience:
-        # What a schedule would watch (LossAux.schedule_cost): the cost, the
-        # true objective of a surrogate loss, or the loss.
-        value = next(values[k] for k in ('cost', 'objective', 'loss')
-                     if k in values)
-        if best is None or value < best[1]:
-          best = (epoch + 1, value)
-          checkpoints.save(best_mngr, fetch_replicated(state), config=config,
-                           data_position={'epoch': epoch + 1, 'batch': 0},
-                           schedule_steps=schedule_steps,
-                           validation_loss=value)
+  sigterm = _StopOnSigterm(enabled=not multi_process)
+  try:
+    epochs_done = position['epoch']
+    for epoch in range(position['epoch'], config.num_epochs):
+      if patience and patience_spent(epoch):
+        logging.info('Stopped early: no better validation loss since epoch '
+                     '%d (%.3f).', best[0], best[1])
+        break
+      first = position['batch'] if epoch == position['epoch'] else 0
+      batches = input_pipeline.epoch_batches(
+          train, batch_size=local_batch, seed=config.seed, epoch=epoch,
+          start_batch=first, binarization=config.binarization)
+      # Shards may differ by one example: every process takes the same count.
+      batches = itertools.islice(batches, steps_per_epoch - first)
+      for b, chunk in _chunks(
+          batches, first, config.steps_per_call,
+          at_interval(config.log_every_steps, epoch),
+          at_interval(config.checkpoint_every_steps, epoch)):
+        stacked = {k: np.stack([batch[k] for batch in chunk]) for k in chunk[0]}
+        state, step_metrics = train_steps(state, shard_batches(mesh, stacked),
+                                          rng)
+        pending.append(step_metrics)
+        step += len(chunk)
+        if one_call_at_a_time or (multi_process and len(pending) % 10 == 0):
+          # Several CPU devices: each call waits for the one before
+          # (`needs_synchronous_calls`). Processes that queue hundreds of
+          # cross-process steps ahead of each other can deadlock (seen with
+          # CPU processes); a wait every 10 calls bounds the queue.
+          jax.block_until_ready(step_metrics)
+        if step % config.log_every_steps == 0 or step == total_steps:
+          # The one host round-trip per log interval: the averaged metrics.
+          means = {k: float(np.mean(v)) for k, v in fetch_replicated(
+              jax.tree.map(lambda *a: jnp.concatenate(a), *pending)).items()}
+          pending = []
+          if not math.isfinite(means['loss']):
+            raise FloatingPointError(
+                f'loss is {means["loss"]} at step {step} (epoch {epoch}); '
+                f'stopped. The last good checkpoint is in {workdir}.')
+          # A surrogate loss (DGA, REINFORCE) reports its true value as
+          # 'objective'; show that rather than the surrogate.
+          name = 'objective' if 'objective' in means else 'loss'
+          rate = progress.update(step,
+                                 f'epoch {epoch} {name} {means[name]:.3f}')
+          writer.write(step, {'epoch': epoch, **means,
+                              'examples_per_second': rate})
+        if step % config.checkpoint_every_steps == 0:
+          checkpoint(epoch, b + len(chunk))
+        if sigterm.requested:
+          if step % config.checkpoint_every_steps:
+            checkpoint(epoch, b + len(chunk))
+          raise Interrupted(f'SIGTERM: stopped at step {step}, its checkpoint '
+                            f'is in {workdir}; rerun to resume.')
+      epochs_done = epoch + 1
+      # With early stopping every process validates, so that all stop alike.
+      if (config.eval_every_epochs
+          and (epoch + 1) % config.eval_every_epochs == 0
+          and (is_chief or patience)):
+        values = evaluate_bound(valid_metrics,
+                                fetch_replicated(state.variables()),
+                                valid.images, config.eval.batch_size, step,
+                                labels=valid.labels)
+        logging.info('epoch %d validation: %s', epoch + 1, json.dumps(
+            {k: round(v, 3) for k, v in values.items()}))
+        writer.write(step, {'epoch': epoch + 1,
+                            **{f'valid_{k}': v for k, v in values.items()}})
+        if patience:
+          # What a schedule would watch (LossAux.schedule_cost): the cost, the
+          # true objective of a surrogate loss, or the loss.
+          value = next(values[k] for k in ('cost', 'objective', 'loss')
+                       if k in values)
+          if best is None or value < best[1]:
+            best = (epoch + 1, value)
+            checkpoints.save(best_mngr, fetch_replicated(state), config=config,
+                             data_position={'epoch': epoch + 1, 'batch': 0},
+                             schedule_steps=schedule_steps,
+                             validation_loss=value)
+  finally:
+    sigterm.restore()
   if int(mngr.latest_step() or -1) != step:
     checkpoint(epochs_done, 0)
   writer.tensorboard.close()
@@ -280,7 +325,11 @@ def main(config: ml_collections.ConfigDict, workdir: str) -> None:
   """Trains, logging the CPU time taken; what the command line runs."""
   metrics_lib.quiet_library_logs()
   start = time.process_time()
-  train_and_evaluate(config, workdir)
+  try:
+    train_and_evaluate(config, workdir)
+  except Interrupted as e:
+    logging.warning('%s (%.1f s of CPU time)', e, time.process_time() - start)
+    raise SystemExit(128 + signal.SIGTERM) from e
   logging.info('Done: %.1f s of CPU time.', time.process_time() - start)
 
 

@@ -73,7 +73,7 @@ def chain_samples(chain: Chain, rng: jax.Array, *, data_dim: int,
   start_rng, chain_rng = jax.random.split(rng)
   x0 = jax.random.uniform(start_rng, (num_chains, data_dim))
   means = chain(x0, chain_rng, burn_in + thin * per_chain)     # [T, C, D]
-  kept = means[burn_in + thin - 1::thin]                       # [per_chain, C, D]
+  kept = means[burn_in + thin - 1::thin]                   # [per_chain, C, D]
   return jnp.swapaxes(kept, 0, 1).reshape(num_samples, data_dim)
 
 

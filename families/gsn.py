@@ -108,8 +108,9 @@ def build_gsn(settings: GSNSettings | HybridGSNSettings, train: Split) -> GSN:
   """The GSN of settings.model; Bernoulli output biases from the training
   mean if asked."""
   m = settings.model
-  kwargs = output_bias_from_data(
-      train.images, m.likelihood == 'bernoulli' and m.output_bias_from_data_mean)
+  bernoulli = m.likelihood == 'bernoulli'
+  kwargs = output_bias_from_data(train.images,
+                                 bernoulli and m.output_bias_from_data_mean)
   return GSN(data_dim=train.images.shape[1], hidden=m.hidden,
              activation=m.activation, likelihood=m.likelihood,
              log_var=m.log_var, noise_std=m.noise_std,

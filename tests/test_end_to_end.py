@@ -316,7 +316,7 @@ def test_early_stopping_keeps_the_best_checkpoint_and_stops(tmp_path,
   # Scripted validation losses: best after epoch 2, then worse twice.
   losses = iter([5.0, 4.0, 6.0, 7.0, 8.0, 9.0])
   monkeypatch.setattr(train, 'evaluate_bound',
-                      lambda *args: {'loss': next(losses)})
+                      lambda *args, **kwargs: {'loss': next(losses)})
   config = tiny_digits_config()
   config.num_epochs = 6
   config.eval_every_epochs = 1

@@ -324,3 +324,36 @@ def test_checkpoint_of_an_older_version_is_refused(uninterrupted, tmp_path):
   with pytest.raises(checkpoints.IncompatibleCheckpointError,
                      match='older version of aefamily'):
     _restore(workdir)
+
+
+def test_sigterm_checkpoints_the_step_reached_and_the_run_resumes(tmp_path):
+  # A preempted job gets SIGTERM: train.py checkpoints the step it has
+  # reached (between two interval checkpoints), exits with 128 + 15, and a
+  # rerun resumes from that step. 40 epochs (1,000 steps) leave time to
+  # signal the run before it ends.
+  workdir = tmp_path / 'run'
+  overrides = [o for o in OVERRIDES if 'num_epochs' not in o
+               and 'checkpoint_every' not in o]
+  command = ['timeout', '-s', 'KILL', str(LIMIT_S), sys.executable,
+             str(REPO / 'train.py'), f'--workdir={workdir}', *overrides,
+             '--config.num_epochs=40', '--config.checkpoint_every_steps=400']
+  proc = subprocess.Popen(command, env=_env(), stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, text=True)
+  metrics_file = workdir / 'metrics.jsonl'
+  deadline = time.monotonic() + LIMIT_S
+  while not (metrics_file.exists() and metrics_file.read_text().strip()):
+    assert proc.poll() is None and time.monotonic() < deadline, proc.stderr
+    time.sleep(0.01)
+  # `timeout` passes SIGTERM on to train.py.
+  proc.send_signal(signal.SIGTERM)
+  _, stderr = proc.communicate(timeout=LIMIT_S)
+  assert proc.returncode == 128 + signal.SIGTERM, stderr[-3000:]
+  stopped = int(re.search(r'SIGTERM: stopped at step (\d+)', stderr).group(1))
+  assert 5 <= stopped < 1000, stopped
+  manager = checkpoints.manager(str(workdir))
+  assert manager.latest_step() == stopped
+  proc = subprocess.run(command, env=_env(), capture_output=True, text=True,
+                        timeout=LIMIT_S + 30, check=False)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert f'Resuming from step {stopped}' in proc.stderr
+  assert checkpoints.manager(str(workdir)).latest_step() == 1000

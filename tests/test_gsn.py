@@ -104,8 +104,9 @@ def test_clamped_chain_never_moves_its_clamped_coordinates(return_means):
       params, x0, jax.random.key(1), model=model, corruption=SALT_AND_PEPPER,
       mask=mask, num_steps=20, return_means=return_means)
   assert chain.shape == (20, 6, D)
-  np.testing.assert_array_equal(np.asarray(chain)[:, :, mask],
-                                np.broadcast_to(x0[:, mask], (20, 6, mask.sum())))
+  np.testing.assert_array_equal(
+      np.asarray(chain)[:, :, mask],
+      np.broadcast_to(x0[:, mask], (20, 6, mask.sum())))
   # The free coordinates do move.
   assert np.any(np.asarray(chain)[:, :, ~mask] != x0[:, ~mask])
 
@@ -132,13 +133,13 @@ def test_per_step_terms_sum_to_the_loss(label_weight):
   labels = jnp.arange(10) % 4
   params = model.init(jax.random.key(0), jnp.asarray(x))
   rng = jax.random.key(3)
-  log_px, log_py = gsn_walkback_terms(params, x, rng, model=model,
-                                      corruption=SALT_AND_PEPPER, num_steps=4,
-                                      labels=labels)
+  log_px, log_py = jax.jit(functools.partial(
+      gsn_walkback_terms, model=model, corruption=SALT_AND_PEPPER,
+      num_steps=4))(params, x, rng, labels=labels)
   assert log_px.shape == log_py.shape == (4, 10)
-  loss, aux = gsn_loss(params, {'image': x, 'label': labels}, rng,
-                       model=model, corruption=SALT_AND_PEPPER, num_steps=4,
-                       label_weight=label_weight)
+  loss, aux = jax.jit(functools.partial(
+      gsn_loss, model=model, corruption=SALT_AND_PEPPER, num_steps=4,
+      label_weight=label_weight))(params, {'image': x, 'label': labels}, rng)
   expected = -np.mean((1 - label_weight) * np.asarray(log_px)
                       + label_weight * np.asarray(log_py))
   np.testing.assert_allclose(loss, expected, rtol=1e-5)
@@ -147,9 +148,9 @@ def test_per_step_terms_sum_to_the_loss(label_weight):
 
 
 def _gradient_norms(params, batch, **kwargs):
-  grads = jax.grad(lambda p: gsn_loss(p, batch, jax.random.key(4),
-                                      corruption=SALT_AND_PEPPER,
-                                      **kwargs)[0])(params)
+  grads = jax.jit(jax.grad(lambda p: gsn_loss(p, batch, jax.random.key(4),
+                                              corruption=SALT_AND_PEPPER,
+                                              **kwargs)[0]))(params)
   return {k: float(jnp.linalg.norm(g)) for k, g in grads['params'].items()}
 
 
