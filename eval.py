@@ -33,7 +33,8 @@ from aefamily.training import command_line
 from aefamily.training import experiment
 from aefamily.training import metrics as metrics_lib
 
-def evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
+def evaluate(config: ml_collections.ConfigDict, workdir: str, *,
+             data=None) -> dict:
   """Evaluates workdir's latest checkpoint (or, with config.eval.checkpoint
   'best', that of the best validation loss) on config.eval.split.
 
@@ -44,6 +45,11 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   Args:
     config: the config the run was trained with.
     workdir: the training run's directory.
+    data: None to read config.dataset; or the in-memory splits the run
+      was trained on (as `train.train_and_evaluate` takes them), with the
+      split to evaluate ('test' by default). Families whose evaluator reads
+      a second run's classifier or the dataset's labels (dae, cae, gsn,
+      hybrid_gsn, target_prop, classifier) read config.dataset.
 
   Returns:
     The results written to WORKDIR/eval_SPLIT.json.
@@ -61,11 +67,12 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     raise FileNotFoundError(f'no checkpoint in {workdir}/checkpoints; train '
                             f'first with train.py --workdir={workdir}')
   # The training split as the model saw it fixes the model's shapes.
-  train_split, = experiment.load_splits(config, 'train')
+  train_split, = experiment.load_splits(config, 'train', data=data)
   # The family evaluates on the data itself (a DGA stack with its lower
   # stages). Gray data binarized during training is binarized once, with a
   # fixed seed, for evaluation (Burda et al. 2016 do the same).
-  split, = experiment.load_splits(config, config.eval.split, prepared=False)
+  split, = experiment.load_splits(config, config.eval.split, prepared=False,
+                                  data=data)
   split = input_pipeline.fixed_binarization(split, config.binarization,
                                             seed=config.seed)
   family, model, state = experiment.create_state(config, train_split, 1)
@@ -89,7 +96,7 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
       'step': int(state.step),
       'checkpoint': config.eval.checkpoint,
       'family': config.family,
-      'dataset': config.dataset,
+      'dataset': config.dataset if data is None else 'in-memory data',
       'split': config.eval.split,
       'num_examples': int(images.shape[0]),
       'units': 'nats per example',

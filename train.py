@@ -120,8 +120,8 @@ def _chunks(batches, first: int, steps_per_call: int,
     yield b + 1 - len(chunk), chunk
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict,
-                       workdir: str) -> TrainState:
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
+                       data=None) -> TrainState:
   """Trains config's model, resuming from workdir's latest checkpoint.
 
   Runs on every device of the run (all processes), data-parallel over a
@@ -135,6 +135,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   Args:
     config: the experiment config (see configs/default.py).
     workdir: where checkpoints, metrics.jsonl and config.json are written.
+    data: None to read config.dataset; or the user's data in memory,
+      {'train': images, 'valid': images, 'test': images}, each an array
+      ([N, H, W, C], [N, H, W] or [N, D]; uint8, bool or float in [0, 1])
+      or an (images, labels) pair; 'valid' may be left out (it is then the
+      last config.splits.valid_fraction of 'train') and so may 'test'
+      (`input_pipeline.memory_split`).
 
   Returns:
     The final TrainState, on the host.
@@ -160,7 +166,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
 
   # As the family's model sees them (a DGA stage: the codes of the stages
   # below; a semi-supervised run: the labels it keeps).
-  train, valid = experiment.load_splits(config, 'train', 'valid')
+  train, valid = experiment.load_splits(config, 'train', 'valid', data=data)
   local_batch = config.batch_size // jax.process_count()
   shard_size = experiment.smallest_shard(train.num_examples)
   if local_batch > shard_size:

@@ -12,9 +12,19 @@ def get_config() -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
   config.family = 'vae'          # a registered family (aefamily.families)
   # Data.
-  config.dataset = 'digits'      # binarized_mnist, mnist, fashion_mnist, digits
+  # binarized_mnist, mnist, fashion_mnist, digits; 'tfds:NAME' (any TFDS
+  # image dataset); 'arrays:PATH' (an .npz file or a directory of .npy).
+  config.dataset = 'digits'
   config.data_dir = ''           # local canonical files; '' = none (TFDS)
-  config.data_source = 'auto'    # auto, files, tfds
+  config.data_source = 'auto'    # auto, files, tfds (the named datasets)
+  # For tfds: and arrays: datasets, which of their own splits are train,
+  # valid and test; without a split named `valid`, the last valid_fraction
+  # of `train` is the validation split (input_pipeline.SplitMapping).
+  config.splits = ml_collections.ConfigDict()
+  config.splits.train = 'train'
+  config.splits.valid = 'validation'
+  config.splits.test = 'test'
+  config.splits.valid_fraction = 0.1
   config.binarization = 'none'   # none, threshold, dynamic (gray data)
   # Optimization.
   config.batch_size = 100        # global, over all devices and processes

@@ -4,9 +4,9 @@ import jax
 import ml_collections
 import numpy as np
 
-from aefamily import input_pipeline
 from aefamily.likelihood.iwae import mean_and_standard_error
 from aefamily.objectives.classification import softmax_cross_entropy
+from aefamily.training import experiment
 
 
 def evaluate(config: ml_collections.ConfigDict, model, params,
@@ -23,9 +23,8 @@ def evaluate(config: ml_collections.ConfigDict, model, params,
     'cross_entropy_standard_error'}, means over the examples.
   """
   del rng, image_shape, workdir
-  labels = input_pipeline.load_split(
-      config.dataset, config.eval.split, data_dir=config.data_dir or None,
-      source=config.data_source).labels[:images.shape[0]]
+  labels = experiment.load_split(config,
+                                 config.eval.split).labels[:images.shape[0]]
   apply = jax.jit(model.apply)
   logits = np.concatenate([np.asarray(apply(params, images[i:i + 1000]))
                            for i in range(0, images.shape[0], 1000)])

@@ -35,6 +35,7 @@ from aefamily.likelihood.iwae import mean_and_standard_error
 from aefamily.likelihood.parzen import evaluate_parzen
 from aefamily.objectives.regularized import Corruption, corruption_by_name
 from aefamily.samplers import markov
+from aefamily.training import experiment
 
 
 def corruption_of(config: ml_collections.ConfigDict) -> Corruption:
@@ -94,9 +95,7 @@ def dae_chains(params, *, model,
 
 
 def _load(config, split: str) -> input_pipeline.Split:
-  return input_pipeline.load_split(config.dataset, split,
-                                   data_dir=config.data_dir or None,
-                                   source=config.data_source)
+  return experiment.load_split(config, split)
 
 
 def evaluate(config: ml_collections.ConfigDict, model, params,

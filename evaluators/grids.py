@@ -9,7 +9,7 @@ from aefamily.image_grids import save_image_grid
 
 def save_samples_and_reconstructions(workdir: str, samples: np.ndarray,
                                      images: np.ndarray, reconstruct,
-                                     image_shape: tuple[int, int],
+                                     image_shape: tuple[int, ...],
                                      num_images: int) -> None:
   """Writes samples.png and reconstructions.png into workdir.
 
@@ -18,7 +18,7 @@ def save_samples_and_reconstructions(workdir: str, samples: np.ndarray,
     samples: [n, D] sample means in [0, 1].
     images: [N, D] evaluation examples.
     reconstruct: [M, D] -> [M, D] reconstruction means.
-    image_shape: (H, W) with H·W = D.
+    image_shape: (H, W) or (H, W, C), of product D.
     num_images: the size of each grid.
   """
   save_image_grid(os.path.join(workdir, 'samples.png'), samples, image_shape)

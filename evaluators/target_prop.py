@@ -18,12 +18,12 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from aefamily import input_pipeline
 from aefamily.diagnostics.target_prop import target_cost_change
 from aefamily.evaluators.classifier import evaluate as evaluate_classifier
 from aefamily.image_grids import save_image_grid
 from aefamily.likelihood.iwae import mean_and_standard_error
 from aefamily.samplers.target_prop import top_chain
+from aefamily.training import experiment
 
 
 def _cost_change(config, model, params, images, labels) -> np.ndarray:
@@ -80,9 +80,8 @@ def evaluate(config: ml_collections.ConfigDict, model, params,
                                 image_shape=image_shape, workdir=workdir)
   results['error'] = 1.0 - results['accuracy']
   results['error_standard_error'] = results['accuracy_standard_error']
-  labels = input_pipeline.load_split(
-      config.dataset, config.eval.split, data_dir=config.data_dir or None,
-      source=config.data_source).labels[:images.shape[0]]
+  labels = experiment.load_split(config,
+                                 config.eval.split).labels[:images.shape[0]]
   if config.target_prop.propagation != 'backprop':
     change = _cost_change(config, model, params, images, labels)
     moved = change != 0

@@ -21,7 +21,6 @@ from typing import Literal
 import jax
 import numpy as np
 
-from aefamily import input_pipeline
 from aefamily.evaluators import dae as dae_evaluator
 from aefamily.families.autoencoder import ChainEval, CorruptionSettings
 from aefamily.families.autoencoder import restore_chain_classifier
@@ -33,6 +32,7 @@ from aefamily.models.mlp import output_bias_from_data
 from aefamily.objectives.gsn import gsn_loss
 from aefamily.objectives.regularized import corruption_by_name
 from aefamily.samplers import gsn as gsn_sampler
+from aefamily.training import experiment
 from aefamily.training import registry
 from aefamily.training.settings import check
 
@@ -159,9 +159,8 @@ def evaluate_hybrid(config, model, variables, images, rng, *, image_shape,
     error.
   """
   del rng, image_shape, workdir
-  labels = input_pipeline.load_split(
-      config.dataset, config.eval.split, data_dir=config.data_dir or None,
-      source=config.data_source).labels[:images.shape[0]]
+  labels = experiment.load_split(config,
+                                 config.eval.split).labels[:images.shape[0]]
   probabilities = jax.jit(functools.partial(
       gsn_sampler.label_probabilities, variables, model=model,
       num_steps=config.walkback.num_steps))

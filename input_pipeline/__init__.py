@@ -1,25 +1,33 @@
 """Input pipeline: named datasets, synthetic ground truth and batching.
 
 `load_split` reads one split (one process's shard) of a named dataset into a
-host-memory `Split`, from verified local files or TFDS; `epoch_batches`
+host-memory `Split`, from verified local files or TFDS, or of the user's own
+data: any TFDS image dataset (`tfds_images`), .npz / .npy files or arrays
+in memory (`arrays`); `epoch_batches`
 turns it into deterministic, resumable, device-shaped batches; `synthetic`
 holds small datasets whose log p(x) is exact.
 """
 
+from aefamily.input_pipeline.arrays import load_arrays_split
+from aefamily.input_pipeline.arrays import memory_split
+from aefamily.input_pipeline.arrays import split_from_array
+from aefamily.input_pipeline.arrays import SplitMapping
 from aefamily.input_pipeline.batches import BINARIZATIONS
 from aefamily.input_pipeline.batches import binarize
 from aefamily.input_pipeline.batches import epoch_batches
 from aefamily.input_pipeline.batches import fixed_binarization
 from aefamily.input_pipeline.batches import keep_labels
 from aefamily.input_pipeline.batches import num_batches
+from aefamily.input_pipeline.sources import check_dataset_name
 from aefamily.input_pipeline.sources import ChecksumError
 from aefamily.input_pipeline.sources import DATASETS
 from aefamily.input_pipeline.sources import load_split
-from aefamily.input_pipeline.sources import Split
 from aefamily.input_pipeline.sources import SOURCES
-from aefamily.input_pipeline.sources import SPLITS
+from aefamily.input_pipeline.split import Split
+from aefamily.input_pipeline.split import SPLITS
 from aefamily.input_pipeline.synthetic import BernoulliMixture
 from aefamily.input_pipeline.synthetic import LinearGaussian
+from aefamily.input_pipeline.tfds_images import load_tfds_split
 
 __all__ = [
     'BINARIZATIONS',
@@ -30,10 +38,16 @@ __all__ = [
     'SOURCES',
     'SPLITS',
     'Split',
+    'SplitMapping',
     'binarize',
+    'check_dataset_name',
     'epoch_batches',
     'fixed_binarization',
     'keep_labels',
+    'load_arrays_split',
     'load_split',
+    'load_tfds_split',
+    'memory_split',
     'num_batches',
+    'split_from_array',
 ]

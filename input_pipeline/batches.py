@@ -18,7 +18,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from aefamily.input_pipeline.sources import Split
+from aefamily.input_pipeline.split import Split
 
 BINARIZATIONS: tuple[str, ...] = ('none', 'threshold', 'dynamic')
 

@@ -37,7 +37,6 @@ on (path, size, mtime), so loading several splits or shards re-reads nothing.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import gzip
 import hashlib
@@ -48,9 +47,14 @@ from pathlib import Path
 
 import numpy as np
 
+from aefamily.input_pipeline import arrays
+from aefamily.input_pipeline import tfds_images
+from aefamily.input_pipeline.split import check_image_values
+from aefamily.input_pipeline.split import Split
+from aefamily.input_pipeline.split import SPLITS
+
 DATASETS: tuple[str, ...] = ('binarized_mnist', 'mnist', 'fashion_mnist',
                              'digits')
-SPLITS: tuple[str, ...] = ('train', 'valid', 'test')
 SOURCES: tuple[str, ...] = ('auto', 'files', 'tfds')
 
 _TFDS_INSTALL_HINT = 'pip install -e ".[tfds]"'
@@ -143,49 +147,6 @@ _TFDS_SPLITS['fashion_mnist'] = _TFDS_SPLITS['mnist']
 
 class ChecksumError(ValueError):
   """A local data file's SHA-256 differs from the published value."""
-
-
-@dataclasses.dataclass(frozen=True, eq=False)
-class Split:
-  """One split (or one process's shard of it) of a dataset, in host memory.
-
-  Attributes:
-    images: [N, D] float32, values in [0, 1] (gray) or exactly {0, 1}
-      (binary); D = image_shape[0] * image_shape[1], row-major. `load_split`
-      checks the values; a Split built directly is checked for its shapes
-      only (so that a test can poison one on purpose).
-    labels: [N] int32 class labels, or None for unlabelled data
-      (binarized_mnist).
-    image_shape: (height, width) of one image, (28, 28) or (8, 8).
-    binary: True when images are already exactly {0, 1}.
-
-  Raises:
-    ValueError: on construction, if the shapes or dtypes are inconsistent.
-  """
-  images: np.ndarray
-  labels: np.ndarray | None
-  image_shape: tuple[int, int]
-  binary: bool
-
-  def __post_init__(self):
-    images = self.images
-    if images.ndim != 2 or images.dtype != np.float32:
-      raise ValueError('Split.images must be a [N, D] float32 array, got '
-                       f'shape {images.shape} dtype {images.dtype}')
-    if len(self.image_shape) != 2 or (
-        self.image_shape[0] * self.image_shape[1] != images.shape[1]):
-      raise ValueError(f'image_shape {self.image_shape} does not match '
-                       f'D={images.shape[1]}')
-    if self.labels is not None and (
-        self.labels.shape != (images.shape[0],)
-        or self.labels.dtype != np.int32):
-      raise ValueError(f'Split.labels must be [{images.shape[0]}] int32, got '
-                       f'shape {self.labels.shape} dtype {self.labels.dtype}')
-
-  @property
-  def num_examples(self) -> int:
-    """N, the number of examples in this split or shard."""
-    return int(self.images.shape[0])
 
 
 # ----------------------------------------------------------------------------
@@ -370,32 +331,6 @@ def _download_hint(name: str, filename: str) -> str:
   return f'download {filename} again from {_DOWNLOAD[name]}'
 
 
-def _check_image_values(images: np.ndarray, binary: bool,
-                        origin: str) -> None:
-  """Refuses images outside {0, 1} (binary) or [0, 1] (gray), or NaN.
-
-  One pass of two comparisons over the split, once per load.
-
-  Raises:
-    ValueError: naming origin, the count of bad values, and the value and
-      [example, pixel] index of the first.
-  """
-  if binary:
-    bad = (images != 0) & (images != 1)       # NaN is neither.
-    domain = '{0, 1}'
-  else:
-    bad = ~((images >= 0) & (images <= 1))    # NaN fails both.
-    domain = '[0, 1]'
-  count = int(np.count_nonzero(bad))
-  if count:
-    row, col = (int(i) for i in np.argwhere(bad)[0])
-    nans = int(np.count_nonzero(np.isnan(images)))
-    raise ValueError(
-        f'{origin}: {count} of {images.size} values are not in {domain} '
-        f'({nans} NaN), e.g. {images[row, col]} at [{row}, {col}] (example, '
-        'pixel): these are not the data the models expect')
-
-
 # ----------------------------------------------------------------------------
 # Verified, cached loading of the canonical files.
 # ----------------------------------------------------------------------------
@@ -512,7 +447,7 @@ def _load_files(name: str, split: str, data_dir,
   if name == 'binarized_mnist':
     path = _find(data_dir, name, _amat_names(split))
     images = _verified_amat(_file_key(path), split)[shard].astype(np.float32)
-    _check_image_values(images, True, f'{name} {split} from {path}')
+    check_image_values(images, True, f'{name} {split} from {path}')
     return Split(images=images, labels=None, image_shape=(28, 28),
                  binary=True)
   prefix = 'test' if split == 'test' else 'train'
@@ -529,9 +464,9 @@ def _load_files(name: str, split: str, data_dir,
   images, labels = images[shard], labels[shard]
   images = images.reshape(images.shape[0], -1).astype(np.float32)
   images *= np.float32(1.0 / 255.0)
-  _check_image_values(images, False, f'{name} {split} from {paths["images"]}')
+  check_image_values(images, False, f'{name} {split} from {paths["images"]}')
   return Split(images=images, labels=labels.astype(np.int32),
-               image_shape=(28, 28), binary=False)
+               image_shape=(28, 28), binary=False, bits=8)
 
 
 # ----------------------------------------------------------------------------
@@ -607,10 +542,10 @@ def _load_tfds(name: str, split: str, data_dir, process_index: int,
     images = images.astype(np.float32) * np.float32(1.0 / 255.0)
   labels = (np.asarray(data['label']).astype(np.int32)
             if 'label' in data else None)
-  _check_image_values(images, binary, f'{name} {split} from TFDS split '
+  check_image_values(images, binary, f'{name} {split} from TFDS split '
                       f'{spec!r}')
   return Split(images=images, labels=labels, image_shape=(28, 28),
-               binary=binary)
+               binary=binary, bits=None if binary else 8)
 
 
 @functools.lru_cache(maxsize=1)
@@ -637,20 +572,39 @@ def _load_digits(split: str, process_index: int, process_count: int) -> Split:
           'test': order[n_train + n_valid:]}[split]
   rows = rows[process_index::process_count]
   images = (images[rows] / 16.0).astype(np.float32)
-  _check_image_values(images, False,
+  check_image_values(images, False,
                       f"digits {split} from scikit-learn's embedded copy")
   return Split(images=images, labels=labels[rows].astype(np.int32),
                image_shape=(8, 8), binary=False)
 
 
+def check_dataset_name(name: str) -> None:
+  """Refuses a name that is none of `DATASETS`, 'tfds:NAME', 'arrays:PATH'.
+
+  Raises:
+    ValueError: listing the choices.
+  """
+  if name in DATASETS:
+    return
+  for prefix in ('tfds:', 'arrays:'):
+    if isinstance(name, str) and name.startswith(prefix) and name[len(
+        prefix):]:
+      return
+  raise ValueError(f'unknown dataset {name!r}; choose from {DATASETS}, '
+                   "'tfds:NAME' (any TFDS image dataset) or 'arrays:PATH' "
+                   '(an .npz file or a directory of .npy files)')
+
+
 def load_split(name: str, split: str, *, data_dir: str | None = None,
                source: str = 'auto', process_index: int = 0,
-               process_count: int = 1) -> Split:
+               process_count: int = 1, mapping=None) -> Split:
   """Loads one split of a named dataset (this process's shard of it).
 
   Args:
     name: one of `DATASETS`: 'binarized_mnist', 'mnist', 'fashion_mnist' or
-      'digits'.
+      'digits'; or 'tfds:NAME', any TFDS image dataset
+      (`input_pipeline.tfds_images`); or 'arrays:PATH', an .npz file or a
+      directory of .npy files (`input_pipeline.arrays`).
     split: 'train', 'valid' or 'test'. binarized_mnist: the canonical
       50000/10000/10000. mnist, fashion_mnist: 'train' = the first 50000 of
       the 60000 training images, 'valid' = the last 10000 of them, 'test' =
@@ -670,6 +624,10 @@ def load_split(name: str, split: str, *, data_dir: str | None = None,
       shards are disjoint and together make up the split. When process_count
       does not divide N, shard sizes differ by one; to give every process the
       same number of steps, count batches from N // process_count.
+    mapping: for 'tfds:' and 'arrays:' datasets, an `arrays.SplitMapping`:
+      which of the source's splits are train, valid and test, and the
+      fraction of train carved out for valid when it has no validation
+      split. None = the default (train, validation, test; 10%).
 
   Returns:
     A `Split` with [N, D] float32 images in [0, 1] (exactly {0, 1} and
@@ -691,10 +649,12 @@ def load_split(name: str, split: str, *, data_dir: str | None = None,
       files, the directory (and whether it exists) and where to download
       them, and for 'auto' that `pip install -e ".[tfds]"` enables TFDS.
     ImportError: with source='tfds' (or 'auto' without a data_dir), if
-      TensorFlow or tensorflow-datasets is not installed.
+      TensorFlow or tensorflow-datasets is not installed (a 'tfds:' dataset
+      needs tensorflow-datasets only).
+    Also the errors of `tfds_images.load_tfds_split` and
+    `arrays.load_arrays_split`.
   """
-  if name not in DATASETS:
-    raise ValueError(f'unknown dataset {name!r}; choose from {DATASETS}')
+  check_dataset_name(name)
   if split not in SPLITS:
     raise ValueError(f'unknown split {split!r}; choose from {SPLITS}')
   if source not in SOURCES:
@@ -707,6 +667,14 @@ def load_split(name: str, split: str, *, data_dir: str | None = None,
       or not 0 <= process_index < process_count):
     raise ValueError(f'process_index must be an int in [0, {process_count}), '
                      f'got {process_index!r}')
+  if name.startswith(('tfds:', 'arrays:')):
+    shard = dict(mapping=mapping or arrays.SplitMapping(),
+                 process_index=process_index, process_count=process_count)
+    kind, _, rest = name.partition(':')
+    if kind == 'tfds':
+      return tfds_images.load_tfds_split(rest, split, data_dir=data_dir,
+                                         **shard)
+    return arrays.load_arrays_split(rest, split, **shard)
   if name == 'digits':
     return _load_digits(split, process_index, process_count)
   if source == 'files':

@@ -294,7 +294,7 @@ def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(
                                   image_shape=clean_train.image_shape,
                                   binary=clean_train.binary)
   monkeypatch.setattr(experiment, 'load_splits',
-                      lambda config, *splits: [poisoned, valid])
+                      lambda config, *splits, **kwargs: [poisoned, valid])
   config = tiny_digits_config()
   config.binarization = 'none'   # a NaN would become a 0 or 1 otherwise
   config.model.output_bias_from_data_mean = False  # the mean would be NaN

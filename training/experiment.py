@@ -105,13 +105,17 @@ def validate_config(config: ml_collections.ConfigDict,
       non-positive sizes or sample counts, a batch the devices cannot share
       evenly, or a field the family does not declare (`family_settings`).
   """
-  choices = {'dataset': input_pipeline.DATASETS,
-             'binarization': input_pipeline.BINARIZATIONS,
+  choices = {'binarization': input_pipeline.BINARIZATIONS,
              'data_source': input_pipeline.SOURCES}
   for field, allowed in choices.items():
     if config[field] not in allowed:
       raise ValueError(f'config.{field}={config[field]!r}; choose from '
                        f'{tuple(allowed)}')
+  try:
+    input_pipeline.check_dataset_name(config.dataset)
+    split_mapping(config)
+  except ValueError as e:
+    raise ValueError(f'config.dataset / config.splits: {e}') from None
   settings = family_settings(config)
   for field in ('batch_size', 'num_epochs', 'log_every_steps',
                 'checkpoint_every_steps', 'steps_per_call', 'eval.num_samples',
@@ -146,18 +150,42 @@ def _field(config: ml_collections.ConfigDict, dotted: str) -> Any:
   return config
 
 
+def split_mapping(
+    config: ml_collections.ConfigDict) -> input_pipeline.SplitMapping:
+  """config.splits as an `input_pipeline.SplitMapping` (checked)."""
+  return input_pipeline.SplitMapping(**config.splits.to_dict())
+
+
+def load_split(config: ml_collections.ConfigDict,
+               split: str) -> input_pipeline.Split:
+  """The whole of one split of config.dataset, as stored (not prepared,
+  not sharded): what an evaluator reads its labels from."""
+  return input_pipeline.load_split(
+      config.dataset, split, data_dir=config.data_dir or None,
+      source=config.data_source, mapping=split_mapping(config))
+
+
 def load_splits(config: ml_collections.ConfigDict, *splits: str,
-                prepared: bool = True) -> list[input_pipeline.Split]:
+                prepared: bool = True,
+                data=None) -> list[input_pipeline.Split]:
   """This process's shard of each named split of config.dataset.
 
   With `prepared`, the splits are as the family's model sees them (its
   `prepare_data`: the codes of lower DGA stages, the labels a
-  semi-supervised run keeps).
+  semi-supervised run keeps). With `data`, a dict of in-memory splits
+  (`input_pipeline.memory_split`), config.dataset is not read.
   """
-  loaded = [input_pipeline.load_split(
-      config.dataset, split, data_dir=config.data_dir or None,
-      source=config.data_source, process_index=jax.process_index(),
-      process_count=jax.process_count()) for split in splits]
+  shard = dict(process_index=jax.process_index(),
+               process_count=jax.process_count())
+  if data is not None:
+    loaded = [input_pipeline.memory_split(
+        data, split, valid_fraction=config.splits.valid_fraction, **shard)
+              for split in splits]
+  else:
+    loaded = [input_pipeline.load_split(
+        config.dataset, split, data_dir=config.data_dir or None,
+        source=config.data_source, mapping=split_mapping(config), **shard)
+              for split in splits]
   family = registry.get(config.family)
   if not prepared or family.prepare_data is None:
     return loaded
