@@ -1,4 +1,9 @@
-"""Evaluation of a VAE or IWAE: IWAE-K log-likelihood, ELBO, active units, images."""
+"""Evaluation of a VAE or IWAE: IWAE-K log-likelihood, ELBO, active units, images.
+
+For 8-bit data (the discretized logistic likelihood, or the Gaussian on
+dequantized data) the negative log-likelihood is also given in bits/dim
+(`likelihood.bits`).
+"""
 
 import os
 
@@ -10,6 +15,7 @@ from absl import logging
 
 from aefamily.diagnostics import vae as vae_diagnostics
 from aefamily.evaluators.grids import save_samples_and_reconstructions
+from aefamily.likelihood import bits
 from aefamily.likelihood import iwae
 from aefamily.samplers import ancestral
 
@@ -22,25 +28,40 @@ def reconstruct(params, x: jax.Array, *, model) -> jax.Array:
 
 def evaluate(config: ml_collections.ConfigDict, model, params,
              images: np.ndarray, rng: jax.Array, *,
-             image_shape: tuple[int, int], workdir: str) -> dict:
+             image_shape: tuple[int, ...], workdir: str) -> dict:
   """The test log-likelihood by IWAE with K = config.eval.num_samples.
 
   Writes WORKDIR/eval_SPLIT_per_example.npz (atomically): each example's
   'log_likelihood' and 'elbo' [N], in the split's order, for paired
   comparisons of models on the same images (`benchmarks/leaderboard.py`).
 
+  With config.model.dequantize, the Gaussian's log-likelihood is measured
+  on the test images dequantized once (`likelihood.bits.
+  uniform_dequantize`, a fixed key) and lowered by D log 256: every
+  log-likelihood and ELBO reported (and per example) is then a bound on
+  the 8-bit data's.
+
   Returns:
     {'log_likelihood', 'log_likelihood_standard_error', 'nll', 'elbo',
     'elbo_standard_error', 'num_samples', 'active_units', 'latent_dims'}:
-    means and standard errors over examples, in nats per example.
+    means and standard errors over examples, in nats per example; for
+    8-bit data also 'bits_per_dim' and 'bits_per_dim_standard_error'.
   """
-  ll_rng, au_rng, sample_rng = jax.random.split(rng, 3)
+  ll_rng, au_rng, sample_rng, noise_rng = jax.random.split(rng, 4)
+  dequantize = config.model.get('dequantize', False)
+  scored = images
+  if dequantize:
+    scored = np.asarray(bits.uniform_dequantize(jnp.asarray(images),
+                                                noise_rng))
   logging.info('IWAE log-likelihood with K=%d on %d examples.',
                config.eval.num_samples, images.shape[0])
   per_example = iwae.evaluate_log_likelihood(
-      params, images, ll_rng, model=model,
+      params, scored, ll_rng, model=model,
       num_samples=config.eval.num_samples, chunk_size=config.eval.chunk_size,
       batch_size=config.eval.batch_size)
+  if dequantize:
+    correction = bits.dequantization_correction(images.shape[1])
+    per_example = {k: v - correction for k, v in per_example.items()}
 
   path = os.path.join(workdir, f'eval_{config.eval.split}_per_example.npz')
   tmp = f'{path}.tmp{os.getpid()}.npz'
@@ -60,8 +81,14 @@ def evaluate(config: ml_collections.ConfigDict, model, params,
       workdir, np.asarray(sample_means), images,
       lambda x: reconstruct(params, jnp.asarray(x), model=model),
       image_shape, config.eval.num_images)
-  return {
+  results = {
       **iwae.summarize(per_example, config.eval.num_samples),
       'active_units': active,
       'latent_dims': list(model.latent_dims),
   }
+  if dequantize or model.likelihood == 'discretized_logistic':
+    d = images.shape[1]
+    results['bits_per_dim'] = float(bits.bits_per_dim(results['nll'], d))
+    results['bits_per_dim_standard_error'] = float(bits.bits_per_dim(
+        results['log_likelihood_standard_error'], d))
+  return results

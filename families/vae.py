@@ -22,9 +22,12 @@ from aefamily.evaluators import vae as vae_evaluator
 from aefamily.training import registry
 from aefamily.training.settings import check
 from aefamily.input_pipeline import Split
+from aefamily.likelihood.bits import uniform_dequantize
 from aefamily.models.flows import FLOWS
 from aefamily.models.mlp import ACTIVATIONS
+from aefamily.models.mlp import data_mean_loc_init
 from aefamily.models.mlp import output_bias_from_data
+from aefamily.models.vae import LIKELIHOODS
 from aefamily.models.vae import VAE
 from aefamily.objectives import tighter_bounds
 from aefamily.objectives.hvae import hvae_loss
@@ -45,10 +48,17 @@ class VAEModel:
     latent_dims: units of each stochastic layer, bottom first.
     hidden: the deterministic hidden widths of each stochastic layer's
       networks, one tuple per layer.
-    likelihood: p(x | z_1), 'bernoulli' (binary data) or 'gaussian'.
+    likelihood: p(x | z_1): 'bernoulli' (binary data), 'gaussian'
+      (continuous data, or 8-bit data with `dequantize`) or
+      'discretized_logistic' (8-bit data; Salimans et al. 2017).
+    logistic_components: M, the discretized logistics mixed per value
+      (1: the discretized logistic; more: its mixture).
+    dequantize: train and score the Gaussian likelihood on uniformly
+      dequantized 8-bit data, (k + u) / 256 (`likelihood.bits`), so that
+      its score bounds the data's negative log-likelihood in bits/dim.
     activation: of the hidden units.
-    output_bias_from_data_mean: start the Bernoulli output biases at the
-      logits of the training mean.
+    output_bias_from_data_mean: start the output biases at the training
+      mean (Bernoulli: its logits; discretized logistic: its locations).
     num_pseudo_inputs: 0 for the N(0, I) prior; C > 0 for the VampPrior
       with C pseudo-inputs, started at C training images drawn with seed 0
       (Tomczak & Welling 2018; one stochastic layer).
@@ -61,7 +71,9 @@ class VAEModel:
   """
   latent_dims: tuple[int, ...] = (50,)
   hidden: tuple[tuple[int, ...], ...] = ((200, 200),)
-  likelihood: Literal['bernoulli', 'gaussian'] = 'bernoulli'
+  likelihood: Literal[LIKELIHOODS] = 'bernoulli'
+  logistic_components: int = 1
+  dequantize: bool = False
   activation: Activation = 'tanh'
   output_bias_from_data_mean: bool = True
   num_pseudo_inputs: int = 0
@@ -76,6 +88,12 @@ class VAEModel:
     check(len(self.hidden) == len(self.latent_dims),
           f'config.model.hidden needs one tuple per stochastic layer '
           f'({len(self.latent_dims)}), got {self.hidden}')
+    check(self.logistic_components >= 1,
+          'config.model.logistic_components must be >= 1, got '
+          f'{self.logistic_components}')
+    check(not self.dequantize or self.likelihood == 'gaussian',
+          'config.model.dequantize is for the Gaussian likelihood; the '
+          f'{self.likelihood!r} one is discrete already')
     check(self.num_pseudo_inputs >= 0,
           'config.model.num_pseudo_inputs must be >= 0, got '
           f'{self.num_pseudo_inputs}')
@@ -220,9 +238,16 @@ def build_vae(settings: VAESettings | IWAESettings, train: Split) -> VAE:
   """The VAE of settings.model; Bernoulli output biases from the training
   mean if asked; the VampPrior's pseudo-inputs at training images."""
   m = settings.model
+  eight_bit = m.likelihood == 'discretized_logistic' or m.dequantize
+  check(not eight_bit or train.bits == 8,
+        f'config.model.likelihood={m.likelihood!r}'
+        f'{" with dequantize" if m.dequantize else ""} needs 8-bit data '
+        '(mnist, fashion_mnist, uint8 images from tfds: or arrays:)')
   bernoulli = m.likelihood == 'bernoulli'
   kwargs = output_bias_from_data(train.images,
                                  bernoulli and m.output_bias_from_data_mean)
+  if m.likelihood == 'discretized_logistic' and m.output_bias_from_data_mean:
+    kwargs['output_bias_init'] = data_mean_loc_init(train.images.mean(0))
   if m.num_pseudo_inputs:
     check(m.num_pseudo_inputs <= len(train.images),
           f'config.model.num_pseudo_inputs={m.num_pseudo_inputs} exceeds '
@@ -233,6 +258,7 @@ def build_vae(settings: VAESettings | IWAESettings, train: Split) -> VAE:
     kwargs['pseudo_input_init'] = lambda key, shape: start
   return VAE(data_dim=train.images.shape[1], latent_dims=m.latent_dims,
              hidden=m.hidden, likelihood=m.likelihood,
+             logistic_components=m.logistic_components,
              activation=m.activation,
              num_pseudo_inputs=m.num_pseudo_inputs, flow=m.flow,
              flow_steps=m.flow_steps, iaf_hidden=m.iaf_hidden,
@@ -245,10 +271,24 @@ def init_vae(model: VAE, rng: jax.Array, x: jax.Array):
   return model.init(rng, x, eps)
 
 
+def dequantized(loss):
+  """The loss on uniformly dequantized data: each step's batch of 8-bit
+  x = k / 255 becomes (k + u) / 256 with fresh u ~ U[0, 1)^D
+  (`likelihood.bits.uniform_dequantize`; Theis et al. 2016)."""
+  def dequantized_loss(variables, batch, rng):
+    noise_rng, rng = jax.random.split(rng)
+    x = uniform_dequantize(batch['image'], noise_rng)
+    return loss(variables, {**batch, 'image': x}, rng)
+  return dequantized_loss
+
+
 def _register(name: str, settings: type, build_loss) -> None:
+  def build(s, model):
+    loss = build_loss(s, model)
+    return dequantized(loss) if s.model.dequantize else loss
   registry.register(registry.Family(
       name=name, settings=settings, build_model=build_vae,
-      init_variables=init_vae, build_loss=build_loss,
+      init_variables=init_vae, build_loss=build,
       evaluate=vae_evaluator.evaluate))
 
 

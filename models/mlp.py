@@ -6,7 +6,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from aefamily.models.distributions import Bernoulli, Normal
+from aefamily.models.distributions import (Bernoulli,
+                                           DiscretizedLogisticMixture, Normal)
 
 ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
     'linear': lambda x: x,
@@ -72,6 +73,52 @@ class BernoulliHead(nn.Module):
     h = MLP(self.hidden, self.activation)(h)
     return Bernoulli(nn.Dense(self.features, bias_init=self.bias_init,
                               name='logits')(h))
+
+
+class DiscretizedLogisticHead(nn.Module):
+  """An MLP followed by linear heads for a mixture of M discretized
+  logistics per value (`DiscretizedLogisticMixture`; M = 1, one logistic).
+
+  `loc_bias_init` sets the initial locations, [D] (repeated for each
+  component); `data_mean_loc_init` gives the training mean, so that the
+  untrained decoder predicts the average image. The log-scales start at
+  log(0.1).
+  """
+  hidden: Sequence[int]
+  features: int
+  activation: str = 'tanh'
+  num_components: int = 1
+  loc_bias_init: Callable = nn.initializers.constant(0.5)
+
+  @nn.compact
+  def __call__(self, h: jax.Array) -> DiscretizedLogisticMixture:
+    h = MLP(self.hidden, self.activation)(h)
+    d, m = self.features, self.num_components
+
+    def loc_init(key, shape, dtype=jnp.float32):
+      return jnp.repeat(self.loc_bias_init(key, (d,), dtype)[:, None], m,
+                        axis=1).reshape(shape)
+
+    def head(name, bias_init):
+      out = nn.Dense(d * m, bias_init=bias_init, name=name)(h)
+      return out.reshape(*out.shape[:-1], d, m)
+    return DiscretizedLogisticMixture(
+        logits=head('logits', nn.initializers.zeros_init()),
+        loc=head('loc', loc_init),
+        log_scale=head('log_scale', nn.initializers.constant(jnp.log(0.1))))
+
+
+def data_mean_loc_init(data_mean) -> Callable:
+  """Bias initializer of the training mean [D], for `DiscretizedLogisticHead`."""
+  mean = jnp.asarray(data_mean, jnp.float32)
+
+  def init(key, shape, dtype=jnp.float32):
+    del key
+    if tuple(shape) != mean.shape:
+      raise ValueError(f'data mean has shape {mean.shape}, the locations '
+                       f'need {tuple(shape)}')
+    return mean.astype(dtype)
+  return init
 
 
 def data_mean_bias_init(data_mean, eps: float = 1e-3) -> Callable:

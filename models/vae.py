@@ -22,9 +22,12 @@ import jax
 import jax.numpy as jnp
 
 from aefamily.models import flows
-from aefamily.models.distributions import (Bernoulli, FlowPosterior, Normal,
+from aefamily.models.distributions import (Bernoulli,
+                                           DiscretizedLogisticMixture,
+                                           FlowPosterior, Normal,
                                            NormalMixture)
-from aefamily.models.mlp import BernoulliHead, GaussianHead
+from aefamily.models.mlp import (BernoulliHead, DiscretizedLogisticHead,
+                                 GaussianHead)
 
 
 @flax.struct.dataclass
@@ -33,7 +36,7 @@ class VAEOutputs:
   z: tuple[jax.Array, ...]       # each [K, B, d_l]
   posterior: tuple[Normal, ...]  # q(z_l | z_{l−1}); [B, d_1] for l = 1, [K, B, d_l] after
   prior: tuple[Normal, ...]      # p(z_l | z_{l+1}) for l < L, each [K, B, d_l]
-  likelihood: Bernoulli | Normal  # p(x | z_1), [K, B, D]
+  likelihood: Bernoulli | Normal | DiscretizedLogisticMixture  # p(x | z_1)
 
 
 # p(x | z_1) for each value of VAE.likelihood.
@@ -43,7 +46,11 @@ _OBSERVATION_HEADS: dict[str, Callable[['VAE'], nn.Module]] = {
                                            vae.output_bias_init),
     'gaussian': lambda vae: GaussianHead(vae.hidden[0], vae.data_dim,
                                          vae.activation),
+    'discretized_logistic': lambda vae: DiscretizedLogisticHead(
+        vae.hidden[0], vae.data_dim, vae.activation, vae.logistic_components,
+        vae.output_bias_init),
 }
+LIKELIHOODS = tuple(_OBSERVATION_HEADS)
 
 
 class VAE(nn.Module):
@@ -55,9 +62,13 @@ class VAE(nn.Module):
     hidden: for each stochastic layer, the hidden widths of its inference
       network q(z_l | z_{l−1}); its generative network p(z_{l−1} | z_l) uses
       the same widths (e.g. ((200, 200),) or ((200, 200), (100, 100))).
-    likelihood: 'bernoulli' (binary data) or 'gaussian' (continuous data).
+    likelihood: 'bernoulli' (binary data), 'gaussian' (continuous data)
+      or 'discretized_logistic' (8-bit data: a mixture of
+      logistic_components discretized logistics per value).
+    logistic_components: M, for the discretized logistic likelihood.
     activation: the hidden nonlinearity ('tanh' in the IWAE paper).
-    output_bias_init: initializer of the Bernoulli output logits.
+    output_bias_init: initializer of the output layer's bias: the Bernoulli
+      logits, or the discretized logistic's locations [D].
     num_pseudo_inputs: 0 for p(z) = N(0, I); C > 0 for the VampPrior
       p(z) = (1/C) Σ_c q(z | u_c) at C learned pseudo-inputs u_c [C, D]
       (Tomczak & Welling 2018, Eq. 9; one stochastic layer).
@@ -76,6 +87,7 @@ class VAE(nn.Module):
   latent_dims: Sequence[int]
   hidden: Sequence[Sequence[int]]
   likelihood: str = 'bernoulli'
+  logistic_components: int = 1
   activation: str = 'tanh'
   output_bias_init: Callable = nn.initializers.zeros_init()
   num_pseudo_inputs: int = 0

@@ -82,7 +82,7 @@ def _check_inputs(x: jax.Array, model: Any, num_samples: int) -> None:
   if num_samples < 1:
     raise ValueError(f'num_samples must be >= 1, got {num_samples}')
   check_images(x, model.data_dim,
-               unit_interval=model.likelihood == 'bernoulli')
+               unit_interval=model.likelihood != 'gaussian')
 
 
 def _check_gradient(gradient: str, model: Any, *, allowed=GRADIENTS) -> None:
