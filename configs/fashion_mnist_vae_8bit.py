@@ -10,6 +10,9 @@ in nats and in bits/dim. Variants:
   a mixture of 5 logistics per pixel:   --config.model.logistic_components=5
   the Gaussian on dequantized data:     --config.model.likelihood=gaussian
                                         --config.model.dequantize=True
+  convolutional networks:  --config.model.network=conv
+                           --config.model.hidden='((256,),)'
+                           --config.model.activation=relu
 """
 
 import ml_collections
@@ -29,6 +32,8 @@ def get_config():
   config.model.logistic_components = 1
   config.model.dequantize = False
   config.model.activation = 'tanh'
+  config.model.network = 'mlp'          # or 'conv' (models/conv.py)
+  config.model.conv_channels = (32, 64)  # stride-2 convolutions, for 'conv'
   config.model.output_bias_from_data_mean = True
   config.num_samples = 1
   config.analytic_kl = True

@@ -23,6 +23,7 @@ from aefamily.training import registry
 from aefamily.training.settings import check
 from aefamily.input_pipeline import Split
 from aefamily.likelihood.bits import uniform_dequantize
+from aefamily.models import conv
 from aefamily.models.flows import FLOWS
 from aefamily.models.mlp import ACTIVATIONS
 from aefamily.models.mlp import data_mean_loc_init
@@ -68,6 +69,11 @@ class VAEModel:
     iaf_hidden: the hidden widths of each IAF step's MADE.
     leapfrog_steps: the Hamiltonian VAE's tempered leapfrog steps (family
       'hvae' only; 0 elsewhere).
+    network: 'mlp', or 'conv': the encoder q(z_1 | x) and the decoder
+      p(x | z_1) see the images through stride-2 convolutions
+      (`models.conv`), with the dense widths of hidden[0] between them and
+      the code.
+    conv_channels: the channels of each stride-2 convolution ('conv').
   """
   latent_dims: tuple[int, ...] = (50,)
   hidden: tuple[tuple[int, ...], ...] = ((200, 200),)
@@ -81,6 +87,8 @@ class VAEModel:
   flow_steps: int = 0
   iaf_hidden: tuple[int, ...] = (200,)
   leapfrog_steps: int = 0
+  network: Literal['mlp', 'conv'] = 'mlp'
+  conv_channels: tuple[int, ...] = (32, 64)
 
   def __post_init__(self):
     check(len(self.latent_dims) >= 1 and min(self.latent_dims) >= 1,
@@ -104,6 +112,11 @@ class VAEModel:
           and self.flow_steps >= 0,
           'config.model.flow_steps must be >= 1 with a flow and 0 without, '
           f'got flow={self.flow!r}, flow_steps={self.flow_steps}')
+    check(self.network == 'mlp' or self.flow == 'none',
+          "config.model.flow needs config.model.network='mlp'")
+    check(len(self.conv_channels) >= 1 and min(self.conv_channels) >= 1,
+          'config.model.conv_channels must be positive, got '
+          f'{self.conv_channels}')
     check(self.flow == 'none' or (len(self.latent_dims) == 1
                                   and not self.num_pseudo_inputs),
           'config.model.flow needs one stochastic layer and the N(0, I) '
@@ -238,6 +251,11 @@ def build_vae(settings: VAESettings | IWAESettings, train: Split) -> VAE:
   """The VAE of settings.model; Bernoulli output biases from the training
   mean if asked; the VampPrior's pseudo-inputs at training images."""
   m = settings.model
+  if m.network == 'conv':
+    try:
+      conv.check_image_shape(train.image_shape, m.conv_channels)
+    except ValueError as e:
+      raise ValueError(f'config.model.network=conv: {e}') from None
   eight_bit = m.likelihood == 'discretized_logistic' or m.dequantize
   check(not eight_bit or train.bits == 8,
         f'config.model.likelihood={m.likelihood!r}'
@@ -262,7 +280,9 @@ def build_vae(settings: VAESettings | IWAESettings, train: Split) -> VAE:
              activation=m.activation,
              num_pseudo_inputs=m.num_pseudo_inputs, flow=m.flow,
              flow_steps=m.flow_steps, iaf_hidden=m.iaf_hidden,
-             leapfrog_steps=m.leapfrog_steps, **kwargs)
+             leapfrog_steps=m.leapfrog_steps, network=m.network,
+             image_shape=tuple(train.image_shape),
+             conv_channels=m.conv_channels, **kwargs)
 
 
 def init_vae(model: VAE, rng: jax.Array, x: jax.Array):

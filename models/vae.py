@@ -21,6 +21,7 @@ import flax.struct
 import jax
 import jax.numpy as jnp
 
+from aefamily.models import conv
 from aefamily.models import flows
 from aefamily.models.distributions import (Bernoulli,
                                            DiscretizedLogisticMixture,
@@ -78,6 +79,11 @@ class VAE(nn.Module):
       encoder's last hidden layer.
     flow_steps: its number of steps T.
     iaf_hidden: the hidden widths of each IAF step's MADE.
+    network: 'mlp', or 'conv': q(z_1 | x) and p(x | z_1) through stride-2
+      convolutions of the images (`models.conv`), around the dense layers
+      of hidden[0]; higher stochastic layers stay dense.
+    image_shape: (H, W) or (H, W, C) of an example, for 'conv'.
+    conv_channels: the channels of each stride-2 convolution, for 'conv'.
     leapfrog_steps: K > 0 adds the learned parameters of a Hamiltonian VAE
       (Caterini, Doucet & Sejdinovic 2018) with K tempered leapfrog steps:
       per-dimension step sizes and the initial inverse temperature β_0
@@ -96,6 +102,9 @@ class VAE(nn.Module):
   flow_steps: int = 0
   iaf_hidden: Sequence[int] = (200,)
   leapfrog_steps: int = 0
+  network: str = 'mlp'
+  image_shape: Sequence[int] = ()
+  conv_channels: Sequence[int] = (32, 64)
 
   def setup(self):
     if len(self.hidden) != len(self.latent_dims):
@@ -108,6 +117,12 @@ class VAE(nn.Module):
                                 or self.num_pseudo_inputs):
       raise ValueError('a flow posterior needs one stochastic layer and the '
                        'N(0, I) prior')
+    if self.network not in ('mlp', 'conv'):
+      raise ValueError(f"network must be 'mlp' or 'conv', got "
+                       f'{self.network!r}')
+    if self.network == 'conv' and self.flow != 'none':
+      raise ValueError('a flow posterior needs the dense encoder '
+                       "(network='mlp')")
     if self.leapfrog_steps:
       # Step sizes ε = exp(·) start at 0.05, β_0 = sigmoid(·) at 1/2.
       self.log_step_size = self.param(
@@ -124,13 +139,22 @@ class VAE(nn.Module):
       head = flows.ContextGaussianHead
       self.posterior_flow = flows.Flow(self.flow, self.flow_steps,
                                        tuple(self.iaf_hidden))
-    self.encoders = [head(h, d, self.activation)
-                     for h, d in zip(self.hidden, self.latent_dims)]
+    encoders = [head(h, d, self.activation)
+                for h, d in zip(self.hidden, self.latent_dims)]
     # decoders[l] parameterizes p(z_l | z_{l+1}); decoders[0] is p(x | z_1).
     if self.likelihood not in _OBSERVATION_HEADS:
       raise ValueError(f'likelihood must be one of '
                        f'{sorted(_OBSERVATION_HEADS)}, got {self.likelihood!r}')
     observation = _OBSERVATION_HEADS[self.likelihood](self)
+    if self.network == 'conv':
+      layers = dict(channels=tuple(self.conv_channels),
+                    hidden=tuple(self.hidden[0]), activation=self.activation)
+      encoders[0] = conv.ConvGaussianHead(
+          tuple(self.image_shape), self.latent_dims[0], **layers)
+      observation = conv.ConvObservationHead(
+          tuple(self.image_shape), self.likelihood, self.logistic_components,
+          loc_bias_init=self.output_bias_init, **layers)
+    self.encoders = encoders
     self.decoders = [observation] + [
         GaussianHead(h, d, self.activation)
         for h, d in zip(self.hidden[1:], self.latent_dims[:-1])]
