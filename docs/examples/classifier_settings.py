@@ -1,4 +1,6 @@
 """The classifier: its typed settings, parsed from its config, and its loss."""
+import functools
+
 import jax
 
 import aefamily.families  # registers the families by name
@@ -19,9 +21,10 @@ model = Classifier(data_dim=784, num_classes=m.num_classes, hidden=m.hidden,
 key_x, key_y, key_init = jax.random.split(jax.random.key(0), 3)
 batch = {'image': jax.random.uniform(key_x, (32, 784)),
          'label': jax.random.randint(key_y, (32,), 0, 10)}
-params = model.init(key_init, batch['image'])
-(loss, aux), grads = jax.value_and_grad(cross_entropy_loss, has_aux=True)(
-    params, batch, jax.random.key(1), model=model)
+params = jax.jit(model.init)(key_init, batch['image'])
+loss_fn = functools.partial(cross_entropy_loss, model=model)
+(loss, aux), grads = jax.jit(jax.value_and_grad(loss_fn, has_aux=True))(
+    params, batch, jax.random.key(1))
 print(f"cross-entropy {loss:.3f} nats, accuracy {aux.metrics['accuracy']:.2f}")
 
 config.model.hiden = (256,)  # misspelt
