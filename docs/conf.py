@@ -139,6 +139,7 @@ extensions = [
     'aefamily_api',
     'aefamily_settings',
     'aefamily_docstrings',
+    'aefamily_checksums',
 ]
 
 source_suffix = {'.rst': 'restructuredtext', '.md': 'markdown'}
