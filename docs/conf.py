@@ -144,7 +144,7 @@ extensions = [
 
 source_suffix = {'.rst': 'restructuredtext', '.md': 'markdown'}
 root_doc = 'index'
-exclude_patterns = ['_build', 'examples', 'README.md']
+exclude_patterns = ['_build']
 templates_path = []
 html_theme = 'alabaster'
 html_title = f'aefamily {release}'
