@@ -13,7 +13,7 @@ def save_image_grid(path: str, images: np.ndarray,
 
   Args:
     path: the .png file to write.
-    images: [N, D] or [N, *image_shape] values in [0, 1] (clipped).
+    images: [N, D] or [N, H, W(, C)] values in [0, 1] (clipped).
     image_shape: (H, W) for gray images, (H, W, 3) for color ones (other
       channel counts: each channel is shown as a gray image of its own).
     num_columns: images per row.
@@ -21,7 +21,7 @@ def save_image_grid(path: str, images: np.ndarray,
       about 56 pixels wide.
 
   Raises:
-    ValueError: if images cannot be reshaped to [N, *image_shape] or N = 0.
+    ValueError: if images cannot be reshaped to [N, H, W(, C)] or N = 0.
   """
   h, w = image_shape[:2]
   channels = image_shape[2] if len(image_shape) == 3 else 1

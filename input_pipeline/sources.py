@@ -650,9 +650,9 @@ def load_split(name: str, split: str, *, data_dir: str | None = None,
       them, and for 'auto' that `pip install -e ".[tfds]"` enables TFDS.
     ImportError: with source='tfds' (or 'auto' without a data_dir), if
       TensorFlow or tensorflow-datasets is not installed (a 'tfds:' dataset
-      needs tensorflow-datasets only).
-    Also the errors of `tfds_images.load_tfds_split` and
-    `arrays.load_arrays_split`.
+      needs tensorflow-datasets only). A 'tfds:' or 'arrays:' dataset
+      raises the errors of `tfds_images.load_tfds_split` or
+      `arrays.load_arrays_split`.
   """
   check_dataset_name(name)
   if split not in SPLITS:
