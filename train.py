@@ -33,6 +33,7 @@ from aefamily.training import checkpoints
 from aefamily.training import command_line
 from aefamily.training import experiment
 from aefamily.training import metrics as metrics_lib
+from aefamily.training.step import Game
 from aefamily.training.step import TrainState
 from aefamily.training.step import fetch_replicated
 from aefamily.training.step import make_mesh
@@ -211,8 +212,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   train_steps = make_train_step(loss_fn, mesh)
   one_call_at_a_time = needs_synchronous_calls(mesh)
 
+  model_loss = loss_fn.model_loss if isinstance(loss_fn, Game) else loss_fn
+
   def valid_metrics(variables, batch, key, step):
-    loss, aux = loss_fn(variables, {**batch, 'step': step}, key)
+    loss, aux = model_loss(variables, {**batch, 'step': step}, key)
     return aux.reported(loss)
   valid_metrics = jax.jit(valid_metrics)
   valid = input_pipeline.fixed_binarization(valid, config.binarization,

@@ -19,6 +19,8 @@ from aefamily.training import settings as settings_lib
 from aefamily.objectives import STATISTICS
 from aefamily.training import checkpoints
 from aefamily.training import optimizers
+from aefamily.training.step import Game
+from aefamily.training.step import game_optimizer
 from aefamily.training.step import TrainState
 
 
@@ -217,17 +219,20 @@ def create_state(config: ml_collections.ConfigDict, train: input_pipeline.Split,
   if jax.process_count() > 1:  # every process starts from process 0's params
     variables = multihost_utils.broadcast_one_to_all(variables)
   params = {k: v for k, v in variables.items() if k != STATISTICS}
-  state = TrainState.create(
-      apply_fn=model.apply, params=params,
-      statistics=variables.get(STATISTICS),
-      tx=optimizers.make_optimizer(config, total_steps,
-                                  steps_per_epoch=steps_per_epoch))
+  tx = optimizers.make_optimizer(config, total_steps,
+                                 steps_per_epoch=steps_per_epoch)
+  loss = family.build_loss(family_settings(config), model)
+  if isinstance(loss, Game):  # one optimizer per player
+    tx = game_optimizer(loss, tx)
+  state = TrainState.create(apply_fn=model.apply, params=params,
+                            statistics=variables.get(STATISTICS), tx=tx)
   return family, model, state
 
 
 def build_loss(config: ml_collections.ConfigDict, model):
   """The loss of config's family for model, its settings bound:
-  loss(variables, batch, rng) -> (loss, LossAux)."""
+  loss(variables, batch, rng) -> (loss, LossAux), or a `step.Game` of
+  several players' losses."""
   return registry.get(config.family).build_loss(family_settings(config),
                                                 model)
 

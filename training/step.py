@@ -23,12 +23,19 @@ In each optimizer step, each device:
     averages gradients and metrics over devices, so every device applies the
     same update, as `jax.pmap` steps did.
 
+A family whose parameters are several players' (an autoencoder and its
+discriminator) gives a `Game` instead of one loss: each optimizer step then
+updates each player's group of parameters on its own loss with its own
+optimizer, in turn or simultaneously (`game_step`).
+
 A loss returns (loss, `objectives.LossAux`). The step reports
 `aux.reported(loss)`, gives a cost-driven schedule `aux.schedule_cost(loss)`,
 and keeps new running statistics (`aux.statistics`), averaged over devices,
 in `TrainState.statistics`: beside the params, out of the optimizer's reach.
 """
 
+import dataclasses
+import functools
 from typing import Any, Callable
 
 import jax
@@ -44,6 +51,85 @@ from aefamily.objectives import STATISTICS
 AXIS = 'batch'
 
 LossFn = Callable[..., tuple[jax.Array, LossAux]]
+
+
+@dataclasses.dataclass(frozen=True)
+class Player:
+  """One player of a game: a group of parameters, its loss and its optimizer.
+
+  Attributes:
+    group: the submodule whose parameters it owns: the key of
+      variables['params'] (e.g. 'autoencoder', 'discriminator').
+    loss_fn: loss_fn(variables, batch, rng) -> (loss, LossAux), with the
+      library's shared signature; it sees every group's parameters and is
+      differentiated with respect to its own group's only.
+    optimizer: its optax optimizer, or None for the run's config.optimizer.
+  """
+  group: str
+  loss_fn: LossFn
+  optimizer: optax.GradientTransformation | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Game:
+  """The loss of a family with several players (an autoencoder and the
+  discriminator it plays against: adversarial autoencoders, FactorVAE).
+
+  A family's build_loss returns a Game instead of one loss. One optimizer
+  step then updates each player in turn, on its own loss and with its own
+  optimizer and optimizer state. With simultaneous=False (alternating
+  updates, as Makhzani et al. 2016 and Goodfellow et al. 2014 train), each
+  player's gradient is taken at the parameters its predecessors in the
+  same step have just updated; with simultaneous=True, every gradient is
+  taken at the parameters the step started from.
+
+  Attributes:
+    players: in update order. The first is the model's own loss: its
+      metrics keep their names, and validation and evaluation use it; each
+      other player's metrics are prefixed with its group ('discriminator_
+      loss').
+    simultaneous: see above.
+
+  Raises:
+    ValueError: on construction, for no players or a group twice.
+  """
+  players: tuple[Player, ...]
+  simultaneous: bool = False
+
+  def __post_init__(self):
+    groups = [p.group for p in self.players]
+    if not groups or len(set(groups)) != len(groups):
+      raise ValueError(f'a game needs players with distinct groups, got '
+                       f'{groups}')
+
+  @property
+  def model_loss(self) -> LossFn:
+    """The first player's loss: what validation reports."""
+    return self.players[0].loss_fn
+
+
+class GameOptimizer:
+  """The optimizers of a game's players: {group: optax optimizer}.
+
+  `init(params)` gives the optimizer state {group: state of
+  params['params'][group]}, so that `TrainState.create` builds a game's
+  state as any other; the game step updates each group with its own
+  optimizer (`game_step`).
+  """
+
+  def __init__(self, optimizers: dict[str, optax.GradientTransformation]):
+    self.optimizers = dict(optimizers)
+
+  def init(self, params: Any) -> dict[str, Any]:
+    return {group: tx.init(params['params'][group])
+            for group, tx in self.optimizers.items()}
+
+
+def game_optimizer(game: Game,
+                   default: optax.GradientTransformation) -> GameOptimizer:
+  """Each player's optimizer, `default` (the run's) where it has none."""
+  return GameOptimizer({p.group: p.optimizer or default
+                        for p in game.players})
 
 
 class TrainState(train_state.TrainState):
@@ -160,11 +246,62 @@ def train_step(state: TrainState, batch: dict[str, jax.Array],
                        statistics=statistics), metrics
 
 
-def make_train_step(loss_fn: LossFn, mesh: jax.sharding.Mesh):
+def _with_group(params: Any, group: str, values: Any) -> Any:
+  return {**params, 'params': {**params['params'], group: values}}
+
+
+def game_step(state: TrainState, batch: dict[str, jax.Array],
+              rng: jax.Array, *, game: Game):
+  """One optimizer step of every player, on one device's shard; run it
+  inside a map over AXIS (`train_step` for a `Game`).
+
+  Player i draws its noise from fold_in(device key, i). Its gradient with
+  respect to its own group is averaged over devices (`lax.pmean`) and
+  applied by its own optimizer (`GameOptimizer`); the other groups' are
+  never formed.
+
+  Returns:
+    (new state, metrics): the device means of each player's reported
+    metrics, the first player's by their names, the others' prefixed with
+    their group.
+  """
+  key = device_rng(rng, state.step)
+  start, params = state.params, state.params
+  opt_state, metrics = dict(state.opt_state), {}
+  statistics = state.statistics
+  for i, player in enumerate(game.players):
+    at = start if game.simultaneous else params
+    group = player.group
+
+    def loss_of(own, at=at, player=player):
+      return player.loss_fn(
+          with_statistics(_with_group(at, player.group, own), statistics),
+          {**batch, 'step': state.step}, jax.random.fold_in(key, i))
+
+    (loss, aux), grads = jax.value_and_grad(loss_of, has_aux=True)(
+        at['params'][group])
+    grads = jax.lax.pmean(grads, AXIS)
+    cost = jax.lax.pmean(aux.schedule_cost(loss), AXIS)
+    updates, opt_state[group] = optax.with_extra_args_support(
+        state.tx.optimizers[group]).update(grads, opt_state[group],
+                                           at['params'][group], value=cost)
+    params = _with_group(params, group, optax.apply_updates(
+        params['params'][group], updates))
+    reported = jax.lax.pmean(aux.reported(loss), AXIS)
+    prefix = '' if i == 0 else f'{group}_'
+    metrics.update({prefix + k: v for k, v in reported.items()})
+    if aux.statistics is not None:
+      statistics = jax.lax.pmean(aux.statistics, AXIS)
+  return state.replace(step=state.step + 1, opt_state=opt_state,
+                       params=params, statistics=statistics), metrics
+
+
+def make_train_step(loss_fn: LossFn | Game, mesh: jax.sharding.Mesh):
   """The data-parallel step of one loss: (state, batches, rng) -> (state, metrics).
 
   Args:
-    loss_fn: loss_fn(variables, batch, rng) -> (scalar loss, LossAux).
+    loss_fn: loss_fn(variables, batch, rng) -> (scalar loss, LossAux), or
+      a `Game` of several players (its state's tx a `GameOptimizer`).
     mesh: a one-axis mesh over AXIS (`make_mesh`).
 
   Returns:
@@ -175,10 +312,14 @@ def make_train_step(loss_fn: LossFn, mesh: jax.sharding.Mesh):
     base key. The metrics are [steps] arrays, replicated. The input state's
     buffers are donated. Each distinct `steps` compiles once.
   """
+  if isinstance(loss_fn, Game):
+    one_step = functools.partial(game_step, game=loss_fn)
+  else:
+    one_step = functools.partial(train_step, loss_fn=loss_fn)
+
   def per_device(state, batches, rng):
-    return jax.lax.scan(
-        lambda s, batch: train_step(s, batch, rng, loss_fn=loss_fn),
-        state, batches)
+    return jax.lax.scan(lambda s, batch: one_step(s, batch, rng), state,
+                        batches)
 
   # check_vma=False: each device differentiates its own loss, as under
   # pmap, and the step averages the gradients itself (lax.pmean). With the
