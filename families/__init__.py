@@ -12,12 +12,14 @@ Importing this package registers the library's families in
   nade, made     families/autoregressive.py  NADE and MADE (exact likelihood)
   target_prop    families/target_prop.py  target propagation
   classifier     families/classifier.py   MLP classifier
+  aae            families/adversarial.py  adversarial autoencoder (a game)
 
 A new family is one module like these (its settings dataclass, model
 builder, initializer, loss binding and evaluator, and one
 `registry.register` call) and one import line below.
 """
 
+from aefamily.families import adversarial
 from aefamily.families import autoencoder
 from aefamily.families import autoregressive
 from aefamily.families import classifier

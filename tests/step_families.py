@@ -25,6 +25,8 @@ from aefamily.objectives import STATISTICS
 from aefamily import families  # registers the library's families
 from aefamily.training import registry
 from aefamily.training import experiment
+from aefamily.training.step import Game
+from aefamily.training.step import game_optimizer
 from aefamily.training.step import TrainState
 from aefamily.training.step import fetch_replicated
 from aefamily.training.step import with_statistics
@@ -98,6 +100,9 @@ CONFIGS = {
                                                'model.num_masks': 4,
                                                'model.direct_connections':
                                                    True}),
+    # A game: the autoencoder, then the discriminator, each on its shard.
+    'aae': _config('fashion_mnist_aae', **{'model.hidden': (32,),
+                                           'model.discriminator_hidden': (16,)}),
     'dga_nade_prior': _config('binarized_mnist_dga_nade_prior',
                               **{'model.code_dim': 16,
                                  'model.hidden': (32,),
@@ -126,6 +131,37 @@ def reference(loss_fn, state, batches, rng):
     if statistics[0] is not None:
       new = new.replace(statistics=jax.tree.map(mean, *statistics))
     state = new
+  return state.variables()
+
+
+def game_reference(game, state, batches, rng):
+  """The game step by hand: each player in turn, at the parameters its
+  predecessors just updated, with the mean of its per-shard gradients of
+  its own group, each shard's key fold_in(device key, player)."""
+  for batch in batches:
+    step_key = jax.random.fold_in(rng, state.step)
+    per_device = BATCH // NUM_DEVICES
+    params, opt_state = state.params, dict(state.opt_state)
+    for i, player in enumerate(game.players):
+      group = player.group
+
+      def loss_of(own, b, key, params=params, player=player):
+        p = {**params, 'params': {**params['params'], player.group: own}}
+        return player.loss_fn(p, b, key)[0]
+      grad_fn = jax.jit(jax.grad(loss_of))
+      grads = [grad_fn(params['params'][group],
+                       {**{k: v[d * per_device:(d + 1) * per_device]
+                           for k, v in batch.items()}, 'step': state.step},
+                       jax.random.fold_in(jax.random.fold_in(step_key, d), i))
+               for d in range(NUM_DEVICES)]
+      mean = jax.tree.map(lambda *t: sum(t) / NUM_DEVICES, *grads)
+      updates, opt_state[group] = state.tx.optimizers[group].update(
+          mean, opt_state[group], params['params'][group])
+      params = {**params, 'params': {
+          **params['params'],
+          group: optax.apply_updates(params['params'][group], updates)}}
+    state = state.replace(step=state.step + 1, params=params,
+                          opt_state=opt_state)
   return state.variables()
 
 
@@ -167,15 +203,23 @@ def main(data_dir):
     model = family.build_model(settings, train)
     params = family.init_variables(model, jax.random.key(0),
                                 jnp.asarray(images[:1]))
+    loss_fn = family.build_loss(settings, model)
+    tx = optax.sgd(1e-2)
+    if isinstance(loss_fn, Game):  # every player steps with SGD
+      loss_fn = Game(tuple(dataclasses.replace(p, optimizer=None)
+                           for p in loss_fn.players), loss_fn.simultaneous)
+      tx = game_optimizer(loss_fn, tx)
     state = TrainState.create(
-        apply_fn=model.apply, tx=optax.sgd(1e-2),
+        apply_fn=model.apply, tx=tx,
         params={k: v for k, v in params.items() if k != STATISTICS},
         statistics=params.get(STATISTICS))
     batches = [{'image': images.reshape(*shape, -1)[s],
                 'label': keep.reshape(shape)[s]} for s in range(STEPS)]
-    loss_fn = family.build_loss(settings, model)
     stepped = on_mesh(loss_fn, state, batches, rng)
-    expected = reference(loss_fn, state, batches, rng)
+    if isinstance(loss_fn, Game):
+      expected = game_reference(loss_fn, state, batches, rng)
+    else:
+      expected = reference(loss_fn, state, batches, rng)
     results[name] = max_diff(stepped['params'], expected['params'])
     results[f'{name}_moved'] = max_diff(params['params'], stepped['params'])
     if STATISTICS in params:

@@ -1,0 +1,179 @@
+"""Networks of the autoencoders that shape their code: an encoder to a code,
+a decoder to p(x | z), and a discriminator on codes.
+
+The adversarial autoencoder (Makhzani et al. 2016) and the code-shaping
+members that follow it train a deterministic encoder z = E(x) and a
+decoder p(x | z), and judge the codes' distribution against a prior p(z)
+(here by a discriminator D(z)). The networks are dense, or convolutional
+for images (`models.conv`, network='conv'). Each module computes no loss.
+"""
+
+from typing import Callable, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from aefamily.models import conv
+from aefamily.models.mlp import MLP
+
+
+class Encoder(nn.Module):
+  """x [..., D] -> z [..., code_dim], deterministic.
+
+  Attributes:
+    code_dim: the size of the code.
+    hidden: dense widths (after the convolutions for 'conv').
+    network: 'mlp' or 'conv'.
+    image_shape: (H, W) or (H, W, C), for 'conv'.
+    conv_channels: the stride-2 convolutions' channels, for 'conv'.
+    activation: the hidden nonlinearity.
+  """
+  code_dim: int
+  hidden: Sequence[int] = (512, 512)
+  network: str = 'mlp'
+  image_shape: Sequence[int] = ()
+  conv_channels: Sequence[int] = (32, 64)
+  activation: str = 'relu'
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    if self.network == 'conv':
+      h = conv.ConvEncoder(tuple(self.image_shape), tuple(self.conv_channels),
+                           tuple(self.hidden), self.activation)(x)
+    else:
+      h = MLP(tuple(self.hidden), self.activation)(x)
+    return nn.Dense(self.code_dim, name='code')(h)
+
+
+class Decoder(nn.Module):
+  """z [..., d] -> p(x | z) over [..., D]: Bernoulli, Gaussian (a mean and
+  a log-variance per value) or discretized logistic.
+
+  Attributes:
+    data_dim: D.
+    likelihood: 'bernoulli', 'gaussian' or 'discretized_logistic'.
+    logistic_components: M, for the discretized logistic.
+    hidden: dense widths, from the code (mirrored by the caller).
+    network: 'mlp' or 'conv'.
+    image_shape, conv_channels, activation: as `Encoder`.
+    output_bias_init: [D] start of the Bernoulli logits or of the
+      discretized logistic's locations (the training mean).
+  """
+  data_dim: int
+  likelihood: str = 'bernoulli'
+  logistic_components: int = 1
+  hidden: Sequence[int] = (512, 512)
+  network: str = 'mlp'
+  image_shape: Sequence[int] = ()
+  conv_channels: Sequence[int] = (32, 64)
+  activation: str = 'relu'
+  output_bias_init: Callable = nn.initializers.zeros_init()
+
+  @nn.compact
+  def __call__(self, z: jax.Array):
+    if self.network == 'conv':
+      return conv.ConvObservationHead(
+          tuple(self.image_shape), self.likelihood, self.logistic_components,
+          tuple(self.conv_channels), tuple(self.hidden), self.activation,
+          self.output_bias_init)(z)
+    p = conv.outputs_per_value(self.likelihood, self.logistic_components)
+    h = MLP(tuple(self.hidden), self.activation)(z)
+    d = self.data_dim
+
+    def bias_init(key, shape, dtype=jnp.float32):
+      loc = self.output_bias_init(key, (d,), dtype)
+      m = self.logistic_components
+      if self.likelihood == 'discretized_logistic':
+        rest = [jnp.zeros((d, m), dtype), jnp.repeat(loc[:, None], m, 1),
+                jnp.full((d, m), jnp.log(0.1), dtype)]
+      else:
+        rest = [loc[:, None], jnp.zeros((d, p - 1), dtype)]
+      return jnp.concatenate(rest, axis=1).reshape(shape)
+    raw = nn.Dense(d * p, bias_init=bias_init, name='output')(h)
+    return conv.observation(self.likelihood,
+                            raw.reshape(*raw.shape[:-1], d, p))
+
+
+class Autoencoder(nn.Module):
+  """The encoder and the decoder, one group of parameters:
+  x -> (z = E(x), p(x | z)). Attributes as `Encoder` and `Decoder`."""
+  data_dim: int
+  code_dim: int
+  hidden: Sequence[int] = (512, 512)
+  likelihood: str = 'bernoulli'
+  logistic_components: int = 1
+  network: str = 'mlp'
+  image_shape: Sequence[int] = ()
+  conv_channels: Sequence[int] = (32, 64)
+  activation: str = 'relu'
+  output_bias_init: Callable = nn.initializers.zeros_init()
+
+  def setup(self):
+    layers = dict(network=self.network, image_shape=tuple(self.image_shape),
+                  conv_channels=tuple(self.conv_channels),
+                  activation=self.activation)
+    self.encoder = Encoder(self.code_dim, tuple(self.hidden), **layers)
+    self.decoder = Decoder(self.data_dim, self.likelihood,
+                           self.logistic_components,
+                           tuple(reversed(tuple(self.hidden))),
+                           output_bias_init=self.output_bias_init, **layers)
+
+  def __call__(self, x: jax.Array):
+    z = self.encoder(x)
+    return z, self.decoder(z)
+
+  def encode(self, x: jax.Array) -> jax.Array:
+    return self.encoder(x)
+
+  def decode(self, z: jax.Array):
+    return self.decoder(z)
+
+
+class Discriminator(nn.Module):
+  """z [..., d] -> the logit [...] of D(z), the probability that z came from
+  the prior rather than from the encoder."""
+  hidden: Sequence[int] = (512, 512)
+  activation: str = 'relu'
+
+  @nn.compact
+  def __call__(self, z: jax.Array) -> jax.Array:
+    h = MLP(tuple(self.hidden), self.activation)(z)
+    return nn.Dense(1, name='logit')(h)[..., 0]
+
+
+class AdversarialAutoencoder(nn.Module):
+  """An `Autoencoder` (group 'autoencoder') and a `Discriminator` of its codes
+  (group 'discriminator'), the two players of Makhzani et al. (2016).
+
+  Attributes:
+    autoencoder: the autoencoder's settings, as an `Autoencoder`.
+    discriminator_hidden: the discriminator's dense widths.
+  """
+  autoencoder: Autoencoder
+  discriminator_hidden: Sequence[int] = (512, 512)
+
+  def setup(self):
+    self.discriminator = Discriminator(tuple(self.discriminator_hidden),
+                                       self.autoencoder.activation)
+
+  @property
+  def data_dim(self) -> int:
+    return self.autoencoder.data_dim
+
+  @property
+  def likelihood(self) -> str:
+    return self.autoencoder.likelihood
+
+  def __call__(self, x: jax.Array, z_prior: jax.Array):
+    """(z, p(x | z), D-logits of z, D-logits of z_prior): everything the
+    losses need, and every parameter, in one call."""
+    z, reconstruction = self.autoencoder(x)
+    return (z, reconstruction, self.discriminator(z),
+            self.discriminator(z_prior))
+
+  def encode(self, x: jax.Array) -> jax.Array:
+    return self.autoencoder.encode(x)
+
+  def decode(self, z: jax.Array):
+    return self.autoencoder.decode(z)
