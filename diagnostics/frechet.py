@@ -243,13 +243,13 @@ def sample_quality(module, variables, samples, test, train=None) -> dict:
     train: optional [K, D] real training images, K ≥ 2.
 
   Returns:
-    {'frechet_distance': FD(samples, test), 'num_samples': N, 'num_test': M}
-    and, when train is given, 'frechet_distance_floor': FD(train[:N'],
-    test) with N' = min(K, N), the distance between real training and test
-    images: the floor a generator of N samples can hope to reach (taken
-    with as many training images as samples where K allows, since the
-    plug-in FD's O(1/N) bias depends on the sample size), and
-    'num_train': N'.
+    A dict of the distances and sample sizes. 'frechet_distance' is
+    FD(samples, test); 'num_samples' is N and 'num_test' M. When train is
+    given, 'frechet_distance_floor' is FD(train[:N'], test) with N' =
+    min(K, N), the distance between real training and test images, the
+    floor a generator of N samples can hope to reach (taken with as many
+    training images as samples where K allows, since the plug-in FD's
+    O(1/N) bias depends on the sample size), and 'num_train' is N'.
 
   Raises:
     ValueError: for images of the wrong shape (`classifier_features`,

@@ -42,6 +42,7 @@ from typing import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 # kernel(r² [...]) -> k [...]: a kernel as a function of ‖x − y‖².
 Kernel = Callable[[jax.Array], jax.Array]
@@ -51,8 +52,7 @@ WAE_IMQ_MULTIPLIERS = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
 
 
 def _as_scales(value: float | Sequence[float], name: str) -> tuple[float, ...]:
-  scales = (tuple(value) if isinstance(value, (tuple, list))
-            else (value,))
+  scales = (value,) if np.ndim(value) == 0 else tuple(np.ravel(value))
   if not scales:
     raise ValueError(f'{name} must hold at least one scale')
   for s in scales:
@@ -187,9 +187,9 @@ def mmd_unbiased(x: jax.Array, y: jax.Array, kernel: Kernel) -> jax.Array:
   MMD²_u = 1/(n(n−1)) Σ_{i≠j} k(x_i, x_j) + 1/(m(m−1)) Σ_{i≠j} k(y_i, y_j)
            − 2/(nm) Σ_{i,j} k(x_i, y_j),
 
-  the U-statistic of Gretton et al. 2012 (JMLR, Lemma 6 and its Eq. 3 for
-  n = m, here for any n, m ≥ 2), as in the WAE-MMD penalty (Tolstikhin et
-  al. 2018, Algorithm 2). Its expectation is MMD²(P, Q) exactly; an
+  the U-statistic of Gretton et al. 2012 (JMLR, Lemma 6, Eq. 3), for any
+  n, m ≥ 2, as in the WAE-MMD penalty (Tolstikhin et al. 2018,
+  Algorithm 2). Its expectation is MMD²(P, Q) exactly; an
   estimate can be negative, most often when P = Q. (The biased V-statistic,
   which keeps the diagonal terms k(x_i, x_i), exceeds it on average by
   (E k(x, x) − E k(x, x'))/n + (E k(y, y) − E k(y, y'))/m.) Differentiable

@@ -48,16 +48,14 @@ def _v_statistic(x, y, kernel):
           - 2 * jnp.mean(kernel(mmd.squared_distances(x, y))))
 
 
-def _replicates(estimator, rng, num, *, n, m, mu1, s1, mu2, s2):
-  """[num] estimates, each from fresh samples x [n, d], y [m, d]."""
+def _replicates(estimator, seed, num, *, n, m, mu1, s1, mu2, s2):
+  """[num] estimates, each from fresh samples x [n, d] ~ N(μ1, s1² I),
+  y [m, d] ~ N(μ2, s2² I) (drawn with NumPy, the estimator vmapped)."""
+  rng = np.random.default_rng(seed)
   d = len(mu1)
-
-  def one(key):
-    kx, ky = jax.random.split(key)
-    x = mu1 + s1 * jax.random.normal(kx, (n, d))
-    y = mu2 + s2 * jax.random.normal(ky, (m, d))
-    return estimator(x, y)
-  return np.asarray(jax.jit(jax.vmap(one))(jax.random.split(rng, num)))
+  x = (mu1 + s1 * rng.normal(size=(num, n, d))).astype(np.float32)
+  y = (mu2 + s2 * rng.normal(size=(num, m, d))).astype(np.float32)
+  return np.asarray(jax.jit(jax.vmap(estimator))(x, y))
 
 
 def test_mmd_unbiased_matches_a_double_loop_reference():
@@ -89,7 +87,7 @@ def test_mmd_unbiased_mean_is_the_closed_form_for_gaussians():
   true_mmd2, e_xx, e_yy = _gaussian_rbf_mmd2(mu1, s1, mu2, s2, ell2)
   kernel = functools.partial(mmd.gaussian, variance=ell2)
   def sample(estimator):   # the same 4000 pairs of samples for each
-    return _replicates(estimator, jax.random.PRNGKey(1), 4000, n=n, m=m,
+    return _replicates(estimator, 1, 4000, n=n, m=m,
                        mu1=mu1, s1=s1, mu2=mu2, s2=s2)
   mean, se = mean_and_standard_error(
       sample(functools.partial(mmd.mmd_unbiased, kernel=kernel)))
@@ -109,7 +107,7 @@ def test_mmd_unbiased_mean_is_zero_when_p_equals_q():
                              scale=mmd.wae_imq_scales(4, prior_variance=s**2))
   estimates = _replicates(
       functools.partial(mmd.mmd_unbiased, kernel=kernel),
-      jax.random.PRNGKey(2), 4000, n=7, m=9, mu1=mu, s1=s, mu2=mu, s2=s)
+      2, 4000, n=7, m=9, mu1=mu, s1=s, mu2=mu, s2=s)
   mean, se = mean_and_standard_error(estimates)
   assert abs(mean) < 4 * se, (mean, se)
   assert np.any(estimates < 0)   # an unbiased estimate of 0 must go below it
@@ -141,7 +139,11 @@ def test_paper_kernel_settings():
   np.testing.assert_allclose(
       mmd.gaussian(r2, variance=mmd.infovae_gaussian_variance(8)),
       np.exp(-r2 / 64.0), rtol=1e-6)
-  # A tuple of bandwidths sums the kernels.
+  # A tuple (or array) of scales sums the kernels.
+  scales = mmd.wae_imq_scales(8)
+  np.testing.assert_allclose(
+      mmd.inverse_multiquadratic(r2, scale=np.array(scales)),
+      sum(c / (c + r2) for c in scales), rtol=1e-6)
   np.testing.assert_allclose(
       mmd.gaussian(r2, variance=(1.0, 4.0)),
       np.exp(-r2 / 2.0) + np.exp(-r2 / 8.0), rtol=1e-6)
@@ -304,15 +306,20 @@ def test_frechet_rejects_bad_inputs(call):
 
 @pytest.fixture(scope='module')
 def tiny_classifier():
+  """A 6-5-4-3 ReLU Classifier with random weights and biases.
+
+  The variables have the structure and shapes of module.init's (from
+  jax.eval_shape, which compiles nothing) and random values drawn here,
+  nonzero biases included, so that the manual check below sees them.
+  """
   module = Classifier(data_dim=6, num_classes=3, hidden=(5, 4),
                       activation='relu')
-  variables = module.init(jax.random.PRNGKey(0), jnp.zeros((1, 6)))
-  # Nonzero biases, so that the manual check below sees them.
-  leaves, tree = jax.tree_util.tree_flatten(variables)
-  keys = jax.random.split(jax.random.PRNGKey(1), len(leaves))
-  variables = jax.tree_util.tree_unflatten(
-      tree, [x + 0.1 * jax.random.normal(k, x.shape)
-             for x, k in zip(leaves, keys)])
+  shapes = jax.eval_shape(module.init, jax.random.PRNGKey(0),
+                          jnp.zeros((1, 6)))
+  rng = np.random.default_rng(11)
+  variables = jax.tree_util.tree_map(
+      lambda x: rng.normal(scale=0.5, size=x.shape).astype(np.float32),
+      shapes)
   return module, variables
 
 
