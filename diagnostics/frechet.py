@@ -20,11 +20,14 @@ the Inception FID: its values, in squared units of that classifier's
 activations, compare runs scored with the same classifier and sample sizes,
 never published FIDs.
 
-Computation (host side, NumPy/SciPy, float64). Tr((Σ1 Σ2)^{1/2}) is taken
+Computation (host side, NumPy, float64). Tr((Σ1 Σ2)^{1/2}) is taken
 in its symmetric form Tr((Σ1^{1/2} Σ2 Σ1^{1/2})^{1/2}): Σ1 Σ2 = A (A Σ2)
 with A = Σ1^{1/2}, and A (A Σ2) has the eigenvalues of (A Σ2) A = A Σ2 A,
 a symmetric positive semi-definite matrix, so the trace is Σ_i √λ_i of
-`eigvalsh(A Σ2 A)`, real by construction. The FID reference code (TTUR's
+`eigvalsh(A Σ2 A)`, real by construction. (It is also the form in which
+the 2-Wasserstein distance between Gaussians is stated in general, and it
+stays defined when a singular Σ1 leaves Σ1 Σ2 without a principal square
+root.) The FID reference code (TTUR's
 fid.py, and pytorch-fid after it) instead takes scipy.linalg.sqrtm(Σ1 Σ2)
 of the non-symmetric product: when a covariance is (near) singular, as it
 is for a ReLU layer with dead units or for fewer examples than features,
