@@ -7,18 +7,17 @@ images of one white sprite, generated from five independent factors. TFDS
 cannot download it on machines without network access, so this module
 generates a dataset in its manner instead, deterministically and in pure
 numpy, with every image's factors known. It is not pixel-identical to
-dSprites (the heart is a different curve, and the scale and margins are our
-own), but it has the same factor grid:
+dSprites (its heart is a different curve, and the scale and margins are our
+own), but it has the same factor grid of five factors:
 
-| index | factor        | values | meaning                                  |
-|-------|---------------|--------|------------------------------------------|
-| 0     | shape         | 3      | square, ellipse, heart                   |
-| 1     | scale         | 6      | linspace(0.5, 1, 6), relative size       |
-| 2     | orientation   | 40     | 2π k / 40, k = 0..39 (radians, in [0, 2π))|
-| 3     | position_x    | 32     | linspace(0, 1, 32), left to right        |
-| 4     | position_y    | 32     | linspace(0, 1, 32), top to bottom        |
+    index  factor       values  meaning
+    0      shape        3       square, ellipse, heart
+    1      scale        6       linspace(0.5, 1, 6), relative size
+    2      orientation  40      2π k / 40, k = 0..39 (radians, in [0, 2π))
+    3      position_x   32      linspace(0, 1, 32), left to right
+    4      position_y   32      linspace(0, 1, 32), top to bottom
 
-3 · 6 · 40 · 32 · 32 = 737,280 combinations. A factor vector is an [5] int
+3 · 6 · 40 · 32 · 32 = 737,280 combinations. A factor vector is a [5] int
 of value indices (not values), in the order above; `FACTOR_VALUES` maps
 indices to values.
 
