@@ -12,8 +12,9 @@ def get_config() -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
   config.family = 'vae'          # a registered family (aefamily.families)
   # Data.
-  # binarized_mnist, mnist, fashion_mnist, digits; 'tfds:NAME' (any TFDS
-  # image dataset); 'arrays:PATH' (an .npz file or a directory of .npy).
+  # binarized_mnist, mnist, fashion_mnist, digits, sprites; 'tfds:NAME'
+  # (any TFDS image dataset); 'arrays:PATH' (an .npz file or a directory
+  # of .npy files).
   config.dataset = 'digits'
   config.data_dir = ''           # local canonical files; '' = none (TFDS)
   config.data_source = 'auto'    # auto, files, tfds (the named datasets)

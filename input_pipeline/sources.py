@@ -48,13 +48,14 @@ from pathlib import Path
 import numpy as np
 
 from aefamily.input_pipeline import arrays
+from aefamily.input_pipeline import sprites
 from aefamily.input_pipeline import tfds_images
 from aefamily.input_pipeline.split import check_image_values
 from aefamily.input_pipeline.split import Split
 from aefamily.input_pipeline.split import SPLITS
 
 DATASETS: tuple[str, ...] = ('binarized_mnist', 'mnist', 'fashion_mnist',
-                             'digits')
+                             'digits', 'sprites')
 SOURCES: tuple[str, ...] = ('auto', 'files', 'tfds')
 
 _TFDS_INSTALL_HINT = 'pip install -e ".[tfds]"'
@@ -601,8 +602,8 @@ def load_split(name: str, split: str, *, data_dir: str | None = None,
   """Loads one split of a named dataset (this process's shard of it).
 
   Args:
-    name: one of `DATASETS`: 'binarized_mnist', 'mnist', 'fashion_mnist' or
-      'digits'; or 'tfds:NAME', any TFDS image dataset
+    name: one of `DATASETS`: 'binarized_mnist', 'mnist', 'fashion_mnist',
+      'digits' or 'sprites' (generated, `input_pipeline.sprites`); or 'tfds:NAME', any TFDS image dataset
       (`input_pipeline.tfds_images`); or 'arrays:PATH', an .npz file or a
       directory of .npy files (`input_pipeline.arrays`).
     split: 'train', 'valid' or 'test'. binarized_mnist: the canonical
@@ -616,7 +617,7 @@ def load_split(name: str, split: str, *, data_dir: str | None = None,
     source: 'files' (verified local files), 'tfds' (TensorFlow Datasets), or
       'auto': 'files' when data_dir holds the files this split needs, else
       'tfds' (when installed). Ignored for 'digits', which scikit-learn
-      embeds.
+      embeds, and for 'sprites', which the library renders.
     process_index: this process's index in [0, process_count).
     process_count: the number of processes sharing the split. With files or
       digits, a process keeps rows process_index::process_count; with TFDS it
@@ -677,6 +678,9 @@ def load_split(name: str, split: str, *, data_dir: str | None = None,
     return arrays.load_arrays_split(rest, split, **shard)
   if name == 'digits':
     return _load_digits(split, process_index, process_count)
+  if name == 'sprites':
+    return sprites.load_sprites_split(split, process_index=process_index,
+                                      process_count=process_count)
   if source == 'files':
     if data_dir is None:
       raise ValueError("source='files' needs data_dir, the directory that "

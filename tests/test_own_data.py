@@ -486,3 +486,13 @@ def test_a_convolutional_vae_trains_on_color_images(tmp_path):
   assert results['bits_per_dim'] > 0
   assert results['bits_per_dim'] + 3 * results[
       'bits_per_dim_standard_error'] < 8, results
+
+
+def test_the_generated_sprites_load_by_name():
+  from aefamily.input_pipeline import sprites
+  split = input_pipeline.load_split('sprites', 'valid', process_index=1,
+                                    process_count=2)
+  direct = sprites.load_sprites_split('valid', process_index=1,
+                                      process_count=2)
+  assert split.image_shape == (64, 64) and split.binary
+  np.testing.assert_array_equal(split.images, direct.images)
