@@ -13,6 +13,7 @@ Importing this package registers the library's families in
   target_prop    families/target_prop.py  target propagation
   classifier     families/classifier.py   MLP classifier
   aae            families/adversarial.py  adversarial autoencoder (a game)
+  wae            families/wae.py          Wasserstein autoencoder (MMD)
 
 A new family is one module like these (its settings dataclass, model
 builder, initializer, loss binding and evaluator, and one
@@ -28,3 +29,4 @@ from aefamily.families import gsn
 from aefamily.families import sbn
 from aefamily.families import target_prop
 from aefamily.families import vae
+from aefamily.families import wae

@@ -103,6 +103,7 @@ CONFIGS = {
     # A game: the autoencoder, then the discriminator, each on its shard.
     'aae': _config('fashion_mnist_aae', **{'model.hidden': (32,),
                                            'model.discriminator_hidden': (16,)}),
+    'wae': _config('fashion_mnist_wae', **{'model.hidden': (32,)}),
     'dga_nade_prior': _config('binarized_mnist_dga_nade_prior',
                               **{'model.code_dim': 16,
                                  'model.hidden': (32,),

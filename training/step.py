@@ -86,8 +86,8 @@ class Game:
   Attributes:
     players: in update order. The first is the model's own loss: its
       metrics keep their names, and validation and evaluation use it; each
-      other player's metrics are prefixed with its group ('discriminator_
-      loss').
+      other player's metrics are prefixed with its group and an underscore
+      (the discriminator's loss is reported as discriminator_loss).
     simultaneous: see above.
 
   Raises:

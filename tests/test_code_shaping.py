@@ -1,0 +1,186 @@
+"""The autoencoders that shape their code: the adversarial autoencoder (a
+game of two players) and the WAE-MMD."""
+
+import functools
+import shutil
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from aefamily import eval as eval_lib
+from aefamily import train
+from aefamily.configs import fashion_mnist_aae
+from aefamily.configs import fashion_mnist_wae
+from aefamily.families.adversarial import AAESettings, build_aae, init_aae
+from aefamily.families.adversarial import CodeModel
+from aefamily.input_pipeline import split_from_array
+from aefamily.objectives import mmd
+from aefamily.objectives.adversarial import aae_autoencoder_loss
+from aefamily.objectives.adversarial import aae_discriminator_loss
+from aefamily.objectives.wae import wae_loss
+
+
+def _images(n=64, seed=0):
+  rng = np.random.default_rng(seed)
+  # Two kinds of 8×8 binary images: a bar on the left or on the right.
+  images = np.zeros((n, 8, 8), bool)
+  images[::2, :, :3] = True
+  images[1::2, :, 5:] = True
+  flips = rng.random(images.shape) < 0.05
+  return images ^ flips
+
+
+def _aae(code_dim=2):
+  train_split = split_from_array(_images(), origin='test images')
+  settings = AAESettings(model=CodeModel(code_dim=code_dim, hidden=(16,),
+                                         discriminator_hidden=(8,)))
+  model = build_aae(settings, train_split)
+  x = jnp.asarray(train_split.images)
+  return model, init_aae(model, jax.random.key(0), x[:1]), x
+
+
+def test_the_discriminator_loss_is_the_binary_cross_entropy():
+  model, variables, x = _aae()
+  rng = jax.random.key(3)
+  loss, aux = aae_discriminator_loss(variables, {'image': x}, rng,
+                                     model=model)
+  # An independent computation from the discriminator's logits.
+  z_prior = np.asarray(jax.random.normal(rng, (x.shape[0], 2)))
+  codes = model.apply(variables, x, method=model.encode)
+  logits = lambda z: np.asarray(model.apply(
+      variables, jnp.asarray(z), method=lambda m, z: m.discriminator(z)),
+                                np.float64)
+  d_prior, d_code = 1 / (1 + np.exp(-logits(z_prior))), 1 / (
+      1 + np.exp(-logits(codes)))
+  expected = -np.mean(np.log(d_prior)) - np.mean(np.log(1 - d_code))
+  np.testing.assert_allclose(loss, expected, rtol=1e-5)
+  np.testing.assert_allclose(
+      aux.metrics['accuracy'],
+      0.5 * (np.mean(d_prior > 0.5) + np.mean(d_code < 0.5)))
+
+
+def test_each_players_loss_reaches_the_parameters_it_should():
+  model, variables, x = _aae()
+  batch, rng = {'image': x}, jax.random.key(1)
+  grads = jax.grad(lambda v: aae_autoencoder_loss(
+      v, batch, rng, model=model, adversarial_weight=0.0)[0])(variables)
+  norm = lambda tree: sum(float(jnp.sum(jnp.square(g)))
+                          for g in jax.tree.leaves(tree))
+  # λ = 0: a plain autoencoder, blind to the discriminator.
+  assert norm(grads['params']['discriminator']) == 0
+  assert norm(grads['params']['autoencoder']['encoder']) > 0
+  # λ > 0: the adversarial term reaches the encoder through the codes.
+  adversarial = jax.grad(lambda v: aae_autoencoder_loss(
+      v, batch, rng, model=model, adversarial_weight=1.0)[1].metrics[
+          'adversarial'])(variables)
+  assert norm(adversarial['params']['autoencoder']['encoder']) > 0
+  assert norm(adversarial['params']['autoencoder']['decoder']) == 0
+  # The discriminator's loss does not reach the decoder.
+  disc = jax.grad(lambda v: aae_discriminator_loss(v, batch, rng,
+                                                   model=model)[0])(variables)
+  assert norm(disc['params']['autoencoder']['decoder']) == 0
+  assert norm(disc['params']['discriminator']) > 0
+
+
+def _tiny(config):
+  config.model.code_dim = 2
+  config.model.hidden = (16,)
+  config.batch_size = 16
+  config.num_epochs = 4
+  config.log_every_steps = 4
+  config.checkpoint_every_steps = 100
+  config.eval_every_epochs = 2
+  config.eval.num_images = 16
+  return config
+
+
+def _tiny_aae():
+  config = _tiny(fashion_mnist_aae.get_config())
+  config.model.discriminator_hidden = (8,)
+  return config
+
+
+def test_a_game_resumes_where_it_stopped(tmp_path):
+  # 72 training images (the last 8 of 80 validate), batch 16: 4 steps an
+  # epoch, 16 in all; checkpoints at 15 and at the end.
+  data = {'train': _images(80), 'test': _images(16, seed=1)}
+  config = _tiny_aae()
+  config.checkpoint_every_steps = 15
+  full = train.train_and_evaluate(config, str(tmp_path / 'full'), data=data)
+  assert int(full.step) == 16
+  # A run killed after its checkpoint at step 15: the same workdir
+  # without the final checkpoint.
+  shutil.copytree(tmp_path / 'full', tmp_path / 'killed')
+  shutil.rmtree(tmp_path / 'killed' / 'checkpoints' / str(int(full.step)))
+  resumed = train.train_and_evaluate(config, str(tmp_path / 'killed'),
+                                     data=data)
+  for a, b in zip(jax.tree.leaves((full.params, full.opt_state)),
+                  jax.tree.leaves((resumed.params, resumed.opt_state))):
+    np.testing.assert_array_equal(a, b)
+  assert set(resumed.opt_state) == {'autoencoder', 'discriminator'}
+  results = eval_lib.evaluate(config, str(tmp_path / 'killed'), data=data)
+  assert results['reconstruction_nll'] > 0
+  assert len(results['code_variance']) == 2
+
+
+def test_the_wae_loss_is_the_cost_plus_the_weighted_mmd():
+  train_split = split_from_array(_images(), origin='test images')
+  from aefamily.families.adversarial import build_autoencoder
+  model = build_autoencoder(CodeModel(code_dim=3, hidden=(16,)), train_split)
+  x = jnp.asarray(train_split.images)
+  variables = model.init(jax.random.key(0), x[:1])
+  rng = jax.random.key(5)
+  loss, aux = wae_loss(variables, {'image': x}, rng, model=model,
+                       penalty_weight=10.0)
+  codes, reconstruction = model.apply(variables, x)
+  prior = jax.random.normal(rng, codes.shape)
+  kernel = functools.partial(mmd.inverse_multiquadratic,
+                             scale=mmd.wae_imq_scales(3))
+  expected_mmd = mmd.mmd_unbiased(prior, codes, kernel)
+  squared = np.mean(np.sum((np.asarray(x) - np.asarray(
+      reconstruction.mean()))**2, -1))
+  np.testing.assert_allclose(aux.metrics['mmd'], expected_mmd, rtol=1e-6)
+  np.testing.assert_allclose(loss, squared + 10.0 * expected_mmd, rtol=1e-5)
+  with pytest.raises(ValueError, match='at least 2'):
+    wae_loss(variables, {'image': x[:1]}, rng, model=model)
+  with pytest.raises(ValueError, match='cost must be'):
+    wae_loss(variables, {'image': x}, rng, model=model, cost='l1')
+
+
+def test_the_mmd_penalty_pulls_the_codes_toward_the_prior():
+  # 100 Adam steps of the WAE loss from one start, with λ = 10 and with
+  # λ = 0: the codes' MMD² to N(0, I) (a fresh prior sample of 1000, all
+  # 200 codes) ends lower with the penalty, by more than its spread.
+  import optax
+  from aefamily.families.adversarial import build_autoencoder
+  train_split = split_from_array(_images(200), origin='test images')
+  model = build_autoencoder(CodeModel(code_dim=2, hidden=(16,)), train_split)
+  x = jnp.asarray(train_split.images)
+  start = model.init(jax.random.key(0), x[:1])
+  tx = optax.adam(1e-2)
+  kernel = functools.partial(mmd.inverse_multiquadratic,
+                             scale=mmd.wae_imq_scales(2))
+
+  @functools.partial(jax.jit, static_argnums=2)
+  def fit(variables, opt_state, weight):
+    def step(carry, key):
+      variables, opt_state = carry
+      grads = jax.grad(lambda v: wae_loss(v, {'image': x}, key, model=model,
+                                          penalty_weight=weight)[0])(
+                                              variables)
+      updates, opt_state = tx.update(grads, opt_state)
+      return (optax.apply_updates(variables, updates), opt_state), None
+    keys = jax.random.split(jax.random.key(1), 100)
+    return jax.lax.scan(step, (variables, opt_state), keys)[0][0]
+
+  def code_mmd(variables, seed):
+    codes = model.apply(variables, x, method=model.encode)
+    prior = jax.random.normal(jax.random.key(seed), (1000, 2))
+    return float(mmd.mmd_unbiased(codes, prior, kernel))
+
+  penalized, free = (fit(start, tx.init(start), w) for w in (10.0, 0.0))
+  with_penalty = [code_mmd(penalized, s) for s in range(5)]
+  without = [code_mmd(free, s) for s in range(5)]
+  assert max(with_penalty) < min(without), (with_penalty, without)
