@@ -11,13 +11,27 @@ from aefamily.likelihood import bits
 from aefamily.likelihood.iwae import mean_and_standard_error
 
 
+def encode(model, variables, images: np.ndarray) -> np.ndarray:
+  """The codes E(x) of images, in batches: [N, D] -> [N, d]."""
+  fn = jax.jit(lambda x: model.apply(variables, x, method=model.encode))
+  return np.concatenate([np.asarray(fn(jnp.asarray(images[i:i + 1000])))
+                         for i in range(0, images.shape[0], 1000)])
+
+
 def evaluate(config: ml_collections.ConfigDict, model, variables,
              images: np.ndarray, rng: jax.Array, *,
-             image_shape: tuple[int, ...], workdir: str) -> dict:
+             image_shape: tuple[int, ...], workdir: str,
+             code_sampler=None) -> dict:
   """The test reconstruction and the codes' match to the prior N(0, I).
 
-  Writes samples.png (the decoder's means at prior draws z ~ N(0, I)) and
-  reconstructions.png into workdir.
+  Writes samples.png (the decoder's means at codes drawn by code_sampler,
+  by default from the prior N(0, I)) and reconstructions.png into workdir.
+
+  Args:
+    config, model, variables, images, rng, image_shape, workdir: as every
+      family's evaluate.
+    code_sampler: (rng, n) -> [n, d] codes to decode as samples; None for
+      the prior N(0, I).
 
   Returns:
     {'reconstruction_nll' and its '_standard_error' (−log p(x | G(E(x))),
@@ -51,7 +65,9 @@ def evaluate(config: ml_collections.ConfigDict, model, variables,
 
   decode_means = jax.jit(lambda z: model.apply(
       variables, z, method=model.decode).mean())
-  z = jax.random.normal(rng, (config.eval.num_images, codes.shape[1]))
+  shape = (config.eval.num_images, codes.shape[1])
+  z = (jax.random.normal(rng, shape) if code_sampler is None
+       else code_sampler(rng, shape[0]))
   save_samples_and_reconstructions(
       workdir, np.asarray(decode_means(z)), images,
       lambda x: decode_means(model.apply(variables, jnp.asarray(x),

@@ -14,6 +14,7 @@ Importing this package registers the library's families in
   classifier     families/classifier.py   MLP classifier
   aae            families/adversarial.py  adversarial autoencoder (a game)
   wae            families/wae.py          Wasserstein autoencoder (MMD)
+  rae            families/rae.py          regularized autoencoder (RAE)
 
 A new family is one module like these (its settings dataclass, model
 builder, initializer, loss binding and evaluator, and one
@@ -26,6 +27,7 @@ from aefamily.families import autoregressive
 from aefamily.families import classifier
 from aefamily.families import dga
 from aefamily.families import gsn
+from aefamily.families import rae
 from aefamily.families import sbn
 from aefamily.families import target_prop
 from aefamily.families import vae

@@ -104,6 +104,8 @@ CONFIGS = {
     'aae': _config('fashion_mnist_aae', **{'model.hidden': (32,),
                                            'model.discriminator_hidden': (16,)}),
     'wae': _config('fashion_mnist_wae', **{'model.hidden': (32,)}),
+    'rae': _config('fashion_mnist_rae', **{'model.hidden': (32,),
+                                           'model.code_dim': 4}),
     'dga_nade_prior': _config('binarized_mnist_dga_nade_prior',
                               **{'model.code_dim': 16,
                                  'model.hidden': (32,),
