@@ -1,8 +1,8 @@
 """The VAE, the IWAE and the tighter bounds of Rainforth et al. 2018.
 
 Families 'vae' (the ELBO, Kingma & Welling 2014), 'iwae' (Burda et al.
-2016), 'miwae', 'ciwae' and 'piwae' (Rainforth et al. 2018) and 'hvae'
-(Caterini et al. 2018). Config
+2016), 'miwae', 'ciwae' and 'piwae' (Rainforth et al. 2018), 'hvae'
+(Caterini et al. 2018) and 'infovae' (the MMD-VAE, Zhao et al. 2019). Config
 fields: config.model (`VAEModel`), config.num_samples (K), config.beta (the
 KL weight and its warm-up, `KLWeight`), config.gradient (the encoder's
 gradient estimator) and, per family, config.analytic_kl,
@@ -32,6 +32,7 @@ from aefamily.models.vae import LIKELIHOODS
 from aefamily.models.vae import VAE
 from aefamily.objectives import tighter_bounds
 from aefamily.objectives.hvae import hvae_loss
+from aefamily.objectives.infovae import infovae_loss
 from aefamily.objectives.vae import GRADIENTS
 from aefamily.objectives.vae import iwae_loss
 from aefamily.objectives.vae import kl_schedule
@@ -247,6 +248,27 @@ class CIWAESettings:
           f'config.elbo_weight must be in [0, 1], got {self.elbo_weight}')
 
 
+@dataclasses.dataclass(frozen=True)
+class InfoVAESettings:
+  """Family 'infovae': the MMD-VAE of Zhao et al. (2019), α = 1 (no KL
+  term) and λ = 1000 (`objectives.infovae`); one stochastic layer."""
+  model: VAEModel = VAEModel()
+  information_weight: float = 1.0
+  divergence_weight: float = 1000.0
+
+  def __post_init__(self):
+    _check_no_leapfrog(self.model)
+    check(self.information_weight <= 1
+          and self.information_weight + self.divergence_weight - 1 >= 0,
+          'config.information_weight (α) must be <= 1 and α + '
+          'config.divergence_weight − 1 >= 0, got '
+          f'{self.information_weight}, {self.divergence_weight}')
+    check(len(self.model.latent_dims) == 1 and self.model.flow == 'none'
+          and not self.model.num_pseudo_inputs,
+          'family infovae needs one stochastic layer, no flow and the '
+          'N(0, I) prior')
+
+
 def build_vae(settings: VAESettings | IWAESettings, train: Split) -> VAE:
   """The VAE of settings.model; Bernoulli output biases from the training
   mean if asked; the VampPrior's pseudo-inputs at training images."""
@@ -326,6 +348,9 @@ _register('miwae', GroupedSettings, lambda s, model: functools.partial(
 _register('piwae', GroupedSettings, lambda s, model: functools.partial(
     tighter_bounds.piwae_loss, model=model, num_groups=s.num_groups,
     num_samples=s.num_samples))
+_register('infovae', InfoVAESettings, lambda s, model: functools.partial(
+    infovae_loss, model=model, information_weight=s.information_weight,
+    divergence_weight=s.divergence_weight))
 _register('ciwae', CIWAESettings, lambda s, model: functools.partial(
     tighter_bounds.ciwae_loss, model=model, num_samples=s.num_samples,
     elbo_weight=s.elbo_weight))

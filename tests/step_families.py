@@ -104,6 +104,9 @@ CONFIGS = {
     'aae': _config('fashion_mnist_aae', **{'model.hidden': (32,),
                                            'model.discriminator_hidden': (16,)}),
     'wae': _config('fashion_mnist_wae', **{'model.hidden': (32,)}),
+    'infovae': _config('fashion_mnist_infovae', **{
+        'model.latent_dims': (8,), 'model.hidden': ((32,),),
+        'model.likelihood': 'bernoulli'}),
     'rae': _config('fashion_mnist_rae', **{'model.hidden': (32,),
                                            'model.code_dim': 4}),
     'dga_nade_prior': _config('binarized_mnist_dga_nade_prior',

@@ -251,3 +251,30 @@ def test_an_rae_trains_and_samples_from_its_ex_post_density(tmp_path):
   assert results['ex_post_components'] == 2
   assert np.isfinite(results['ex_post_test_code_log_density'])
   assert results['squared_error'] < 64 * 0.5   # far below the worst case
+
+
+def test_infovae_at_alpha_0_lambda_1_is_the_vae():
+  from aefamily.models.vae import VAE
+  from aefamily.objectives.infovae import infovae_loss
+  from aefamily.objectives.vae import vae_loss
+  model = VAE(data_dim=64, latent_dims=(3,), hidden=((16,),))
+  x = jnp.asarray(split_from_array(_images(), origin='x').images)
+  eps = [jnp.zeros(s) for s in model.noise_shapes(1, 1)]
+  variables = model.init(jax.random.key(0), x[:1], eps)
+  rng = jax.random.key(4)
+  loss, aux = infovae_loss(variables, {'image': x}, rng, model=model,
+                           information_weight=0.0, divergence_weight=1.0)
+  # The same posterior draw: infovae_loss draws z with split(rng)[0].
+  expected, _ = vae_loss(variables, {'image': x}, jax.random.split(rng)[0],
+                         model=model, num_samples=1, analytic_kl=True)
+  np.testing.assert_allclose(loss, expected, rtol=1e-6)
+  # α = 1: the reconstruction and λ times the MMD², no KL.
+  mmd_only, aux = infovae_loss(variables, {'image': x}, rng, model=model,
+                               information_weight=1.0,
+                               divergence_weight=100.0)
+  np.testing.assert_allclose(
+      mmd_only, -aux.metrics['log_likelihood'] + 100.0 * aux.metrics['mmd'],
+      rtol=1e-6)
+  with pytest.raises(ValueError, match='α'):
+    infovae_loss(variables, {'image': x}, rng, model=model,
+                 information_weight=0.0, divergence_weight=0.5)
