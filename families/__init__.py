@@ -15,6 +15,7 @@ Importing this package registers the library's families in
   aae            families/adversarial.py  adversarial autoencoder (a game)
   wae            families/wae.py          Wasserstein autoencoder (MMD)
   rae            families/rae.py          regularized autoencoder (RAE)
+  factorvae      families/factorvae.py    FactorVAE (a game)
 
 A new family is one module like these (its settings dataclass, model
 builder, initializer, loss binding and evaluator, and one
@@ -26,6 +27,7 @@ from aefamily.families import autoencoder
 from aefamily.families import autoregressive
 from aefamily.families import classifier
 from aefamily.families import dga
+from aefamily.families import factorvae
 from aefamily.families import gsn
 from aefamily.families import rae
 from aefamily.families import sbn

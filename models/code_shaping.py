@@ -177,3 +177,36 @@ class AdversarialAutoencoder(nn.Module):
 
   def decode(self, z: jax.Array):
     return self.autoencoder.decode(z)
+
+
+class FactorVAE(nn.Module):
+  """A VAE (group 'vae') and a discriminator of its codes (group
+  'discriminator'): the two players of FactorVAE (Kim & Mnih 2018).
+
+  The discriminator tells codes z ~ q(z) from codes whose dimensions were
+  permuted independently across the batch, draws of Π_j q(z_j); its logit
+  estimates log q(z) / Π_j q(z_j), whose mean over q(z) is the total
+  correlation (the density-ratio trick, their §3).
+
+  Attributes:
+    vae: a `models.vae.VAE` with one stochastic layer.
+    discriminator_hidden: the discriminator's dense widths.
+    discriminator_activation: its nonlinearity.
+  """
+  vae: nn.Module
+  discriminator_hidden: Sequence[int] = (1000, 1000, 1000)
+  discriminator_activation: str = 'relu'
+
+  def setup(self):
+    self.discriminator = Discriminator(tuple(self.discriminator_hidden),
+                                       self.discriminator_activation)
+
+  def __call__(self, x: jax.Array, eps):
+    """The VAE's outputs and the discriminator's logits of its codes [K, B]:
+    every parameter, in one call."""
+    outputs = self.vae(x, eps)
+    return outputs, self.discriminator(outputs.z[0])
+
+  def critic(self, z: jax.Array) -> jax.Array:
+    """The discriminator's logit of codes: [..., d] -> [...]."""
+    return self.discriminator(z)

@@ -104,6 +104,9 @@ CONFIGS = {
     'aae': _config('fashion_mnist_aae', **{'model.hidden': (32,),
                                            'model.discriminator_hidden': (16,)}),
     'wae': _config('fashion_mnist_wae', **{'model.hidden': (32,)}),
+    'factorvae': _config('sprites_factorvae', **{
+        'model.latent_dims': (4,), 'model.hidden': ((32,),),
+        'discriminator.hidden': (16,)}),
     'infovae': _config('fashion_mnist_infovae', **{
         'model.latent_dims': (8,), 'model.hidden': ((32,),),
         'model.likelihood': 'bernoulli'}),
