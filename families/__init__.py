@@ -16,6 +16,7 @@ Importing this package registers the library's families in
   wae            families/wae.py          Wasserstein autoencoder (MMD)
   rae            families/rae.py          regularized autoencoder (RAE)
   factorvae      families/factorvae.py    FactorVAE (a game)
+  vqvae          families/vqvae.py        VQ-VAE
 
 A new family is one module like these (its settings dataclass, model
 builder, initializer, loss binding and evaluator, and one
@@ -33,4 +34,5 @@ from aefamily.families import rae
 from aefamily.families import sbn
 from aefamily.families import target_prop
 from aefamily.families import vae
+from aefamily.families import vqvae
 from aefamily.families import wae

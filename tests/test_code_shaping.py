@@ -359,3 +359,68 @@ def test_factorvae_trains_and_measures_its_disentanglement(tmp_path):
   assert 0 <= results['mig'] <= 1
   assert 0 <= results['factor_vae_score'] <= 1
   assert results['log_likelihood'] < 0
+
+
+# --- VQ-VAE ------------------------------------------------------------------
+
+
+def test_quantize_picks_the_nearest_entry():
+  from aefamily.objectives.vqvae import quantize
+  rng = np.random.default_rng(0)
+  z_e, codebook = rng.normal(size=(5, 3, 4)), rng.normal(size=(7, 4))
+  indices, z_q = quantize(jnp.asarray(z_e, jnp.float32),
+                          jnp.asarray(codebook, jnp.float32))
+  brute = np.argmin(((z_e[..., None, :] - codebook)**2).sum(-1), axis=-1)
+  np.testing.assert_array_equal(indices, brute)
+  np.testing.assert_allclose(z_q, codebook[brute], rtol=1e-6)
+
+
+def test_the_straight_through_gradient_copies_the_decoders_gradient():
+  from aefamily.objectives.vqvae import straight_through
+  w = jnp.arange(6.0).reshape(2, 3)
+  z_e, z_q = jnp.ones((2, 3)), jnp.full((2, 3), 5.0)
+  value = straight_through(z_e, z_q)
+  np.testing.assert_array_equal(value, z_q)
+  grad = jax.grad(lambda z: jnp.sum(w * straight_through(z, z_q) ** 2))(z_e)
+  np.testing.assert_allclose(grad, 2 * w * z_q)   # ∂/∂z_q, at z_q
+
+
+def test_the_moving_average_codebook_update_is_the_formula():
+  from aefamily.objectives.vqvae import ema_update
+  codebook = jnp.array([[0.0, 0.0], [1.0, 1.0], [5.0, 5.0]])
+  statistics = {'codebook': codebook, 'cluster_size': jnp.ones(3),
+                'cluster_sum': codebook}
+  z_e = jnp.array([[0.2, 0.0], [-0.2, 0.4], [1.5, 0.5]])
+  new = ema_update(statistics, z_e, jnp.array([0, 0, 1]), decay=0.9)
+  size = 0.9 * 1 + 0.1 * np.array([2, 1, 0])
+  total = 0.9 * np.asarray(codebook) + 0.1 * np.array(
+      [[0.0, 0.4], [1.5, 0.5], [0.0, 0.0]])
+  np.testing.assert_allclose(new['cluster_size'], size, rtol=1e-6)
+  np.testing.assert_allclose(new['codebook'], total / size[:, None],
+                             rtol=1e-6, atol=1e-7)
+  np.testing.assert_allclose(new['codebook'][2], [5.0, 5.0])  # unused: kept
+
+
+def test_the_codebook_loss_moves_each_entry_toward_its_vectors():
+  from aefamily.families.vqvae import VQModel, VQVAESettings
+  from aefamily.families.vqvae import build_vqvae, init_vqvae
+  from aefamily.objectives.vqvae import quantize, vqvae_loss
+  train_split = split_from_array(_images(), origin='x')
+  settings = VQVAESettings(model=VQModel(num_latents=2, latent_dim=3,
+                                         num_codes=5, ema=False,
+                                         hidden=(16,)))
+  model = build_vqvae(settings, train_split)
+  x = jnp.asarray(train_split.images)
+  variables = init_vqvae(model, jax.random.key(0), x[:1])
+  grads = jax.grad(lambda v: vqvae_loss(v, {'image': x}, jax.random.key(1),
+                                        model=model)[0])(variables)
+  codebook = variables['params']['codebook']
+  z_e = model.apply(variables, x, method=model.encode)
+  indices, _ = quantize(z_e, codebook)
+  # ∂/∂e_j of (1/B) Σ_b Σ_i ‖sg(z_e) − e_{k}‖²: 2 Σ_{k = j} (e_j − z_e) / B;
+  # the reconstruction reaches the codebook through sg only.
+  one_hot = np.asarray(jax.nn.one_hot(indices, 5))          # [B, M, K]
+  expected = 2 * (np.einsum('bmk,kd->kd', one_hot, np.asarray(codebook))
+                  - np.einsum('bmk,bmd->kd', one_hot, np.asarray(z_e)))
+  np.testing.assert_allclose(grads['params']['codebook'],
+                             expected / x.shape[0], rtol=1e-4, atol=1e-6)

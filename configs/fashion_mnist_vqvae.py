@@ -1,0 +1,34 @@
+"""VQ-VAE (van den Oord et al. 2017) on Fashion-MNIST.
+
+A 784-512-512 encoder to M = 8 code vectors of D = 16 dimensions, each
+quantized to the nearest of K = 64 codebook entries (updated by moving
+averages, γ = 0.99), commitment β = 0.25, the mirrored decoder with
+Bernoulli outputs over the gray levels. Convolutional networks:
+  --config.model.network=conv --config.model.hidden='(256,)'
+"""
+
+import ml_collections
+
+from aefamily.configs import default
+
+
+def get_config():
+  config = default.get_config()
+  config.family = 'vqvae'
+  config.dataset = 'fashion_mnist'
+  config.data_dir = '../shared/data/fashion_mnist'
+  config.model = ml_collections.ConfigDict()
+  config.model.num_latents = 8
+  config.model.latent_dim = 16
+  config.model.num_codes = 64
+  config.model.ema = True
+  config.model.hidden = (512, 512)
+  config.model.likelihood = 'bernoulli'
+  config.model.network = 'mlp'
+  config.model.conv_channels = (32, 64)
+  config.model.activation = 'relu'
+  config.commitment_weight = 0.25
+  config.ema_decay = 0.99
+  config.num_epochs = 50
+  config.eval_every_epochs = 10
+  return config

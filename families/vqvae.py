@@ -1,0 +1,157 @@
+"""The VQ-VAE (van den Oord, Vinyals & Kavukcuoglu 2017).
+
+Family 'vqvae'. Config fields: config.model (`VQModel`), config.commitment_
+weight (β) and config.ema_decay (γ) (`objectives.vqvae`). eval.py measures
+the reconstruction through the quantized codes and the codebook's use, and
+draws samples by decoding code indices drawn uniformly (the prior of the
+paper's first stage, before an autoregressive prior is fitted to the
+codes).
+"""
+
+import dataclasses
+import functools
+from typing import Literal
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from aefamily.evaluators.grids import save_samples_and_reconstructions
+from aefamily.families.vae import Activation
+from aefamily.input_pipeline import Split
+from aefamily.likelihood.iwae import mean_and_standard_error
+from aefamily.models import conv
+from aefamily.models.code_shaping import VQVAE
+from aefamily.models.mlp import data_mean_bias_init
+from aefamily.models.mlp import data_mean_loc_init
+from aefamily.models.vae import LIKELIHOODS
+from aefamily.objectives import STATISTICS
+from aefamily.objectives.vqvae import ema_statistics
+from aefamily.objectives.vqvae import quantize
+from aefamily.objectives.vqvae import vqvae_loss
+from aefamily.training import registry
+from aefamily.training.settings import check
+
+
+@dataclasses.dataclass(frozen=True)
+class VQModel:
+  """config.model of a VQ-VAE.
+
+  Attributes:
+    num_latents: M, the code vectors per example.
+    latent_dim: D, their size.
+    num_codes: K, the codebook's entries.
+    ema: update the codebook by moving averages (else by its loss).
+    hidden, likelihood, logistic_components, network, conv_channels,
+      activation, output_bias_from_data_mean: as
+      `families.adversarial.CodeModel`.
+  """
+  num_latents: int = 8
+  latent_dim: int = 16
+  num_codes: int = 64
+  ema: bool = True
+  hidden: tuple[int, ...] = (512, 512)
+  likelihood: Literal[LIKELIHOODS] = 'bernoulli'
+  logistic_components: int = 1
+  network: Literal['mlp', 'conv'] = 'mlp'
+  conv_channels: tuple[int, ...] = (32, 64)
+  activation: Activation = 'relu'
+  output_bias_from_data_mean: bool = True
+
+  def __post_init__(self):
+    check(min(self.num_latents, self.latent_dim, self.num_codes) >= 1,
+          'config.model.num_latents, latent_dim and num_codes must be >= 1')
+
+
+@dataclasses.dataclass(frozen=True)
+class VQVAESettings:
+  """Family 'vqvae': β = 0.25 and γ = 0.99, as the paper."""
+  model: VQModel = VQModel()
+  commitment_weight: float = 0.25
+  ema_decay: float = 0.99
+
+  def __post_init__(self):
+    check(self.commitment_weight >= 0 and 0 < self.ema_decay < 1,
+          'config.commitment_weight must be >= 0 and config.ema_decay in '
+          f'(0, 1), got {self.commitment_weight}, {self.ema_decay}')
+
+
+def build_vqvae(settings: VQVAESettings, train: Split) -> VQVAE:
+  m = settings.model
+  if m.network == 'conv':
+    try:
+      conv.check_image_shape(train.image_shape, m.conv_channels)
+    except ValueError as e:
+      raise ValueError(f'config.model.network=conv: {e}') from None
+  check(m.likelihood != 'discretized_logistic' or train.bits == 8,
+        "config.model.likelihood='discretized_logistic' needs 8-bit data")
+  bias = {}
+  mean = train.images.mean(0)
+  if m.output_bias_from_data_mean and m.likelihood == 'bernoulli':
+    bias['output_bias_init'] = data_mean_bias_init(mean)
+  elif m.output_bias_from_data_mean and m.likelihood != 'gaussian':
+    bias['output_bias_init'] = data_mean_loc_init(mean)
+  return VQVAE(data_dim=train.images.shape[1], num_latents=m.num_latents,
+               latent_dim=m.latent_dim, num_codes=m.num_codes, ema=m.ema,
+               hidden=m.hidden, likelihood=m.likelihood,
+               logistic_components=m.logistic_components, network=m.network,
+               image_shape=tuple(train.image_shape),
+               conv_channels=m.conv_channels, activation=m.activation, **bias)
+
+
+def init_vqvae(model: VQVAE, rng, x):
+  network_rng, codebook_rng = jax.random.split(rng)
+  variables = model.init(network_rng, x)
+  if model.ema:
+    variables = {**variables, **ema_statistics(
+        codebook_rng, model.num_codes, model.latent_dim)}
+  return variables
+
+
+def evaluate(config, model, variables, images, rng, *, image_shape, workdir):
+  """The test reconstruction through the quantized codes and the codebook's
+  use; samples decode uniformly drawn code indices.
+
+  Returns:
+    {'reconstruction_nll' and its '_standard_error' (−log p(x | z_q), nats
+    per example), 'perplexity' (of the test codes' use of the K entries),
+    'codes_used' (entries chosen at least once)}.
+  """
+  codebook = (variables[STATISTICS]['codebook'] if model.ema
+              else variables['params']['codebook'])
+
+  @jax.jit
+  def measure(x):
+    indices, z_q = quantize(model.apply(variables, x, method=model.encode),
+                            codebook)
+    reconstruction = model.apply(variables, z_q, method=model.decode)
+    return indices, -reconstruction.log_prob(x), reconstruction.mean()
+
+  parts = [measure(jnp.asarray(images[i:i + 500]))
+           for i in range(0, images.shape[0], 500)]
+  indices = np.concatenate([np.asarray(p[0]) for p in parts]).reshape(-1)
+  nll = np.concatenate([np.asarray(p[1]) for p in parts])
+  usage = np.bincount(indices, minlength=model.num_codes) / indices.size
+  used = usage[usage > 0]
+  mean, se = mean_and_standard_error(nll)
+
+  draws = jax.random.randint(rng, (config.eval.num_images,
+                                   model.num_latents), 0, model.num_codes)
+  samples = model.apply(variables, codebook[draws],
+                        method=model.decode).mean()
+  save_samples_and_reconstructions(
+      workdir, np.asarray(samples), images,
+      lambda x: np.asarray(measure(jnp.asarray(x))[2]), image_shape,
+      config.eval.num_images)
+  return {'reconstruction_nll': mean, 'reconstruction_nll_standard_error': se,
+          'perplexity': float(np.exp(-np.sum(used * np.log(used)))),
+          'codes_used': int(used.size)}
+
+
+registry.register(registry.Family(
+    name='vqvae', settings=VQVAESettings, build_model=build_vqvae,
+    init_variables=init_vqvae,
+    build_loss=lambda s, model: functools.partial(
+        vqvae_loss, model=model, commitment_weight=s.commitment_weight,
+        ema_decay=s.ema_decay),
+    evaluate=evaluate))
