@@ -3,7 +3,7 @@
 Importing this package registers the library's families in
 `training.registry`:
 
-  vae, iwae, hvae, miwae, ciwae, piwae
+  vae, iwae, hvae, miwae, ciwae, piwae, infovae
                  families/vae.py          the VAE family
   dga            families/dga.py          DGA stages and greedy stacks
   dae, cae       families/autoencoder.py  denoising (walk-back), contractive
