@@ -31,6 +31,10 @@ def get_config():
   config.discriminator_optimizer.learning_rate = 1e-4
   config.discriminator_optimizer.b1 = 0.5
   config.discriminator_optimizer.b2 = 0.9
+  # The Fréchet distance in the feature space of a trained classifier
+  # (configs/fashion_mnist_classifier.py); '' = none.
+  config.eval.classifier_workdir = ''
+  config.eval.num_fd_samples = 10_000
   config.num_epochs = 50
   config.eval_every_epochs = 10
   return config

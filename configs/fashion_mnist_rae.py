@@ -28,6 +28,10 @@ def get_config():
   config.decoder_penalty = 'gradient'
   config.penalty_weight = 1e-2
   config.eval.ex_post_components = 10
+  # The Fréchet distance in the feature space of a trained classifier
+  # (configs/fashion_mnist_classifier.py); '' = none.
+  config.eval.classifier_workdir = ''
+  config.eval.num_fd_samples = 10_000
   config.num_epochs = 50
   config.eval_every_epochs = 10
   return config

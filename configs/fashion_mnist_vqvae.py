@@ -29,6 +29,10 @@ def get_config():
   config.model.activation = 'relu'
   config.commitment_weight = 0.25
   config.ema_decay = 0.99
+  # The Fréchet distance in the feature space of a trained classifier
+  # (configs/fashion_mnist_classifier.py); '' = none.
+  config.eval.classifier_workdir = ''
+  config.eval.num_fd_samples = 10_000
   config.num_epochs = 50
   config.eval_every_epochs = 10
   return config

@@ -26,6 +26,10 @@ def get_config():
   config.penalty_weight = 10.0
   config.cost = 'squared_error'
   config.prior_variance = 1.0
+  # The Fréchet distance in the feature space of a trained classifier
+  # (configs/fashion_mnist_classifier.py); '' = none.
+  config.eval.classifier_workdir = ''
+  config.eval.num_fd_samples = 10_000
   config.num_epochs = 50
   config.eval_every_epochs = 10
   return config

@@ -1,14 +1,67 @@
 """Evaluation of the autoencoders that shape their code: reconstruction,
 the codes against the prior, sample and reconstruction grids."""
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from aefamily.diagnostics import frechet
 from aefamily.evaluators.grids import save_samples_and_reconstructions
 from aefamily.likelihood import bits
 from aefamily.likelihood.iwae import mean_and_standard_error
+from aefamily.training import experiment
+from aefamily.training.settings import check
+
+
+@dataclasses.dataclass(frozen=True)
+class SampleQualityEval:
+  """config.eval fields of the sample-quality measurement.
+
+  Attributes:
+    classifier_workdir: a trained run of configs/fashion_mnist_classifier
+      whose last hidden layer is the feature space of the Fréchet distance
+      (`diagnostics.frechet`); '' for none.
+    num_fd_samples: the samples drawn for it (10,000).
+  """
+  classifier_workdir: str = ''
+  num_fd_samples: int = 10_000
+
+  def __post_init__(self):
+    check(self.num_fd_samples >= 2, 'config.eval.num_fd_samples must be '
+          f'>= 2, got {self.num_fd_samples}')
+
+
+def sample_quality(config: ml_collections.ConfigDict, draw_samples,
+                   images: np.ndarray) -> dict:
+  """The Fréchet distance of the model's samples to the test images in the
+  feature space of the classifier of config.eval.classifier_workdir, and
+  the training images' distance to them, its floor
+  (`diagnostics.frechet.sample_quality`; not the Inception FID).
+
+  Args:
+    config: the run's config (config.eval.classifier_workdir,
+      config.eval.num_fd_samples; the training split of config.dataset).
+    draw_samples: (rng, n) -> [n, D] sample means.
+    images: [M, D] the evaluated test images.
+
+  Returns:
+    {} without a classifier; else {'frechet_distance',
+    'frechet_distance_floor', 'num_samples', 'num_test', 'num_train'}.
+  """
+  if not config.eval.get('classifier_workdir'):
+    return {}
+  train_split = experiment.load_split(config, 'train')
+  classifier, variables = experiment.restore_trained(
+      config.eval.classifier_workdir, train_split)
+  keys = jax.random.split(jax.random.key(config.seed + 2),
+                          -(-config.eval.num_fd_samples // 1000))
+  samples = np.concatenate([np.asarray(draw_samples(key, 1000))
+                            for key in keys])[:config.eval.num_fd_samples]
+  return frechet.sample_quality(classifier, variables, samples, images,
+                                train_split.images)
 
 
 def encode(model, variables, images: np.ndarray) -> np.ndarray:
@@ -25,7 +78,9 @@ def evaluate(config: ml_collections.ConfigDict, model, variables,
   """The test reconstruction and the codes' match to the prior N(0, I).
 
   Writes samples.png (the decoder's means at codes drawn by code_sampler,
-  by default from the prior N(0, I)) and reconstructions.png into workdir.
+  by default from the prior N(0, I)) and reconstructions.png into workdir;
+  with config.eval.classifier_workdir, also measures the samples'
+  Fréchet distance (`sample_quality`).
 
   Args:
     config, model, variables, images, rng, image_shape, workdir: as every
@@ -39,7 +94,7 @@ def evaluate(config: ml_collections.ConfigDict, model, variables,
     'reconstruction_bits_per_dim'), 'squared_error' and its
     '_standard_error' (‖x − E[x | G(E(x))]‖², per example), 'code_mean' and
     'code_variance' (per code dimension, over the test codes: 0 and 1 for
-    codes distributed as the prior)}.
+    codes distributed as the prior)}, and those of `sample_quality`.
   """
   @jax.jit
   def measure(x):
@@ -65,12 +120,15 @@ def evaluate(config: ml_collections.ConfigDict, model, variables,
 
   decode_means = jax.jit(lambda z: model.apply(
       variables, z, method=model.decode).mean())
-  shape = (config.eval.num_images, codes.shape[1])
-  z = (jax.random.normal(rng, shape) if code_sampler is None
-       else code_sampler(rng, shape[0]))
+  sample_codes = code_sampler or (
+      lambda key, n: jax.random.normal(key, (n, codes.shape[1])))
+
+  def draw_samples(key, n):
+    return decode_means(jnp.asarray(sample_codes(key, n)))
+
   save_samples_and_reconstructions(
-      workdir, np.asarray(decode_means(z)), images,
+      workdir, np.asarray(draw_samples(rng, config.eval.num_images)), images,
       lambda x: decode_means(model.apply(variables, jnp.asarray(x),
                                          method=model.encode)),
       image_shape, config.eval.num_images)
-  return results
+  return {**results, **sample_quality(config, draw_samples, images)}

@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import optax
 
 from aefamily.evaluators import code_shaping as code_shaping_evaluator
+from aefamily.evaluators.code_shaping import SampleQualityEval
 from aefamily.families.vae import Activation
 from aefamily.input_pipeline import Split
 from aefamily.models import conv
@@ -88,6 +89,7 @@ class AAESettings:
   model: CodeModel = CodeModel()
   adversarial_weight: float = 1.0
   discriminator_optimizer: DiscriminatorOptimizer = DiscriminatorOptimizer()
+  eval: SampleQualityEval = SampleQualityEval()
 
   def __post_init__(self):
     check(self.adversarial_weight >= 0, 'config.adversarial_weight must be '

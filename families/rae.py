@@ -19,6 +19,7 @@ import numpy as np
 from sklearn import mixture
 
 from aefamily.evaluators import code_shaping as code_shaping_evaluator
+from aefamily.evaluators.code_shaping import SampleQualityEval
 from aefamily.families.adversarial import build_autoencoder
 from aefamily.families.adversarial import CodeModel
 from aefamily.objectives.rae import DECODER_PENALTIES
@@ -29,11 +30,13 @@ from aefamily.training.settings import check
 
 
 @dataclasses.dataclass(frozen=True)
-class RAEEval:
-  """config.eval of an RAE: the components of the ex-post Gaussian mixture."""
+class RAEEval(SampleQualityEval):
+  """config.eval of an RAE: the components of the ex-post Gaussian mixture,
+  and the sample-quality fields."""
   ex_post_components: int = 10
 
   def __post_init__(self):
+    super().__post_init__()
     check(self.ex_post_components >= 1, 'config.eval.ex_post_components must '
           f'be >= 1, got {self.ex_post_components}')
 

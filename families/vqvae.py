@@ -16,6 +16,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from aefamily.evaluators.code_shaping import sample_quality
+from aefamily.evaluators.code_shaping import SampleQualityEval
 from aefamily.evaluators.grids import save_samples_and_reconstructions
 from aefamily.families.vae import Activation
 from aefamily.input_pipeline import Split
@@ -69,6 +71,7 @@ class VQVAESettings:
   model: VQModel = VQModel()
   commitment_weight: float = 0.25
   ema_decay: float = 0.99
+  eval: SampleQualityEval = SampleQualityEval()
 
   def __post_init__(self):
     check(self.commitment_weight >= 0 and 0 < self.ema_decay < 1,
@@ -135,17 +138,20 @@ def evaluate(config, model, variables, images, rng, *, image_shape, workdir):
   used = usage[usage > 0]
   mean, se = mean_and_standard_error(nll)
 
-  draws = jax.random.randint(rng, (config.eval.num_images,
-                                   model.num_latents), 0, model.num_codes)
-  samples = model.apply(variables, codebook[draws],
-                        method=model.decode).mean()
+  @functools.partial(jax.jit, static_argnums=1)
+  def draw_samples(key, n):
+    draws = jax.random.randint(key, (n, model.num_latents), 0,
+                               model.num_codes)
+    return model.apply(variables, codebook[draws], method=model.decode).mean()
+
   save_samples_and_reconstructions(
-      workdir, np.asarray(samples), images,
+      workdir, np.asarray(draw_samples(rng, config.eval.num_images)), images,
       lambda x: np.asarray(measure(jnp.asarray(x))[2]), image_shape,
       config.eval.num_images)
   return {'reconstruction_nll': mean, 'reconstruction_nll_standard_error': se,
           'perplexity': float(np.exp(-np.sum(used * np.log(used)))),
-          'codes_used': int(used.size)}
+          'codes_used': int(used.size),
+          **sample_quality(config, draw_samples, images)}
 
 
 registry.register(registry.Family(

@@ -12,6 +12,7 @@ import functools
 from typing import Literal
 
 from aefamily.evaluators import code_shaping as code_shaping_evaluator
+from aefamily.evaluators.code_shaping import SampleQualityEval
 from aefamily.families.adversarial import build_autoencoder
 from aefamily.families.adversarial import CodeModel
 from aefamily.objectives.wae import COSTS
@@ -28,6 +29,7 @@ class WAESettings:
   penalty_weight: float = 10.0
   cost: Literal[COSTS] = 'squared_error'
   prior_variance: float = 1.0
+  eval: SampleQualityEval = SampleQualityEval()
 
   def __post_init__(self):
     check(self.penalty_weight >= 0, 'config.penalty_weight must be >= 0, '
