@@ -28,6 +28,8 @@ def get_config():
   config.model.likelihood = 'gaussian'
   config.model.log_var = 2 * math.log(0.1)
   config.model.output_bias_from_data_mean = False
+  config.model.network = 'mlp'           # or 'conv' (models/conv.py)
+  config.model.conv_channels = (32, 64)  # stride-2 convolutions, for 'conv'
   config.corruption = ml_collections.ConfigDict()
   config.corruption.name = 'salt_and_pepper'
   config.corruption.level = 0.3

@@ -16,6 +16,7 @@ from aefamily.training import registry
 from aefamily.training.settings import check
 from aefamily.families.vae import Activation
 from aefamily.input_pipeline import Split
+from aefamily.models import conv
 from aefamily.models.autoencoder import Autoencoder
 from aefamily.models.mlp import output_bias_from_data
 from aefamily.objectives.regularized import CONTRACTIVE_PENALTIES
@@ -37,8 +38,12 @@ class AutoencoderModel:
   log_var: float = -4.605170185988091   # 2 log 0.1: σ = 0.1
   output_bias_from_data_mean: bool = False
   tied: bool = False
+  network: Literal['mlp', 'conv'] = 'mlp'
+  conv_channels: tuple[int, ...] = (32, 64)
 
   def __post_init__(self):
+    check(not (self.tied and self.network == 'conv'),
+          "config.model.tied needs config.model.network='mlp'")
     check(self.code_dim >= 1,
           f'config.model.code_dim must be >= 1, got {self.code_dim}')
     check(not self.tied or not self.hidden,
@@ -123,6 +128,11 @@ def build_autoencoder(settings: DAESettings | CAESettings,
   """The autoencoder of settings.model; Bernoulli output biases from the
   training mean if asked."""
   m = settings.model
+  if m.network == 'conv':
+    try:
+      conv.check_image_shape(train.image_shape, m.conv_channels)
+    except ValueError as e:
+      raise ValueError(f'config.model.network=conv: {e}') from None
   bernoulli = m.likelihood == 'bernoulli'
   kwargs = output_bias_from_data(train.images,
                                  bernoulli and m.output_bias_from_data_mean)
@@ -130,7 +140,8 @@ def build_autoencoder(settings: DAESettings | CAESettings,
                      hidden=m.hidden, activation=m.activation,
                      code_activation=m.code_activation,
                      likelihood=m.likelihood, log_var=m.log_var, tied=m.tied,
-                     **kwargs)
+                     network=m.network, image_shape=tuple(train.image_shape),
+                     conv_channels=m.conv_channels, **kwargs)
 
 
 def restore_chain_classifier(config):

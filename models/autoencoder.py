@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 
 from aefamily.models.distributions import Bernoulli, Normal
+from aefamily.models import conv
 from aefamily.models.mlp import MLP, activation_by_name
 
 
@@ -69,6 +70,11 @@ class Autoencoder(nn.Module):
       parameter 'output_log_var' of shape [D]) instead of fixing it.
     output_bias_init: initializer of the decoder's output bias (e.g.
       `models.mlp.data_mean_bias_init` for Bernoulli reconstructions).
+    network: 'mlp', or 'conv': stride-2 convolutions of the images before
+      the encoder's dense layers, and their transposes after the decoder's
+      (`models.conv`; not with tied weights).
+    image_shape: (H, W) or (H, W, C) of an example, for 'conv'.
+    conv_channels: the convolutions' channels, for 'conv'.
 
   Raises (at initialization):
     ValueError: for an unknown likelihood or activation, tied weights with
@@ -84,6 +90,9 @@ class Autoencoder(nn.Module):
   log_var: float = 0.0
   learn_log_var: bool = False
   output_bias_init: Callable = nn.initializers.zeros_init()
+  network: str = 'mlp'
+  image_shape: Sequence[int] = ()
+  conv_channels: Sequence[int] = (32, 64)
 
   def setup(self):
     if self.likelihood not in _RECONSTRUCTIONS:
@@ -95,13 +104,28 @@ class Autoencoder(nn.Module):
     if self.learn_log_var and self.likelihood != 'gaussian':
       raise ValueError('learn_log_var needs the gaussian likelihood, got '
                        f'{self.likelihood!r}')
+    if self.network not in ('mlp', 'conv'):
+      raise ValueError(f"network must be 'mlp' or 'conv', got "
+                       f'{self.network!r}')
+    if self.tied and self.network == 'conv':
+      raise ValueError("tied weights need network='mlp'")
     self.code_fn = activation_by_name(self.code_activation)
-    self.encoder = MLP(tuple(self.hidden), self.activation)
     self.code_layer = nn.Dense(self.code_dim)
+    if self.network == 'conv':
+      layers = dict(channels=tuple(self.conv_channels),
+                    activation=self.activation)
+      self.encoder = conv.ConvEncoder(tuple(self.image_shape),
+                                      hidden=tuple(self.hidden), **layers)
+      self.conv_decoder = conv.ConvDecoder(
+          tuple(self.image_shape), 1, hidden=tuple(reversed(
+              tuple(self.hidden))), bias_init=lambda key, shape: (
+                  self.output_bias_init(key, shape[:1])[:, None]), **layers)
+    else:
+      self.encoder = MLP(tuple(self.hidden), self.activation)
     if self.tied:
       self.output_bias = self.param('output_bias', self.output_bias_init,
                                     (self.data_dim,))
-    else:
+    elif self.network == 'mlp':
       self.decoder = MLP(tuple(reversed(tuple(self.hidden))), self.activation)
       self.output_layer = nn.Dense(self.data_dim,
                                    bias_init=self.output_bias_init)
@@ -128,6 +152,8 @@ class Autoencoder(nn.Module):
     """p(x | ω = g(h)): [..., H] -> distribution parameters [..., D]."""
     if self.tied:
       out = h @ self.code_kernel().T + self.output_bias
+    elif self.network == 'conv':
+      out = self.conv_decoder(h)[..., 0]
     else:
       out = self.output_layer(self.decoder(h))
     return _RECONSTRUCTIONS[self.likelihood](self, out)

@@ -637,7 +637,8 @@ def walkback_loss(params, batch: Batch, rng: jax.Array, *, model,
 
 def _analytic_penalty(params, x, rng, *, model, num_probes, probe):
   del rng, num_probes, probe
-  if tuple(model.hidden) or model.code_activation != 'sigmoid':
+  if (tuple(model.hidden) or model.code_activation != 'sigmoid'
+      or model.network != 'mlp'):
     raise ValueError('the analytic contractive penalty needs a one-layer '
                      'sigmoid encoder (hidden=(), code_activation='
                      f"'sigmoid'), got hidden={tuple(model.hidden)}, "

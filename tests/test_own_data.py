@@ -496,3 +496,33 @@ def test_the_generated_sprites_load_by_name():
                                       process_count=2)
   assert split.image_shape == (64, 64) and split.binary
   np.testing.assert_array_equal(split.images, direct.images)
+
+
+def test_a_convolutional_dae_trains_on_color_images(tmp_path):
+  from aefamily.configs import fashion_mnist_dae
+  from aefamily.training import experiment as experiment_lib
+  rng = np.random.default_rng(7)
+  images = rng.integers(0, 256, (60, 8, 8, 3), dtype=np.uint8)
+  config = fashion_mnist_dae.get_config()
+  config.model.network = 'conv'
+  config.model.conv_channels = (4, 8)
+  config.model.hidden = (16,)
+  config.model.code_dim = 8
+  config.batch_size = 20
+  config.num_epochs = 2
+  config.eval_every_epochs = 1
+  config.checkpoint_every_steps = 100
+  state = train.train_and_evaluate(config, str(tmp_path),
+                                   data={'train': images})
+  encoder = state.params['params']['encoder']
+  assert 'Conv_0' in encoder and 'ConvTranspose_0' in (
+      state.params['params']['conv_decoder'])
+  # The analytic contractive penalty is for one sigmoid layer only.
+  from aefamily.models.autoencoder import Autoencoder
+  from aefamily.objectives.regularized import cae_loss
+  model = Autoencoder(data_dim=192, code_dim=8, network='conv',
+                      image_shape=(8, 8, 3), conv_channels=(4,))
+  x = jnp.zeros((2, 192))
+  with pytest.raises(ValueError, match='one-layer'):
+    cae_loss(model.init(jax.random.key(0), x), {'image': x},
+             jax.random.key(0), model=model, weight=0.1, penalty='analytic')
