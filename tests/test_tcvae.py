@@ -3,9 +3,17 @@
 The reference for the total correlation is a dataset of N Gaussian
 posteriors q(z | n) = N(μ_n, s² I) whose means have covariance exactly
 Σ − s² I: the aggregate posterior q(z) = (1/N) Σ_n q(z | n) then has mean 0
-and covariance Σ, and for N = 20,000 it is Gaussian to within 0.003 nats of
-TC (measured with the whole dataset), so its total correlation is the
-closed form ½ (Σ_j log Σ_jj − log det Σ).
+and covariance Σ, and for N = 20,000 its total correlation, computed with the
+whole dataset, is within 0.002 nats of the Gaussian's closed form
+½ (Σ_j log Σ_jj − log det Σ).
+
+Tolerances. A batch size's error is the mean over R independent minibatches
+minus the closed form, with the standard error of that mean (their spread
+over √R). Both estimators are biased by O(1/M), so at the largest size,
+M = 1024, the error may be 3 standard errors plus the bias measured at
+M = 64 scaled by 64/1024. (Over 20 seeds of this setup this held every
+time; the spread alone, 3 standard errors, failed once for MWS, whose bias
+at M = 1024 is about +0.007 nats.)
 """
 
 import functools
@@ -60,11 +68,16 @@ def gaussian_dataset():
   return means @ whiten.T @ color.T
 
 
-@functools.partial(jax.jit, static_argnames='estimator')
-def _batch_terms(z, loc, log_var, estimator):
-  terms = jax.vmap(functools.partial(tcvae_terms, dataset_size=DATASET_SIZE,
-                                     estimator=estimator))(z, loc, log_var)
-  return jax.tree.map(lambda t: jnp.mean(t, axis=-1), terms)
+@jax.jit
+def _batch_terms(z, loc, log_var):
+  """Each estimator's batch-mean terms of R minibatches: [R, M, d] -> [R]."""
+  results = {}
+  for estimator in ('mss', 'mws'):
+    terms = jax.vmap(functools.partial(
+        tcvae_terms, dataset_size=DATASET_SIZE, estimator=estimator))(
+            z, loc, log_var)
+    results[estimator] = jax.tree.map(lambda t: jnp.mean(t, axis=-1), terms)
+  return results
 
 
 @pytest.fixture(scope='module')
@@ -80,11 +93,8 @@ def minibatch_estimates(gaussian_dataset):
     z = loc + math.sqrt(POSTERIOR_VAR) * rng.standard_normal(loc.shape)
     log_var = np.full(loc.shape, math.log(POSTERIOR_VAR))
     arrays = [jnp.asarray(a, jnp.float32) for a in (z, loc, log_var)]
-    results[size] = {
-        'inputs': (z, loc, log_var),
-        **{estimator: jax.tree.map(np.asarray,
-                                   _batch_terms(*arrays, estimator))
-           for estimator in ('mss', 'mws')}}
+    results[size] = {'inputs': (z, loc, log_var),
+                     **jax.tree.map(np.asarray, _batch_terms(*arrays))}
   return results
 
 
@@ -109,10 +119,9 @@ def test_mss_total_correlation_approaches_the_closed_form(
   assert small < -3 * small_se
   # The error shrinks, by more than 3 standard errors of the difference.
   assert abs(small) - abs(large) > 3 * math.hypot(small_se, large_se)
-  # At M = 1024 it is within 3 standard errors (the spread of the 16
-  # minibatch means); the bias left there, about −0.009 nats measured
-  # with 48 minibatches, is about one standard error.
-  assert abs(large) < 3 * large_se
+  # At M = 1024: within 3 standard errors, plus the O(1/M) bias
+  # extrapolated from M = 64 (see the module docstring).
+  assert abs(large) < 3 * large_se + abs(small) * 64 / 1024
 
 
 def test_mws_total_correlation_is_offset_by_d_minus_1_log_n(
@@ -142,13 +151,17 @@ def test_mws_total_correlation_is_offset_by_d_minus_1_log_n(
         - np.mean(plain_marginals.sum(-1) - prior),
         -d * math.log(DATASET_SIZE), atol=1e-3)
   # Without the offset it converges like the plain average: at M = 1024,
-  # within 3 standard errors of the closed form.
-  mean, standard_error = _mean_and_standard_error(
-      minibatch_estimates[1024]['mws'].total_correlation)
-  print(f'MWS TC at M = 1024: {mean:.4f} = exact {exact:.4f} + (d − 1) '
-        f'log N {offset:.4f} {mean - offset - exact:+.4f} ± '
-        f'{standard_error:.4f}')
-  assert abs(mean - offset - exact) < 3 * standard_error
+  # within the tolerance of the module docstring.
+  errors = {}
+  for size in MINIBATCHES:
+    mean, standard_error = _mean_and_standard_error(
+        minibatch_estimates[size]['mws'].total_correlation)
+    errors[size] = (mean - offset - exact, standard_error)
+  print(f'MWS TC − (d − 1) log N − exact (nats), (d − 1) log N = '
+        f'{offset:.4f}:',
+        {m: f'{e:+.4f} ± {s:.4f}' for m, (e, s) in errors.items()})
+  (small, _), (large, large_se) = errors[64], errors[1024]
+  assert abs(large) < 3 * large_se + abs(small) * 64 / 1024
 
 
 def _tiny_posteriors(num_examples=5, d=2, seed=0):
@@ -170,9 +183,9 @@ def _exact_aggregate(z, loc, log_var):
 def test_mws_on_the_whole_dataset_is_the_exact_aggregate_minus_log_n():
   z, loc, log_var = _tiny_posteriors()
   exact_joint, exact_marginals = _exact_aggregate(z, loc, log_var)
-  log_qz, log_qz_marginals = log_aggregate_posterior(
-      *(jnp.asarray(a, jnp.float32) for a in (z, loc, log_var)),
-      dataset_size=5, estimator='mws')
+  log_qz, log_qz_marginals = jax.jit(functools.partial(
+      log_aggregate_posterior, dataset_size=5, estimator='mws'))(
+          *(jnp.asarray(a, jnp.float32) for a in (z, loc, log_var)))
   np.testing.assert_allclose(log_qz, exact_joint - math.log(5), atol=1e-5)
   np.testing.assert_allclose(log_qz_marginals,
                              exact_marginals - math.log(5), atol=1e-5)
@@ -188,8 +201,8 @@ def test_mss_is_unbiased_for_q_over_minibatches(batch_size):
   z, loc, log_var = _tiny_posteriors(n)
   exact_joint, exact_marginals = _exact_aggregate(z, loc, log_var)
   orders = np.array(list(itertools.permutations(range(n), batch_size)))
-  estimate = jax.vmap(functools.partial(
-      log_aggregate_posterior, dataset_size=n, estimator='mss'))
+  estimate = jax.jit(jax.vmap(functools.partial(
+      log_aggregate_posterior, dataset_size=n, estimator='mss')))
   log_qz, log_qz_marginals = (np.asarray(a, np.float64) for a in estimate(
       *(jnp.asarray(a[orders], jnp.float32) for a in (z, loc, log_var))))
   for example in range(n):
@@ -238,9 +251,9 @@ def test_the_three_terms_add_up_to_the_monte_carlo_kl(estimator):
   loc = rng.normal(size=(8, 4))
   log_var = rng.normal(loc=-1.0, scale=0.5, size=(8, 4))
   z = loc + np.exp(0.5 * log_var) * rng.standard_normal((8, 4))
-  terms = tcvae_terms(*(jnp.asarray(a, jnp.float32)
-                        for a in (z, loc, log_var)),
-                      dataset_size=1000, estimator=estimator)
+  terms = jax.jit(functools.partial(
+      tcvae_terms, dataset_size=1000, estimator=estimator))(
+          *(jnp.asarray(a, jnp.float32) for a in (z, loc, log_var)))
   total = (terms.mutual_information + terms.total_correlation
            + terms.dimension_kl)
   expected = (np.sum(stats.norm.logpdf(z, loc, np.exp(0.5 * log_var)), -1)
@@ -266,7 +279,14 @@ BATCH = 512
 def vae():
   model = VAE(data_dim=64, latent_dims=(3,), hidden=((16,),))
   eps = [jnp.zeros(s) for s in model.noise_shapes(1, 1)]
-  variables = jax.jit(model.init)(jax.random.key(0), _images(1), eps)
+  # Random variables of init's shapes: compiling init takes longer than
+  # these tests. Kernels [fan_in, fan_out] are scaled by 1/√fan_in.
+  shapes = jax.eval_shape(model.init, jax.random.key(0), _images(1), eps)
+  rng = np.random.default_rng(4)
+  variables = jax.tree.map(
+      lambda s: jnp.asarray(rng.normal(size=s.shape)
+                            / math.sqrt(s.shape[0] if s.ndim == 2 else 10),
+                            jnp.float32), shapes)
   return model, variables, {'image': _images(BATCH, seed=1)}
 
 
