@@ -12,18 +12,21 @@ ELBO averaged over the data decomposes (their Eq. 2) into
 
 where q(z) = (1/N) Σ_n q(z | n) is the aggregate posterior and q(z_j) its
 marginals. β-TCVAE maximizes E_q log p(x | z) − α I − β TC − γ Σ_j KL
-(their §4.2; α = γ = 1 and β tuned, e.g. 6). α = β = γ = 1 is the ELBO.
+(the paper's β-TCVAE objective: α = γ = 1 and β tuned, e.g. 6).
+α = β = γ = 1 is the ELBO.
 
 log q(z) and log q(z_j) are mixtures over the whole dataset. Each example
 i of a minibatch of M distinct examples gets one draw z_i ~ q(z | n_i), and
 both are estimated at z_i from the M × M (× d) matrix of log q(z_i | n_j),
 with one of two sets of weights w_ij (`log_aggregate_posterior`):
 
-* 'mss', minibatch stratified sampling (the paper's appendix): unbiased for
-  q(z_i); its logarithm is biased low by Jensen's inequality, by O(1/M).
-* 'mws', minibatch weighted sampling (the paper's §4.1): log q(z) carries a
-  constant offset of exactly −log N, so its TC is too large by (d − 1) log N
-  nats, whatever M (see `log_aggregate_posterior`).
+* 'mss', minibatch stratified sampling (the paper's appendix of that
+  name): unbiased for q(z_i); its logarithm is biased low by Jensen's
+  inequality, by O(1/M).
+* 'mws', minibatch weighted sampling (the paper's section "Training with
+  minibatch-weighted sampling"): its log q̂(z) is exactly log N below the
+  plain minibatch average's, a consistent estimator, so its TC is too
+  large by (d − 1) log N nats, whatever M (see `log_aggregate_posterior`).
 
 Whatever the estimator, the three per-example terms add up to
 log q(z_i | n_i) − log p(z_i) exactly: log q̂(z_i) and log q̂(z_ij) cancel.
@@ -92,7 +95,8 @@ def aggregate_log_weights(batch_size: int, dataset_size: int,
 
   With M the batch size and N the dataset size:
 
-  * 'mws': w_ij = 1 / (N M) for every i, j (Chen et al. 2018, §4.1).
+  * 'mws': w_ij = 1 / (N M) for every i, j (Chen et al. 2018, "Training
+    with minibatch-weighted sampling").
   * 'mss': with m = M − 1 (the m of the paper's appendix, whose batch is
     n* and m other examples): w_ii = 1/N for the draw's own example; one
     designated other example, here j = i + 1 mod M, gets (N − m) / (N m);
@@ -140,13 +144,16 @@ def log_aggregate_posterior(z: jax.Array, loc: jax.Array, log_var: jax.Array,
     each averaged and weighted by its probability. When the other
     examples are a uniform draw from the N − 1 others, E[q̂(z)] = q(z)
     exactly; log q̂ is biased low by Jensen's inequality, by about half the
-    relative variance of q̂, O(1/M). The estimate is not exact at M = N:
-    the designated example n_m keeps the weight 1/(N(N − 1)) and the others
-    1/(N − 1), where q(z) gives each 1/N; the error in q̂ is
-    (Σ_{l<m} q(z | n_l) − (N − 2) q(z | n_m)) / (N (N − 1)), relative
-    O(1/N) (its average over the choice of n_m is 0). It is consistent as
-    M and N grow.
-  * 'mws', minibatch weighted sampling (Chen et al. 2018, §4.1):
+    relative variance of q̂, O(1/M). It is not exact at M = N: there the
+    designated example n_m keeps the weight 1/(N(N − 1)) and the others
+    1/(N − 1), where q(z) gives each 1/N, so that q̂ − q =
+    (Σ_{l<m} q(z | n_l) − (N − 2) q(z | n_m)) / (N (N − 1)): zero on
+    average over the choice of n_m, and O(1/N) relative to q(z) when no
+    single example dominates the mixture at z. So, strictly, it is not
+    consistent as M → N for a fixed dataset; its bias and its spread
+    vanish as M grows.
+  * 'mws', minibatch weighted sampling (Chen et al. 2018, section
+    "Training with minibatch-weighted sampling"):
 
       E_q(z)[log q(z)] ≈ (1/M) Σ_i log (1/(N M)) Σ_j q(z(n_i) | n_j).
 
@@ -229,9 +236,10 @@ def tcvae_loss(params: Any, batch: dict[str, jax.Array], rng: jax.Array, *,
                model: Any, dataset_size: int, beta: KLWeight = 6.0,
                mi_weight: float = 1.0, dim_kl_weight: float = 1.0,
                estimator: str = 'mss') -> tuple[jax.Array, LossAux]:
-  """The negative β-TCVAE objective (Chen et al. 2018, §4.2), batch mean.
+  """The negative β-TCVAE objective of Chen et al. (2018), batch mean.
 
-    L = E_q log p(x | z) − α I_q(z; n) − β TC − γ Σ_j KL(q(z_j) ‖ p(z_j)),
+    L = E_q log p(x | z) − α I_q(z; n) − β TC
+        − γ Σ_j KL(q(z_j) ‖ p(z_j)),
 
   with one draw z_i ~ q(z | x_i) per example (K = 1, reparameterized) and
   the three terms of `tcvae_terms`, estimated on the batch. The loss is −L.

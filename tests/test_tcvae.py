@@ -214,8 +214,8 @@ def test_mss_is_unbiased_for_q_over_minibatches(batch_size):
         np.exp(exact_marginals[example]), rtol=1e-5)
   if batch_size == n:
     # One minibatch, the dataset in its order: the paper's weights give
-    # q̂ − q = (Σ_{l<m} q(z | n_l) − (N − 2) q(z | n_m)) / (N (N − 1)), with
-    # n_m the designated example (the next, cyclically).
+    # q̂ − q = (Σ_{l<m} q(z | n_l) − (N − 2) q(z | n_m)) / (N (N − 1)),
+    # with n_m the designated example (the next, cyclically).
     q = np.exp(_gaussian_log_q(z, loc, log_var).sum(-1))     # [i, j]
     identity = 0                    # itertools.permutations starts there
     np.testing.assert_array_equal(orders[identity], np.arange(n))
