@@ -130,42 +130,45 @@ def log_aggregate_posterior(z: jax.Array, loc: jax.Array, log_var: jax.Array,
     log q̂(z_i)  = log Σ_j w_ij q(z_i | n_j),
     log q̂(z_ik) = log Σ_j w_ij q(z_ik | n_j),
 
-  with the weights w of `aggregate_log_weights`:
+  with the weights w of `aggregate_log_weights`, one set per estimator.
 
-  * 'mss', minibatch stratified sampling (Chen et al. 2018, appendix,
-    "minibatch stratified sampling"). Written with m = M − 1 other
-    examples n_1…n_m beside n* = n_i,
+  'mss', minibatch stratified sampling (Chen et al. 2018, appendix,
+  "minibatch stratified sampling"). Written with m = M − 1 other examples
+  n_1…n_m beside n* = n_i,
 
-      q̂(z) = (1/N) q(z | n*) + (1/m) Σ_{l<m} q(z | n_l)
-              + (N − m)/(N m) q(z | n_m):
+    q̂(z) = (1/N) q(z | n*) + (1/m) Σ_{l<m} q(z | n_l)
+            + (N − m)/(N m) q(z | n_m):
 
-    the two strata of the size-m minibatches, those that hold n* (with
-    probability m/N: n* and n_1…n_{m−1}) and those that do not (n_1…n_m),
-    each averaged and weighted by its probability. When the other
-    examples are a uniform draw from the N − 1 others, E[q̂(z)] = q(z)
-    exactly; log q̂ is biased low by Jensen's inequality, by about half the
-    relative variance of q̂, O(1/M). It is not exact at M = N: there the
-    designated example n_m keeps the weight 1/(N(N − 1)) and the others
-    1/(N − 1), where q(z) gives each 1/N, so that q̂ − q =
-    (Σ_{l<m} q(z | n_l) − (N − 2) q(z | n_m)) / (N (N − 1)): zero on
-    average over the choice of n_m, and O(1/N) relative to q(z) when no
-    single example dominates the mixture at z. So, strictly, it is not
-    consistent as M → N for a fixed dataset; its bias and its spread
-    vanish as M grows.
-  * 'mws', minibatch weighted sampling (Chen et al. 2018, section
-    "Training with minibatch-weighted sampling"):
+  the two strata of the size-m minibatches, those that hold n* (with
+  probability m/N: n* and n_1…n_{m−1}) and those that do not (n_1…n_m),
+  each averaged and weighted by its probability. When the other examples
+  are a uniform draw from the N − 1 others, E[q̂(z)] = q(z) exactly;
+  log q̂ is biased low by Jensen's inequality, by about half the relative
+  variance of q̂, O(1/M). It is not exact at M = N: there the designated
+  example n_m keeps the weight 1/(N(N − 1)) and the others 1/(N − 1),
+  where q(z) gives each 1/N, so that
 
-      E_q(z)[log q(z)] ≈ (1/M) Σ_i log (1/(N M)) Σ_j q(z(n_i) | n_j).
+    q̂ − q = (Σ_{l<m} q(z | n_l) − (N − 2) q(z | n_m)) / (N (N − 1)):
 
-    This is log of the plain minibatch average (1/M) Σ_j q(z_i | n_j),
-    which is consistent (exact at M = N), minus log N. So MWS is not
-    consistent: at every M, M = N included, log q̂(z_i) and each
-    log q̂(z_ik) are log N below the plain average's; its TC is therefore
-    (d − 1) log N above (log q̂(z) − Σ_k log q̂(z_k)), its mutual
-    information log N above and its dimension-wise KL d log N below, the
-    three offsets adding up to 0. The offsets are constants, so the
-    gradients are those of the plain average, whose own bias is O(1/M)
-    (the draw's own example weighs 1/M instead of 1/N).
+  zero on average over the choice of n_m, and O(1/N) relative to q(z)
+  when no single example dominates the mixture at z. So, strictly, it is
+  not consistent as M → N for a fixed dataset; its bias and its spread
+  vanish as M grows.
+
+  'mws', minibatch weighted sampling (Chen et al. 2018, section "Training
+  with minibatch-weighted sampling"):
+
+    E_q(z)[log q(z)] ≈ (1/M) Σ_i log (1/(N M)) Σ_j q(z(n_i) | n_j).
+
+  This is the log of the plain minibatch average (1/M) Σ_j q(z_i | n_j),
+  which is consistent (exact at M = N), minus log N. So MWS is not
+  consistent: at every M, M = N included, log q̂(z_i) and each
+  log q̂(z_ik) are log N below the plain average's; its TC,
+  log q̂(z) − Σ_k log q̂(z_k), is therefore (d − 1) log N above, its mutual
+  information log N above and its dimension-wise KL d log N below, the
+  three offsets adding up to 0. The offsets are constants, so the
+  gradients are those of the plain average, whose own bias is O(1/M) (the
+  draw's own example weighs 1/M instead of 1/N).
 
   Args:
     z: [M, d] draws, z_i ~ q(z | n_i).
@@ -282,8 +285,8 @@ def tcvae_loss(params: Any, batch: dict[str, jax.Array], rng: jax.Array, *,
   check_non_negative(mi_weight=mi_weight, dim_kl_weight=dim_kl_weight)
   beta = kl_weight(beta, batch)
   x = batch['image']
-  _check_sizes(jnp.shape(x)[0], dataset_size, estimator)
   z, posterior = encode(params, x, rng, model=model, num_samples=1)
+  _check_sizes(x.shape[0], dataset_size, estimator)
   log_likelihood, _, _ = log_weight_terms(params, x, z, posterior,
                                           model=model)
   log_likelihood = jnp.mean(log_likelihood)
