@@ -28,8 +28,9 @@ def evaluate_sprites(config, encode, images: np.ndarray) -> dict:
   """MIG on the evaluated sprites and the FactorVAE metric on fresh ones.
 
   Args:
-    config: the run's config (config.eval.split, config.eval.factor_vae_*,
-      config.seed).
+    config: the run's config (config.eval.split, config.seed, and
+      config.eval.factor_vae_* where the family declares them, else their
+      defaults).
     encode: images [n, 4096] -> codes [n, d], e.g. the means of q(z | x).
     images: the first rows of config.eval.split of the sprites.
 
@@ -37,16 +38,19 @@ def evaluate_sprites(config, encode, images: np.ndarray) -> dict:
     {'mig', 'mig_per_factor', 'factor_vae_score' and its
     '_standard_error'}; {} unless config.dataset is 'sprites'.
   """
-  if config.dataset != 'sprites':
-    return {}
+  if config.dataset != 'sprites' or images.shape[1] != sprites.IMAGE_SIZE**2:
+    return {}   # other data (or in-memory data under a sprites config)
+  # A family that does not declare the fields gets their defaults.
+  votes = {f.name: config.eval.get(f.name, f.default)
+           for f in dataclasses.fields(DisentanglementEval)}
   factors = sprites.sprites_factors(config.eval.split)[:images.shape[0]]
   codes = np.asarray(encode(images))
   gaps = disentanglement.mig(codes, factors)
   score = disentanglement.factor_vae_score(
       encode, sprites.images_of_factors, list(sprites.FACTOR_SIZES.values()),
-      seed=config.seed, num_train_votes=config.eval.factor_vae_train_votes,
-      num_eval_votes=config.eval.factor_vae_eval_votes,
-      num_variance_examples=config.eval.factor_vae_variance_examples)
+      seed=config.seed, num_train_votes=votes['factor_vae_train_votes'],
+      num_eval_votes=votes['factor_vae_eval_votes'],
+      num_variance_examples=votes['factor_vae_variance_examples'])
   return {'mig': float(gaps['mig']),
           'mig_per_factor': np.asarray(gaps['per_factor_gap']).tolist(),
           'factor_vae_score': float(score['accuracy']),

@@ -14,6 +14,7 @@ import numpy as np
 from absl import logging
 
 from aefamily.diagnostics import vae as vae_diagnostics
+from aefamily.evaluators.disentanglement import evaluate_sprites
 from aefamily.evaluators.grids import save_samples_and_reconstructions
 from aefamily.likelihood import bits
 from aefamily.likelihood import iwae
@@ -45,7 +46,8 @@ def evaluate(config: ml_collections.ConfigDict, model, params,
     {'log_likelihood', 'log_likelihood_standard_error', 'nll', 'elbo',
     'elbo_standard_error', 'num_samples', 'active_units', 'latent_dims'}:
     means and standard errors over examples, in nats per example; for
-    8-bit data also 'bits_per_dim' and 'bits_per_dim_standard_error'.
+    8-bit data also 'bits_per_dim' and 'bits_per_dim_standard_error'; on
+    sprites also those of `evaluators.disentanglement.evaluate_sprites`.
   """
   ll_rng, au_rng, sample_rng, noise_rng = jax.random.split(rng, 4)
   dequantize = config.model.get('dequantize', False)
@@ -72,6 +74,9 @@ def evaluate(config: ml_collections.ConfigDict, model, params,
       p, x, au_rng, model=model))
   batches = [means_fn(params, images[i:i + 1000])
              for i in range(0, images.shape[0], 1000)]
+  # On sprites: MIG and the FactorVAE metric of the top layer's means.
+  disentangled = evaluate_sprites(config, lambda x: np.asarray(
+      means_fn(params, jnp.asarray(x, jnp.float32))[-1]), images)
   active = [vae_diagnostics.active_units(np.concatenate([b[l] for b in batches]))
             for l in range(len(model.latent_dims))]
 
@@ -85,6 +90,7 @@ def evaluate(config: ml_collections.ConfigDict, model, params,
       **iwae.summarize(per_example, config.eval.num_samples),
       'active_units': active,
       'latent_dims': list(model.latent_dims),
+      **disentangled,
   }
   if dequantize or model.likelihood == 'discretized_logistic':
     d = images.shape[1]

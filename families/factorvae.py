@@ -11,14 +11,11 @@ test log-likelihood, `evaluators.vae`).
 import dataclasses
 import functools
 
-import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
 from aefamily.evaluators import vae as vae_evaluator
 from aefamily.evaluators.disentanglement import DisentanglementEval
-from aefamily.evaluators.disentanglement import evaluate_sprites
 from aefamily.families.vae import build_vae
 from aefamily.families.vae import VAEModel
 from aefamily.input_pipeline import Split
@@ -87,18 +84,11 @@ def build_game(settings: FactorVAESettings, model: FactorVAE) -> Game:
 
 
 def evaluate(config, model, variables, images, rng, *, image_shape, workdir):
-  """The VAE's evaluation (`evaluators.vae.evaluate`) of the VAE player and,
-  on sprites, MIG and the FactorVAE metric of its posterior means
-  (`evaluators.disentanglement`)."""
-  vae_variables = {'params': variables['params']['vae']}
-  results = vae_evaluator.evaluate(config, model.vae, vae_variables, images,
-                                   rng, image_shape=image_shape,
-                                   workdir=workdir)
-  means = jax.jit(lambda x: model.vae.apply(
-      vae_variables, x, [jnp.zeros((1, x.shape[0], model.vae.latent_dims[0]))],
-      method=model.vae.encode)[1][0].loc)
-  encode = lambda x: np.asarray(means(jnp.asarray(x, jnp.float32)))
-  return {**results, **evaluate_sprites(config, encode, images)}
+  """The VAE's evaluation (`evaluators.vae.evaluate`: on sprites, with MIG
+  and the FactorVAE metric) of the VAE player."""
+  return vae_evaluator.evaluate(
+      config, model.vae, {'params': variables['params']['vae']}, images, rng,
+      image_shape=image_shape, workdir=workdir)
 
 
 registry.register(registry.Family(

@@ -2,7 +2,8 @@
 
 Families 'vae' (the ELBO, Kingma & Welling 2014), 'iwae' (Burda et al.
 2016), 'miwae', 'ciwae' and 'piwae' (Rainforth et al. 2018), 'hvae'
-(Caterini et al. 2018) and 'infovae' (the MMD-VAE, Zhao et al. 2019). Config
+(Caterini et al. 2018), 'infovae' (the MMD-VAE, Zhao et al. 2019) and
+'betatcvae' (Chen et al. 2018). Config
 fields: config.model (`VAEModel`), config.num_samples (K), config.beta (the
 KL weight and its warm-up, `KLWeight`), config.gradient (the encoder's
 gradient estimator) and, per family, config.analytic_kl,
@@ -19,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from aefamily.evaluators import vae as vae_evaluator
+from aefamily.evaluators.disentanglement import DisentanglementEval
 from aefamily.training import registry
 from aefamily.training.settings import check
 from aefamily.input_pipeline import Split
@@ -33,6 +35,8 @@ from aefamily.models.vae import VAE
 from aefamily.objectives import tighter_bounds
 from aefamily.objectives.hvae import hvae_loss
 from aefamily.objectives.infovae import infovae_loss
+from aefamily.objectives.tcvae import ESTIMATORS as TC_ESTIMATORS
+from aefamily.objectives.tcvae import tcvae_loss
 from aefamily.objectives.vae import GRADIENTS
 from aefamily.objectives.vae import iwae_loss
 from aefamily.objectives.vae import kl_schedule
@@ -169,6 +173,7 @@ class VAESettings:
   analytic_kl: bool = True
   beta: KLWeight = KLWeight()
   gradient: Gradient = 'reparameterization'
+  eval: DisentanglementEval = DisentanglementEval()
 
   def __post_init__(self):
     _check_samples(self.num_samples)
@@ -269,10 +274,40 @@ class InfoVAESettings:
           'N(0, I) prior')
 
 
+@dataclasses.dataclass(frozen=True)
+class TCVAESettings:
+  """Family 'betatcvae': β-TCVAE (Chen et al. 2018), the TC weighted by β
+  (config.beta, 6 by default; its warm-up too), MI and dimension-wise KL by
+  α = γ = 1, estimated by minibatch stratified sampling
+  (`objectives.tcvae`). dataset_size is N, the training split's size,
+  which the estimator's weights need; it is checked against the data."""
+  model: VAEModel = VAEModel(latent_dims=(10,))
+  beta: KLWeight = KLWeight(final=6.0)
+  mi_weight: float = 1.0
+  dim_kl_weight: float = 1.0
+  estimator: Literal[TC_ESTIMATORS] = 'mss'
+  dataset_size: int = 50_000
+  eval: DisentanglementEval = DisentanglementEval()
+
+  def __post_init__(self):
+    _check_no_leapfrog(self.model)
+    check(self.mi_weight >= 0 and self.dim_kl_weight >= 0,
+          'config.mi_weight and config.dim_kl_weight must be >= 0')
+    check(len(self.model.latent_dims) == 1 and self.model.flow == 'none'
+          and not self.model.num_pseudo_inputs,
+          'family betatcvae needs one stochastic layer, no flow and the '
+          'N(0, I) prior')
+
+
 def build_vae(settings: VAESettings | IWAESettings, train: Split) -> VAE:
   """The VAE of settings.model; Bernoulli output biases from the training
   mean if asked; the VampPrior's pseudo-inputs at training images."""
   m = settings.model
+  if isinstance(settings, TCVAESettings):
+    size = train.num_examples * jax.process_count()
+    check(settings.dataset_size == size,
+          f'config.dataset_size={settings.dataset_size} must be the number '
+          f'of training examples, {size} here')
   if m.network == 'conv':
     try:
       conv.check_image_shape(train.image_shape, m.conv_channels)
@@ -351,6 +386,10 @@ _register('piwae', GroupedSettings, lambda s, model: functools.partial(
 _register('infovae', InfoVAESettings, lambda s, model: functools.partial(
     infovae_loss, model=model, information_weight=s.information_weight,
     divergence_weight=s.divergence_weight))
+_register('betatcvae', TCVAESettings, lambda s, model: functools.partial(
+    tcvae_loss, model=model, dataset_size=s.dataset_size,
+    beta=s.beta.schedule(), mi_weight=s.mi_weight,
+    dim_kl_weight=s.dim_kl_weight, estimator=s.estimator))
 _register('ciwae', CIWAESettings, lambda s, model: functools.partial(
     tighter_bounds.ciwae_loss, model=model, num_samples=s.num_samples,
     elbo_weight=s.elbo_weight))

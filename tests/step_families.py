@@ -104,6 +104,9 @@ CONFIGS = {
     'aae': _config('fashion_mnist_aae', **{'model.hidden': (32,),
                                            'model.discriminator_hidden': (16,)}),
     'wae': _config('fashion_mnist_wae', **{'model.hidden': (32,)}),
+    'betatcvae': _config('sprites_betatcvae', **{
+        'model.latent_dims': (4,), 'model.hidden': ((32,),),
+        'dataset_size': 192}),
     # The moving-average codebook: statistics averaged over the devices.
     'vqvae': _config('fashion_mnist_vqvae', **{'model.hidden': (32,),
                                                'model.num_codes': 8}),

@@ -424,3 +424,28 @@ def test_the_codebook_loss_moves_each_entry_toward_its_vectors():
                   - np.einsum('bmk,bmd->kd', one_hot, np.asarray(z_e)))
   np.testing.assert_allclose(grads['params']['codebook'],
                              expected / x.shape[0], rtol=1e-4, atol=1e-6)
+
+
+# --- β-TCVAE -----------------------------------------------------------------
+
+
+def test_betatcvae_trains_with_its_dataset_size_checked(tmp_path):
+  from aefamily.configs import sprites_betatcvae
+  config = sprites_betatcvae.get_config()
+  config.model.latent_dims = (3,)
+  config.model.hidden = ((16,),)
+  config.batch_size = 16
+  config.num_epochs = 2
+  config.eval_every_epochs = 1
+  config.eval.num_samples = 10
+  config.eval.chunk_size = 10
+  data = {'train': _images(80), 'test': _images(16, seed=3)}
+  config.dataset = 'digits'   # not read with data=; not 'sprites' either
+  config.dataset_size = 80                  # 72 train once 8 validate
+  with pytest.raises(ValueError, match='dataset_size=80 must be the number '
+                     'of training examples, 72'):
+    train.train_and_evaluate(config, str(tmp_path / 'a'), data=data)
+  config.dataset_size = 72
+  train.train_and_evaluate(config, str(tmp_path / 'b'), data=data)
+  results = eval_lib.evaluate(config, str(tmp_path / 'b'), data=data)
+  assert results['log_likelihood'] >= results['elbo']
