@@ -96,8 +96,20 @@ class AAESettings:
           f'>= 0, got {self.adversarial_weight}')
 
 
-def build_autoencoder(m: CodeModel, train: Split) -> Autoencoder:
-  """The `models.code_shaping.Autoencoder` of config.model for the data."""
+def build_autoencoder(m, train: Split, *,
+                      code_dim: int | None = None) -> Autoencoder:
+  """The `models.code_shaping.Autoencoder` of a config.model for the data.
+
+  Args:
+    m: config.model: a `CodeModel`, or any settings with its network fields
+      (`families.vqvae.VQModel`).
+    train: the training split (its shape, its 8 bits, its mean).
+    code_dim: the code's size, if not m.code_dim.
+
+  Raises:
+    ValueError: for convolutions the image size cannot take, or a
+      discretized logistic on data that are not 8-bit.
+  """
   if m.network == 'conv':
     try:
       conv.check_image_shape(train.image_shape, m.conv_channels)
@@ -112,7 +124,8 @@ def build_autoencoder(m: CodeModel, train: Split) -> Autoencoder:
   elif m.output_bias_from_data_mean and m.likelihood != 'gaussian':
     bias['output_bias_init'] = data_mean_loc_init(mean)
   return Autoencoder(
-      data_dim=train.images.shape[1], code_dim=m.code_dim, hidden=m.hidden,
+      data_dim=train.images.shape[1],
+      code_dim=m.code_dim if code_dim is None else code_dim, hidden=m.hidden,
       likelihood=m.likelihood, logistic_components=m.logistic_components,
       network=m.network, image_shape=tuple(train.image_shape),
       conv_channels=m.conv_channels, activation=m.activation, **bias)

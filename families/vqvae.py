@@ -19,13 +19,11 @@ import numpy as np
 from aefamily.evaluators.code_shaping import sample_quality
 from aefamily.evaluators.code_shaping import SampleQualityEval
 from aefamily.evaluators.grids import save_samples_and_reconstructions
+from aefamily.families.adversarial import build_autoencoder
 from aefamily.families.vae import Activation
 from aefamily.input_pipeline import Split
 from aefamily.likelihood.iwae import mean_and_standard_error
-from aefamily.models import conv
 from aefamily.models.code_shaping import VQVAE
-from aefamily.models.mlp import data_mean_bias_init
-from aefamily.models.mlp import data_mean_loc_init
 from aefamily.models.vae import LIKELIHOODS
 from aefamily.objectives import STATISTICS
 from aefamily.objectives.vqvae import ema_statistics
@@ -80,26 +78,13 @@ class VQVAESettings:
 
 
 def build_vqvae(settings: VQVAESettings, train: Split) -> VQVAE:
+  """The VQ-VAE of config.model: `families.adversarial.build_autoencoder`'s
+  networks with a code of M·D numbers."""
   m = settings.model
-  if m.network == 'conv':
-    try:
-      conv.check_image_shape(train.image_shape, m.conv_channels)
-    except ValueError as e:
-      raise ValueError(f'config.model.network=conv: {e}') from None
-  check(m.likelihood != 'discretized_logistic' or train.bits == 8,
-        "config.model.likelihood='discretized_logistic' needs 8-bit data")
-  bias = {}
-  mean = train.images.mean(0)
-  if m.output_bias_from_data_mean and m.likelihood == 'bernoulli':
-    bias['output_bias_init'] = data_mean_bias_init(mean)
-  elif m.output_bias_from_data_mean and m.likelihood != 'gaussian':
-    bias['output_bias_init'] = data_mean_loc_init(mean)
-  return VQVAE(data_dim=train.images.shape[1], num_latents=m.num_latents,
-               latent_dim=m.latent_dim, num_codes=m.num_codes, ema=m.ema,
-               hidden=m.hidden, likelihood=m.likelihood,
-               logistic_components=m.logistic_components, network=m.network,
-               image_shape=tuple(train.image_shape),
-               conv_channels=m.conv_channels, activation=m.activation, **bias)
+  return VQVAE(autoencoder=build_autoencoder(
+      m, train, code_dim=m.num_latents * m.latent_dim),
+               num_latents=m.num_latents, latent_dim=m.latent_dim,
+               num_codes=m.num_codes, ema=m.ema)
 
 
 def init_vqvae(model: VQVAE, rng, x):

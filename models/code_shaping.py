@@ -215,46 +215,42 @@ class FactorVAE(nn.Module):
 class VQVAE(nn.Module):
   """The VQ-VAE's encoder and decoder (van den Oord, Vinyals & Kavukcuoglu
   2017): x -> z_e [..., M, D], M code vectors of D dimensions, and p(x | z_q)
-  from quantized vectors z_q [..., M, D]. The quantization itself, and the
-  codebook [K, D], belong to the loss (`objectives.vqvae`): the codebook is
-  the param 'codebook', or with exponential-moving-average updates the
+  from quantized vectors z_q [..., M, D], around an `Autoencoder` whose code
+  is the M·D numbers. The quantization itself, and the codebook [K, D],
+  belong to the loss (`objectives.vqvae`): the codebook is the param
+  'codebook', or with exponential-moving-average updates the
   `objectives.STATISTICS` entries that `objectives.vqvae.ema_statistics`
   starts.
 
   Attributes:
-    data_dim: D_x, the size of an example.
+    autoencoder: the networks, an `Autoencoder` with code_dim = M·D.
     num_latents: M, the code vectors per example.
     latent_dim: D, the size of each code vector.
     num_codes: K, the codebook's size.
     ema: the codebook is updated by moving averages (not a param).
-    hidden, likelihood, logistic_components, network, image_shape,
-      conv_channels, activation, output_bias_init: as `Autoencoder`.
   """
-  data_dim: int
+  autoencoder: Autoencoder
   num_latents: int = 8
   latent_dim: int = 16
   num_codes: int = 64
   ema: bool = True
-  hidden: Sequence[int] = (512, 512)
-  likelihood: str = 'bernoulli'
-  logistic_components: int = 1
-  network: str = 'mlp'
-  image_shape: Sequence[int] = ()
-  conv_channels: Sequence[int] = (32, 64)
-  activation: str = 'relu'
-  output_bias_init: Callable = nn.initializers.zeros_init()
 
   def setup(self):
-    self.autoencoder = Autoencoder(
-        data_dim=self.data_dim, code_dim=self.num_latents * self.latent_dim,
-        hidden=tuple(self.hidden), likelihood=self.likelihood,
-        logistic_components=self.logistic_components, network=self.network,
-        image_shape=tuple(self.image_shape),
-        conv_channels=tuple(self.conv_channels), activation=self.activation,
-        output_bias_init=self.output_bias_init)
+    if self.autoencoder.code_dim != self.num_latents * self.latent_dim:
+      raise ValueError(
+          f'the autoencoder\'s code_dim {self.autoencoder.code_dim} must be '
+          f'num_latents × latent_dim = {self.num_latents * self.latent_dim}')
     if not self.ema:
       self.codebook = self.param('codebook', nn.initializers.normal(1.0),
                                  (self.num_codes, self.latent_dim))
+
+  @property
+  def data_dim(self) -> int:
+    return self.autoencoder.data_dim
+
+  @property
+  def likelihood(self) -> str:
+    return self.autoencoder.likelihood
 
   def __call__(self, x: jax.Array):
     """(z_e [..., M, D], p(x | z_e)): every param of the networks."""
