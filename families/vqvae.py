@@ -1,7 +1,8 @@
 """The VQ-VAE (van den Oord, Vinyals & Kavukcuoglu 2017).
 
-Family 'vqvae'. Config fields: config.model (`VQModel`), config.commitment_
-weight (β) and config.ema_decay (γ) (`objectives.vqvae`). eval.py measures
+Family 'vqvae'. Config fields: config.model (`VQModel`), the commitment
+weight β (config.commitment_weight) and the moving averages' decay γ
+(config.ema_decay) (`objectives.vqvae`). eval.py measures
 the reconstruction through the quantized codes and the codebook's use, and
 draws samples by decoding code indices drawn uniformly (the prior of the
 paper's first stage, before an autoregressive prior is fitted to the

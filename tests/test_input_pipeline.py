@@ -525,7 +525,7 @@ def test_linear_gaussian_samples_have_the_marginal_moments():
 
 def test_public_api():
   assert input_pipeline.DATASETS == ('binarized_mnist', 'mnist',
-                                     'fashion_mnist', 'digits')
+                                     'fashion_mnist', 'digits', 'sprites')
   assert input_pipeline.BINARIZATIONS == ('none', 'threshold', 'dynamic')
   assert issubclass(input_pipeline.ChecksumError, ValueError)
   assert batches.num_batches(10, 3) == 3
