@@ -101,11 +101,15 @@ def test_a_run_from_before_a_field_existed_resumes(tmp_path, monkeypatch):
 
   def as_written_before(mngr):  # the metadata an older version wrote
     step, meta = latest_meta(mngr)
-    if step is not None:
+    if step is not None:   # a family's fields and a shared one (splits)
       meta = dict(meta, config={k: v for k, v in meta['config'].items()
-                                if k not in ('beta', 'gradient')})
+                                if k not in ('beta', 'gradient', 'splits')})
     return step, meta
   monkeypatch.setattr(checkpoints, '_latest_meta', as_written_before)
+  # eval.py without --config reads the old config at today's defaults.
+  saved = checkpoints.saved_config(str(tmp_path))
+  assert saved.splits.valid_fraction == 0.1
+  experiment.validate_config(saved, 1)
   config.num_epochs = 2
   train.train_and_evaluate(config, str(tmp_path))
   assert checkpoints.manager(str(tmp_path)).latest_step() == 50

@@ -22,6 +22,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 from etils import epath
 
+from aefamily.configs import default as default_config
 from aefamily.training import registry
 
 # The layout of what a checkpoint holds. Checkpoints of another format (those
@@ -184,10 +185,9 @@ def restore_latest(mngr: ocp.CheckpointManager, state: Any, *,
   if step is None:
     return state, None
   where = mngr.directory / str(step)
-  # A field a family gained after the checkpoint was written reads as its
-  # default, which is what the older code did.
-  defaults = json.loads(json.dumps(dataclasses.asdict(
-      registry.get(config.family).settings())))
+  # A field the config or its family gained after the checkpoint was
+  # written reads as its default, which is what the older code did.
+  defaults = config_defaults(config.family)
   check_compatible(with_defaults(meta['config'], defaults),
                    with_defaults(json.loads(config.to_json()), defaults),
                    where=str(where), may_differ=(
@@ -229,8 +229,18 @@ def arrays_digest(state: Any) -> str:
   return digest.hexdigest()
 
 
+def config_defaults(family: str) -> dict[str, Any]:
+  """Every config field's default, as JSON: the shared fields
+  (configs/default.py) and the family's settings."""
+  shared = json.loads(default_config.get_config().to_json())
+  own = json.loads(json.dumps(dataclasses.asdict(
+      registry.get(family).settings())))
+  return with_defaults(own, shared)
+
+
 def saved_config(workdir: str) -> ml_collections.ConfigDict:
-  """The config that wrote workdir's latest checkpoint.
+  """The config that wrote workdir's latest checkpoint, with any field it
+  predates at its default (what the older code did).
 
   Raises:
     FileNotFoundError: if workdir has no checkpoint.
@@ -240,7 +250,8 @@ def saved_config(workdir: str) -> ml_collections.ConfigDict:
     step, meta = _latest_meta(manager(workdir))
   if step is None:
     raise FileNotFoundError(f'no checkpoint in {workdir}/checkpoints')
-  return ml_collections.ConfigDict(meta['config'])
+  return ml_collections.ConfigDict(with_defaults(
+      meta['config'], config_defaults(meta['config']['family'])))
 
 
 def with_defaults(config: dict[str, Any],
