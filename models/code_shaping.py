@@ -80,17 +80,10 @@ class Decoder(nn.Module):
     p = conv.outputs_per_value(self.likelihood, self.logistic_components)
     h = MLP(tuple(self.hidden), self.activation)(z)
     d = self.data_dim
-
-    def bias_init(key, shape, dtype=jnp.float32):
-      loc = self.output_bias_init(key, (d,), dtype)
-      m = self.logistic_components
-      if self.likelihood == 'discretized_logistic':
-        rest = [jnp.zeros((d, m), dtype), jnp.repeat(loc[:, None], m, 1),
-                jnp.full((d, m), jnp.log(0.1), dtype)]
-      else:
-        rest = [loc[:, None], jnp.zeros((d, p - 1), dtype)]
-      return jnp.concatenate(rest, axis=1).reshape(shape)
-    raw = nn.Dense(d * p, bias_init=bias_init, name='output')(h)
+    bias_init = conv.observation_bias_init(
+        self.likelihood, self.output_bias_init, self.logistic_components)
+    raw = nn.Dense(d * p, name='output', bias_init=lambda key, shape, dtype=(
+        jnp.float32): bias_init(key, (d, p), dtype).reshape(shape))(h)
     return conv.observation(self.likelihood,
                             raw.reshape(*raw.shape[:-1], d, p))
 

@@ -126,6 +126,28 @@ def observation(likelihood: str, raw: jax.Array):
   return DiscretizedLogisticMixture(logits, loc, log_scale)
 
 
+def observation_bias_init(likelihood: str, loc_init: Callable,
+                          logistic_components: int = 1) -> Callable:
+  """Initializer of the [D, P] output bias of `observation`'s raw outputs.
+
+  loc_init ([D]) starts the Bernoulli logits, the Gaussian means or every
+  discretized logistic component's location (e.g. the training mean); the
+  other outputs start at 0, except the logistics' log-scales, at log(0.1).
+  """
+  m = logistic_components
+
+  def init(key, shape, dtype=jnp.float32):
+    d, p = shape
+    loc = loc_init(key, (d,), dtype)
+    if likelihood == 'discretized_logistic':
+      columns = [jnp.zeros((d, m), dtype), jnp.repeat(loc[:, None], m, 1),
+                 jnp.full((d, m), jnp.log(0.1), dtype)]
+    else:
+      columns = [loc[:, None], jnp.zeros((d, p - 1), dtype)]
+    return jnp.concatenate(columns, axis=1)
+  return init
+
+
 def outputs_per_value(likelihood: str, logistic_components: int = 1) -> int:
   """P of `observation` for a likelihood."""
   return {'bernoulli': 1, 'gaussian': 2,
@@ -149,18 +171,9 @@ class ConvObservationHead(nn.Module):
   def __call__(self, z: jax.Array):
     m = self.logistic_components
     p = outputs_per_value(self.likelihood, m)
-
-    def bias_init(key, shape, dtype=jnp.float32):
-      loc = self.loc_bias_init(key, shape[:1], dtype)
-      if self.likelihood == 'discretized_logistic':
-        return jnp.concatenate([
-            jnp.zeros((shape[0], m), dtype),
-            jnp.repeat(loc[:, None], m, axis=1),
-            jnp.full((shape[0], m), jnp.log(0.1), dtype)], axis=1)
-      return jnp.concatenate([loc[:, None], jnp.zeros((shape[0], p - 1),
-                                                      dtype)], axis=1)
     raw = ConvDecoder(self.image_shape, p, self.channels, self.hidden,
-                      self.activation, bias_init)(z)
+                      self.activation, observation_bias_init(
+                          self.likelihood, self.loc_bias_init, m))(z)
     return observation(self.likelihood, raw)
 
 
