@@ -35,11 +35,11 @@ from aefamily.training.step import Player
 
 
 @dataclasses.dataclass(frozen=True)
-class CodeModel:
-  """config.model: the autoencoder and the discriminator of its codes.
+class Networks:
+  """The networks' fields of a code-shaping config.model
+  (`build_autoencoder`).
 
   Attributes:
-    code_dim: the size of the code z.
     hidden: the encoder's dense widths; the decoder mirrors them.
     likelihood: p(x | z): 'bernoulli', 'gaussian' or 'discretized_logistic'
       (8-bit data).
@@ -49,9 +49,7 @@ class CodeModel:
     activation: the hidden nonlinearity.
     output_bias_from_data_mean: start the decoder's output at the training
       mean (Bernoulli logits, discretized logistic locations).
-    discriminator_hidden: the discriminator's dense widths.
   """
-  code_dim: int = 8
   hidden: tuple[int, ...] = (512, 512)
   likelihood: Literal[LIKELIHOODS] = 'bernoulli'
   logistic_components: int = 1
@@ -59,13 +57,28 @@ class CodeModel:
   conv_channels: tuple[int, ...] = (32, 64)
   activation: Activation = 'relu'
   output_bias_from_data_mean: bool = True
+
+  def __post_init__(self):
+    check(self.logistic_components >= 1,
+          'config.model.logistic_components must be >= 1')
+
+
+@dataclasses.dataclass(frozen=True)
+class CodeModel(Networks):
+  """config.model: the autoencoder (the `Networks` fields) and the
+  discriminator of its codes.
+
+  Attributes:
+    code_dim: the size of the code z.
+    discriminator_hidden: the discriminator's dense widths.
+  """
+  code_dim: int = 8
   discriminator_hidden: tuple[int, ...] = (512, 512)
 
   def __post_init__(self):
+    super().__post_init__()
     check(self.code_dim >= 1, f'config.model.code_dim must be >= 1, got '
           f'{self.code_dim}')
-    check(self.logistic_components >= 1,
-          'config.model.logistic_components must be >= 1')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,13 +109,13 @@ class AAESettings:
           f'>= 0, got {self.adversarial_weight}')
 
 
-def build_autoencoder(m, train: Split, *,
+def build_autoencoder(m: Networks, train: Split, *,
                       code_dim: int | None = None) -> Autoencoder:
   """The `models.code_shaping.Autoencoder` of a config.model for the data.
 
   Args:
-    m: config.model: a `CodeModel`, or any settings with its network fields
-      (`families.vqvae.VQModel`).
+    m: config.model: `Networks` fields (a `CodeModel`, a
+      `families.vqvae.VQModel`).
     train: the training split (its shape, its 8 bits, its mean).
     code_dim: the code's size, if not m.code_dim.
 

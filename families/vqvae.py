@@ -11,7 +11,6 @@ codes).
 
 import dataclasses
 import functools
-from typing import Literal
 
 import jax
 import jax.numpy as jnp
@@ -21,11 +20,10 @@ from aefamily.evaluators.code_shaping import sample_quality
 from aefamily.evaluators.code_shaping import SampleQualityEval
 from aefamily.evaluators.grids import save_samples_and_reconstructions
 from aefamily.families.adversarial import build_autoencoder
-from aefamily.families.vae import Activation
+from aefamily.families.adversarial import Networks
 from aefamily.input_pipeline import Split
 from aefamily.likelihood.iwae import mean_and_standard_error
 from aefamily.models.code_shaping import VQVAE
-from aefamily.models.vae import LIKELIHOODS
 from aefamily.objectives import STATISTICS
 from aefamily.objectives.vqvae import ema_statistics
 from aefamily.objectives.vqvae import quantize
@@ -35,31 +33,23 @@ from aefamily.training.settings import check
 
 
 @dataclasses.dataclass(frozen=True)
-class VQModel:
-  """config.model of a VQ-VAE.
+class VQModel(Networks):
+  """config.model of a VQ-VAE: the `families.adversarial.Networks` fields
+  and its codes'.
 
   Attributes:
     num_latents: M, the code vectors per example.
     latent_dim: D, their size.
     num_codes: K, the codebook's entries.
     ema: update the codebook by moving averages (else by its loss).
-    hidden, likelihood, logistic_components, network, conv_channels,
-      activation, output_bias_from_data_mean: as
-      `families.adversarial.CodeModel`.
   """
   num_latents: int = 8
   latent_dim: int = 16
   num_codes: int = 64
   ema: bool = True
-  hidden: tuple[int, ...] = (512, 512)
-  likelihood: Literal[LIKELIHOODS] = 'bernoulli'
-  logistic_components: int = 1
-  network: Literal['mlp', 'conv'] = 'mlp'
-  conv_channels: tuple[int, ...] = (32, 64)
-  activation: Activation = 'relu'
-  output_bias_from_data_mean: bool = True
 
   def __post_init__(self):
+    super().__post_init__()
     check(min(self.num_latents, self.latent_dim, self.num_codes) >= 1,
           'config.model.num_latents, latent_dim and num_codes must be >= 1')
 
