@@ -49,7 +49,7 @@ def sample_quality(config: ml_collections.ConfigDict, draw_samples,
 
   Returns:
     {} without a classifier; else {'frechet_distance',
-    'frechet_distance_floor', 'num_samples', 'num_test', 'num_train'}.
+    'frechet_distance_floor', 'num_fd_samples', 'num_test', 'num_train'}.
   """
   if not config.eval.get('classifier_workdir'):
     return {}
@@ -60,8 +60,11 @@ def sample_quality(config: ml_collections.ConfigDict, draw_samples,
                           -(-config.eval.num_fd_samples // 1000))
   samples = np.concatenate([np.asarray(draw_samples(key, 1000))
                             for key in keys])[:config.eval.num_fd_samples]
-  return frechet.sample_quality(classifier, variables, samples, images,
-                                train_split.images)
+  result = frechet.sample_quality(classifier, variables, samples, images,
+                                  train_split.images)
+  # Beside the IWAE's K in a VAE's results: named as its config field.
+  result['num_fd_samples'] = result.pop('num_samples')
+  return result
 
 
 def encode(model, variables, images: np.ndarray) -> np.ndarray:

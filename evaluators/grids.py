@@ -32,3 +32,26 @@ def save_samples_and_reconstructions(workdir: str, samples: np.ndarray,
                    recon.reshape(-1, 8, recon.shape[1])], axis=1)
   save_image_grid(os.path.join(workdir, 'reconstructions.png'),
                   rows.reshape(-1, images.shape[1]), image_shape)
+
+
+def save_latent_traversals(path: str, decode, code: np.ndarray,
+                           image_shape: tuple[int, ...], *,
+                           values: np.ndarray = np.linspace(-3., 3., 10)
+                           ) -> None:
+  """Writes a PNG of latent traversals: row u decodes `code` with its unit
+  u set to each of `values` in turn, the others kept (Higgins et al. 2017,
+  Fig. 7; Chen et al. 2018, Fig. 1).
+
+  Args:
+    path: the .png file.
+    decode: codes [n, d] -> [n, D] means in [0, 1].
+    code: [d] the code traversed, e.g. a test image's posterior mean.
+    image_shape: (H, W) or (H, W, C), of product D.
+    values: [V] the values each unit takes, in the prior's units.
+  """
+  d, v = code.shape[0], len(values)
+  codes = np.tile(np.asarray(code, np.float32), (d, v, 1))      # [d, V, d]
+  units = np.arange(d)
+  codes[units, :, units] = values
+  save_image_grid(path, np.asarray(decode(codes.reshape(d * v, d))),
+                  image_shape, num_columns=v)

@@ -15,7 +15,6 @@ import jax.numpy as jnp
 import optax
 
 from aefamily.evaluators import vae as vae_evaluator
-from aefamily.evaluators.disentanglement import DisentanglementEval
 from aefamily.families.vae import build_vae
 from aefamily.families.vae import VAEModel
 from aefamily.input_pipeline import Split
@@ -49,7 +48,7 @@ class FactorVAESettings:
   model: VAEModel = VAEModel(latent_dims=(10,))
   tc_weight: float = 10.0
   discriminator: Discriminator = Discriminator()
-  eval: DisentanglementEval = DisentanglementEval()
+  eval: vae_evaluator.VAEEval = vae_evaluator.VAEEval()
 
   def __post_init__(self):
     check(self.tc_weight >= 0, f'config.tc_weight must be >= 0, got '

@@ -20,7 +20,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from aefamily.evaluators import vae as vae_evaluator
-from aefamily.evaluators.disentanglement import DisentanglementEval
 from aefamily.training import registry
 from aefamily.training.settings import check
 from aefamily.input_pipeline import Split
@@ -173,7 +172,7 @@ class VAESettings:
   analytic_kl: bool = True
   beta: KLWeight = KLWeight()
   gradient: Gradient = 'reparameterization'
-  eval: DisentanglementEval = DisentanglementEval()
+  eval: vae_evaluator.VAEEval = vae_evaluator.VAEEval()
 
   def __post_init__(self):
     _check_samples(self.num_samples)
@@ -260,6 +259,7 @@ class InfoVAESettings:
   model: VAEModel = VAEModel()
   information_weight: float = 1.0
   divergence_weight: float = 1000.0
+  eval: vae_evaluator.VAEEval = vae_evaluator.VAEEval()
 
   def __post_init__(self):
     _check_no_leapfrog(self.model)
@@ -287,7 +287,7 @@ class TCVAESettings:
   dim_kl_weight: float = 1.0
   estimator: Literal[TC_ESTIMATORS] = 'mss'
   dataset_size: int = 50_000
-  eval: DisentanglementEval = DisentanglementEval()
+  eval: vae_evaluator.VAEEval = vae_evaluator.VAEEval()
 
   def __post_init__(self):
     _check_no_leapfrog(self.model)
