@@ -190,7 +190,11 @@ class MADE(nn.Module):
     output_bias_init: initializer of the output biases [n·D].
     outputs_per_dim: n outputs per dimension, all with dimension d's
       connectivity; n > 1 gives [..., n, D] (IAF's shift and gate, Kingma
-      et al. 2016).
+      et al. 2016; a categorical's logits, `objectives.autoregressive.
+      categorical_log_prob`).
+    inputs_per_dim: m inputs per dimension, all with dimension d's degree:
+      x is [..., m, D] flattened to [..., m·D] (a categorical's one-hot
+      code, the m categories of x_d in column c·D + d).
   """
   data_dim: int
   hidden: tuple[int, ...] = (500,)
@@ -202,6 +206,7 @@ class MADE(nn.Module):
   direct_connections: bool = False
   output_bias_init: Callable = nn.initializers.zeros_init()
   outputs_per_dim: int = 1
+  inputs_per_dim: int = 1
 
   def degrees(self) -> tuple[np.ndarray, list[np.ndarray]]:
     """`made_degrees` of this model: [K, D] and [K, H_l] per layer."""
@@ -216,16 +221,24 @@ class MADE(nn.Module):
   @nn.compact
   def __call__(self, x: jax.Array, mask: jax.Array | int = 0,
                context: jax.Array | None = None) -> jax.Array:
-    """[..., D] and a mask index in [0, K) -> logits [..., D] (data
-    coordinates), or [..., n, D] for n = outputs_per_dim > 1.
+    """[..., m·D] and a mask index in [0, K) -> logits [..., D] (data
+    coordinates), or [..., n, D] for n = outputs_per_dim > 1; m =
+    inputs_per_dim.
 
     A context [..., C] (broadcast against x), if given, enters the first
     hidden layer through an unmasked dense map: every output may depend on
     it (IAF's encoder features, Kingma et al. 2016, Fig. 2).
+
+    Raises:
+      ValueError: if x's last axis is not m·D.
     """
+    m_in, d = self.inputs_per_dim, self.data_dim
+    if x.shape[-1] != m_in * d:
+      raise ValueError(f'MADE takes inputs [..., {m_in * d}] '
+                       f'(inputs_per_dim × data_dim), got {x.shape}')
     act = activation_by_name(self.activation)
     inputs, layers = self.degrees()
-    below = jnp.asarray(inputs)[mask]
+    below = jnp.tile(jnp.asarray(inputs)[mask], m_in)
     h = x
     for l, width in enumerate(self.hidden):
       m = jnp.asarray(layers[l])[mask]
@@ -244,7 +257,7 @@ class MADE(nn.Module):
       # Input d' to output d when d' comes before d in the ordering.
       direct = MaskedDense(n * self.data_dim, use_bias=False, name='direct')
       logits = logits + direct(
-          x, jnp.tile(degree[:, None] < degree[None, :], (1, n)))
+          x, jnp.tile(degree[:, None] < degree[None, :], (m_in, n)))
     if n == 1:
       return logits
     return logits.reshape(*logits.shape[:-1], n, self.data_dim)

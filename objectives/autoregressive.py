@@ -25,6 +25,30 @@ def log_prob(params, x: jax.Array, *, model, mask: jax.Array | int = 0
   return bernoulli_log_prob(model.apply(params, x, mask), x)
 
 
+def one_hot_inputs(indices: jax.Array, num_categories: int) -> jax.Array:
+  """Categorical values [..., D] (int in [0, C)) -> MADE's inputs
+  [..., C·D]: the one-hot code laid out [C, D], as
+  `models.autoregressive.MADE` with inputs_per_dim = C reads it."""
+  code = jax.nn.one_hot(indices, num_categories)              # [..., D, C]
+  return jnp.swapaxes(code, -1, -2).reshape(*indices.shape[:-1], -1)
+
+
+def categorical_log_prob(params, indices: jax.Array, *, model,
+                         mask: jax.Array | int = 0) -> jax.Array:
+  """log p(x) of categorical data under a MADE: [B, D] -> [B] (nats).
+
+  log p(x) = Σ_d log softmax(l_d)[x_d], with l_d the C logits of dimension
+  d given the dimensions before it (Germain et al. 2015, §3, with a
+  softmax output per dimension for non-binary data). The MADE has
+  inputs_per_dim = outputs_per_dim = C; `mask` picks one of its K masks.
+  """
+  c = model.outputs_per_dim
+  logits = model.apply(params, one_hot_inputs(indices, c), mask)  # [B, C, D]
+  log_probs = jax.nn.log_softmax(logits, axis=-2)
+  return jnp.sum(jnp.take_along_axis(log_probs, indices[..., None, :],
+                                     axis=-2)[..., 0, :], axis=-1)
+
+
 def ensemble_log_prob(params, x: jax.Array, *, model) -> jax.Array:
   """MADE's mask ensemble log (1/K) Σ_m p_m(x): [B, D] -> [B] (nats).
 

@@ -8,6 +8,8 @@ drawn are zeros; they do not change the conditional (the autoregressive
 property), so the draws are exact samples of p(x). Clamping the first
 `num_clamped` dimensions of the ordering to given values gives samples of
 p(x_rest | x_first): inpainting (*Deep Learning* §20.10.10).
+`sample_categorical` does the same for categorical data (a MADE with a
+softmax per dimension: the VQ-VAE's prior over its code indices).
 """
 
 from typing import Callable
@@ -63,14 +65,54 @@ def sample(logits_fn: LogitsFn, rng: jax.Array, ordering, *,
     keep[o[:num_clamped]] = True
     x = jnp.where(keep, jnp.asarray(clamped, jnp.float32), 0.)
 
+  def draw(x, dim, key):
+    p = jax.nn.sigmoid(logits_fn(x)[:, dim])
+    return jax.random.bernoulli(key, p).astype(x.dtype), p
+
+  return _fill(draw, x, x, o[num_clamped:], rng)
+
+
+def sample_categorical(logits_fn: Callable[[jax.Array], jax.Array],
+                       rng: jax.Array, ordering, *, num_samples: int
+                       ) -> tuple[jax.Array, jax.Array]:
+  """Draws x ~ p(x) of categorical data, x_d in {0..C−1}.
+
+  Costs D calls of logits_fn.
+
+  Args:
+    logits_fn: the model's conditional logits, values [B, D] (int) ->
+      [B, C, D] (`objectives.autoregressive.categorical_log_prob`'s
+      layout).
+    rng: PRNG key.
+    ordering: o, a permutation of 0..D−1.
+    num_samples: B.
+
+  Returns:
+    (x [B, D] int32, probabilities [B, D]): the draws, and the probability
+    of each drawn value given those before it.
+  """
+  o = np.asarray(ordering)
+
+  def draw(x, dim, key):
+    logits = logits_fn(x)[:, :, dim]                               # [B, C]
+    value = jax.random.categorical(key, logits)
+    p = jnp.take_along_axis(jax.nn.softmax(logits), value[:, None], 1)[:, 0]
+    return value.astype(x.dtype), p
+
+  x = jnp.zeros((num_samples, o.shape[0]), jnp.int32)
+  return _fill(draw, x, jnp.zeros(x.shape), o, rng)
+
+
+def _fill(draw, x: jax.Array, probs: jax.Array, dims: np.ndarray,
+          rng: jax.Array) -> tuple[jax.Array, jax.Array]:
+  """Draws x[:, dims[k]], probs[:, dims[k]] = draw(x, dims[k], key_k) for
+  k = 0, 1, ... in a `lax.scan`, each given the draws before it."""
   def step(carry, inputs):
     x, probs = carry
     dim, key = inputs
-    p = jax.nn.sigmoid(logits_fn(x)[:, dim])
-    draw = jax.random.bernoulli(key, p).astype(x.dtype)
-    return (x.at[:, dim].set(draw), probs.at[:, dim].set(p)), None
+    value, p = draw(x, dim, key)
+    return (x.at[:, dim].set(value), probs.at[:, dim].set(p)), None
 
-  free = jnp.asarray(o[num_clamped:])
-  keys = jax.random.split(rng, d - num_clamped)
-  (x, probs), _ = jax.lax.scan(step, (x, x), (free, keys))
+  (x, probs), _ = jax.lax.scan(
+      step, (x, probs), (jnp.asarray(dims), jax.random.split(rng, len(dims))))
   return x, probs

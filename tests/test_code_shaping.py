@@ -449,3 +449,53 @@ def test_betatcvae_trains_with_its_dataset_size_checked(tmp_path):
   train.train_and_evaluate(config, str(tmp_path / 'b'), data=data)
   results = eval_lib.evaluate(config, str(tmp_path / 'b'), data=data)
   assert results['log_likelihood'] >= results['elbo']
+
+
+def test_the_code_prior_learns_a_known_dependence_between_indices():
+  from aefamily.families.vqvae import fit_code_prior
+  from aefamily.objectives.autoregressive import categorical_log_prob
+  from aefamily.objectives.autoregressive import one_hot_inputs
+  from aefamily.samplers.autoregressive import sample_categorical
+  rng = np.random.default_rng(0)
+
+  def codes(n):   # k_1 uniform over 4; k_2 = k_1 + 1 mod 4, k_3 = k_1
+    k1 = rng.integers(0, 4, n)
+    return np.stack([k1, (k1 + 1) % 4, k1], axis=1)
+
+  prior, params = fit_code_prior(codes(2000), 4, hidden=(32,),
+                                 num_epochs=30, learning_rate=1e-2,
+                                 rng=jax.random.key(0))
+  nll = -np.asarray(categorical_log_prob(params, jnp.asarray(codes(1000)),
+                                         model=prior))
+  # The entropy is log 4; a prior without the dependence scores 3 log 4.
+  assert np.log(4) - 1e-3 < nll.mean() < np.log(4) + 0.05
+  draws, _ = sample_categorical(
+      lambda k: prior.apply(params, one_hot_inputs(k, 4)), jax.random.key(1),
+      np.arange(3), num_samples=1000)
+  draws = np.asarray(draws)
+  assert np.mean((draws[:, 1] == (draws[:, 0] + 1) % 4)
+                 & (draws[:, 2] == draws[:, 0])) > 0.98
+  assert len(np.unique(draws[:, 0])) == 4
+
+
+def test_a_vqvae_samples_from_its_learned_code_prior(tmp_path):
+  from aefamily.configs import fashion_mnist_vqvae
+  images = _images(300)
+  np.savez(tmp_path / 'bars.npz', x_train=images[:200], x_test=images[200:])
+  config = fashion_mnist_vqvae.get_config()
+  config.dataset = f'arrays:{tmp_path}/bars.npz'
+  config.model.num_latents, config.model.num_codes = 4, 8
+  config.model.latent_dim, config.model.hidden = 2, (16,)
+  config.batch_size, config.num_epochs = 20, 10
+  config.eval_every_epochs, config.eval.num_images = 0, 16
+  config.eval.code_prior_hidden = (16,)
+  config.eval.code_prior_epochs = 20
+  config.eval.code_prior_learning_rate = 1e-2
+  workdir = str(tmp_path / 'run')
+  train.train_and_evaluate(config, workdir)
+  results = eval_lib.evaluate(config, workdir)
+  assert results['code_prior_nll_uniform'] == pytest.approx(4 * np.log(8))
+  # Two kinds of images use few of the 8^4 code words: the learned prior
+  # puts far more mass on the test codes than the uniform one.
+  assert results['code_prior_nll'] < results['code_prior_nll_uniform'] - 2
+  assert (tmp_path / 'run' / 'samples.png').exists()
