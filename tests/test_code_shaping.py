@@ -1,6 +1,7 @@
-"""The autoencoders that shape their code: the adversarial autoencoder (a
-game of two players) and the WAE-MMD."""
-
+"""The autoencoders that shape their code: the two-player games (AAE,
+FactorVAE), the WAE-MMD, RAE, InfoVAE, β-TCVAE and the VQ-VAE with its
+learned code prior, and the evaluation's columns (reconstruction, latent
+traversals)."""
 import functools
 import shutil
 
@@ -499,3 +500,47 @@ def test_a_vqvae_samples_from_its_learned_code_prior(tmp_path):
   # puts far more mass on the test codes than the uniform one.
   assert results['code_prior_nll'] < results['code_prior_nll_uniform'] - 2
   assert (tmp_path / 'run' / 'samples.png').exists()
+
+
+def test_latent_traversals_move_one_unit_per_row(tmp_path):
+  from aefamily.evaluators.grids import save_latent_traversals
+  seen = []
+
+  def decode(z):
+    seen.append(np.asarray(z))
+    return np.full((z.shape[0], 16), 0.5)
+
+  code = np.asarray([0.1, -0.2, 0.3])
+  save_latent_traversals(str(tmp_path / 't.png'), decode, code, (4, 4),
+                         values=np.asarray([-1., 0., 2.]))
+  z = seen[0].reshape(3, 3, 3)              # [unit, value, code]
+  for u in range(3):
+    np.testing.assert_allclose(z[u, :, u], [-1., 0., 2.])
+    others = np.delete(z[u], u, axis=1)
+    np.testing.assert_allclose(others, np.tile(np.delete(code, u), (3, 1)),
+                               rtol=1e-6)
+  assert (tmp_path / 't.png').exists()
+
+
+def test_the_vae_reconstruction_error_decodes_the_posterior_mean():
+  from aefamily.configs import fashion_mnist_vae
+  from aefamily.evaluators.vae import reconstruction_error
+  from aefamily.families.vae import build_vae
+  from aefamily.training import experiment
+  config = fashion_mnist_vae.get_config()
+  config.model.hidden = ((16,),)
+  settings = experiment.family_settings(config)
+  train_split = split_from_array(_images(), origin='test images')
+  model = build_vae(settings, train_split)
+  x = jnp.asarray(train_split.images[:5], jnp.float32)
+  eps = [jnp.zeros(s) for s in model.noise_shapes(1, 5)]
+  params = model.init(jax.random.key(0), x, eps)
+  nll, squared = reconstruction_error(params, x, model=model)
+  _, posterior = model.apply(params, x, eps, method=model.encode)
+  mean = jax.nn.sigmoid(model.apply(params, [posterior[0].loc],
+                                    method=model.generate).logits)
+  # The Bernoulli's log-likelihood written out: Σ x log μ + (1 − x) log(1 − μ).
+  expected = -jnp.sum(x * jnp.log(mean) + (1 - x) * jnp.log1p(-mean), -1)
+  np.testing.assert_allclose(nll, expected, rtol=1e-5)
+  np.testing.assert_allclose(squared, jnp.sum((x - mean) ** 2, -1),
+                             rtol=1e-5)
