@@ -2,6 +2,7 @@
 FactorVAE), the WAE-MMD, RAE, InfoVAE, β-TCVAE and the VQ-VAE with its
 learned code prior, and the evaluation's columns (reconstruction, latent
 traversals)."""
+
 import functools
 import shutil
 
