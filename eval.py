@@ -39,8 +39,9 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   'best', that of the best validation loss) on config.eval.split.
 
   The family's evaluator does the measuring and draws
-  the PNG grids; this adds the run's identity and the CPU time, and writes
-  WORKDIR/eval_SPLIT.json atomically.
+  the PNG grids; this adds the run's identity, the CPU time and the
+  training's (from WORKDIR/train_cpu.json, which train.py's command line
+  keeps), and writes WORKDIR/eval_SPLIT.json atomically.
 
   Args:
     config: the config the run was trained with.
@@ -105,6 +106,10 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str, *,
                         image_shape=split.image_shape, workdir=workdir),
   }
   results['cpu_seconds'] = time.process_time() - cpu_start
+  train_cpu = os.path.join(workdir, metrics_lib.TRAIN_CPU_FILE)
+  if os.path.exists(train_cpu):   # written by train.py's command line
+    with open(train_cpu) as f:
+      results['train_cpu_seconds'] = json.load(f)['cpu_seconds']
   path = os.path.join(workdir, f'eval_{config.eval.split}.json')
   metrics_lib.write_atomic(path, json.dumps(results, indent=2) + '\n')
   write_tensorboard(workdir, results, int(state.step), since=wall_start)

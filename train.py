@@ -331,7 +331,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
 
 
 def main(config: ml_collections.ConfigDict, workdir: str) -> None:
-  """Trains, logging the CPU time taken; what the command line runs."""
+  """Trains, logging the CPU time taken and adding it to
+  WORKDIR/train_cpu.json; what the command line runs."""
   metrics_lib.quiet_library_logs()
   start = time.process_time()
   try:
@@ -339,6 +340,8 @@ def main(config: ml_collections.ConfigDict, workdir: str) -> None:
   except Interrupted as e:
     logging.warning('%s (%.1f s of CPU time)', e, time.process_time() - start)
     raise SystemExit(128 + signal.SIGTERM) from e
+  finally:  # summed over resumptions in WORKDIR/train_cpu.json
+    metrics_lib.add_train_cpu_seconds(workdir, time.process_time() - start)
   logging.info('Done: %.1f s of CPU time.', time.process_time() - start)
 
 

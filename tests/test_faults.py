@@ -357,3 +357,10 @@ def test_sigterm_checkpoints_the_step_reached_and_the_run_resumes(tmp_path):
   assert proc.returncode == 0, proc.stderr[-3000:]
   assert f'Resuming from step {stopped}' in proc.stderr
   assert checkpoints.manager(str(workdir)).latest_step() == 1000
+  # Both processes' CPU times are summed in train_cpu.json: each at least
+  # the CPU time its own log reports.
+  times = [float(t) for t in re.findall(r'([\d.]+) s of CPU time',
+                                        stderr + proc.stderr)]
+  record = json.loads((workdir / 'train_cpu.json').read_text())
+  assert record['processes'] == 2 and len(times) == 2
+  assert record['cpu_seconds'] >= sum(times) - 0.2

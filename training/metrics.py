@@ -121,6 +121,25 @@ def write_atomic(path: str, text: str) -> None:
   os.replace(tmp, path)
 
 
+TRAIN_CPU_FILE = 'train_cpu.json'
+
+
+def add_train_cpu_seconds(workdir: str, seconds: float) -> None:
+  """Adds a training process's CPU time to WORKDIR/train_cpu.json, summed
+  over the run's resumptions ({'cpu_seconds', 'processes'}), atomically;
+  nothing when workdir does not exist."""
+  if not os.path.isdir(workdir):
+    return
+  path = os.path.join(workdir, TRAIN_CPU_FILE)
+  record = {'cpu_seconds': 0., 'processes': 0}
+  if os.path.exists(path):
+    with open(path) as f:
+      record = json.load(f)
+  record = {'cpu_seconds': record['cpu_seconds'] + seconds,
+            'processes': record['processes'] + 1}
+  write_atomic(path, json.dumps(record) + '\n')
+
+
 class Progress:
   """Logs 'step s/N (p%) | examples/s | ETA' lines for a job of N steps."""
 
