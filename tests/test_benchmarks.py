@@ -180,3 +180,50 @@ def test_leaderboard_refuses_an_unknown_member():
       capture_output=True, text=True, timeout=120, check=False)
   assert proc.returncode != 0
   assert "unknown member 'vqvae'" in proc.stderr
+
+
+def test_code_shaping_tables_average_seeds_and_compare_with_the_beta_vae(
+    tmp_path):
+  from aefamily.image_grids import save_image_grid
+  runs = tmp_path / 'runs'
+
+  def run(name, **results):
+    (runs / name).mkdir(parents=True)
+    (runs / name / 'eval_test.json').write_text(json.dumps(results))
+    return runs / name
+
+  recon = {'reconstruction_nll': 240.0, 'reconstruction_nll_standard_error':
+           0.8, 'squared_error': 20.0, 'squared_error_standard_error': 0.1}
+  for member, fd in (('vae', 60.0), ('vqvae', 30.0)):
+    path = run(f'fm_{member}', frechet_distance=fd,
+               frechet_distance_floor=2.5, train_cpu_seconds=600.0, **recon)
+    save_image_grid(str(path / 'samples.png'), np.zeros((64, 784)), (28, 28))
+  mig = {'betavae': [0.10, 0.20, 0.30], 'betatcvae': [0.40, 0.50, 0.60]}
+  for member, values in mig.items():
+    for seed, value in enumerate(values):
+      path = run(f'sp_{member}_s{seed}', mig=value, factor_vae_score=0.5,
+                 train_cpu_seconds=120.0)
+      if seed == 0:
+        save_image_grid(str(path / 'traversals.png'),
+                        np.zeros((100, 4096)), (64, 64), num_columns=10)
+  out = tmp_path / 'out'
+  proc = subprocess.run(
+      [sys.executable, '-m', 'aefamily.benchmarks.code_shaping',
+       f'--runs={runs}', f'--output_dir={out}'],
+      capture_output=True, text=True, cwd=os.path.dirname(REPO), check=False)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  tables = json.loads((out / 'code_shaping.json').read_text())
+  assert [r['member'] for r in tables['fashion_mnist']] == ['vae', 'vqvae']
+  assert tables['fashion_mnist'][1]['train_cpu_minutes'] == 10.0
+  tcvae = {r['member']: r for r in tables['sprites']}['betatcvae']
+  # Means 0.5 and 0.2, each with standard error 0.1/√3 (s = 0.1, n = 3).
+  assert tcvae['mig'] == pytest.approx(0.5)
+  assert tcvae['mig_standard_error'] == pytest.approx(0.1 / np.sqrt(3))
+  assert tcvae['mig_minus_betavae'] == pytest.approx(0.3)
+  assert tcvae['mig_minus_betavae_standard_error'] == pytest.approx(
+      np.sqrt(2 / 3) * 0.1)
+  text = (out / 'code_shaping.md').read_text()
+  assert '+0.300 ± 0.082 (beyond 2 SE)' in text
+  assert '| training images (the floor) | 2.5 |' in text
+  assert (out / 'fashion_samples.png').exists()
+  assert (out / 'sprites_traversals.png').exists()
