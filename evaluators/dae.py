@@ -38,9 +38,10 @@ from aefamily.samplers import markov
 from aefamily.training import experiment
 
 
-def corruption_of(config: ml_collections.ConfigDict) -> Corruption:
-  """The corruption process C of config.corruption.{name, level}: the
-  DAE's own, which its chains use."""
+def corruption_of(config) -> Corruption:
+  """The corruption process C of config.corruption.{name, level} (a
+  config, or a family's parsed settings): the DAE's or the GSN's own,
+  which its chains use."""
   return corruption_by_name(config.corruption.name,
                             level=config.corruption.level)
 

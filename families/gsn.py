@@ -30,7 +30,6 @@ from aefamily.likelihood.iwae import mean_and_standard_error
 from aefamily.models.gsn import GSN
 from aefamily.models.mlp import output_bias_from_data
 from aefamily.objectives.gsn import gsn_loss
-from aefamily.objectives.regularized import corruption_by_name
 from aefamily.samplers import gsn as gsn_sampler
 from aefamily.training import experiment
 from aefamily.training import registry
@@ -118,17 +117,11 @@ def build_gsn(settings: GSNSettings | HybridGSNSettings, train: Split) -> GSN:
              num_classes=getattr(m, 'num_classes', 0), **kwargs)
 
 
-def _corruption(settings):
-  return corruption_by_name(settings.corruption.name,
-                            level=settings.corruption.level)
-
-
 def evaluate(config, model, variables, images, rng, *, image_shape, workdir):
   """`evaluators.dae.evaluate_chains` of the GSN's chain (right half
   clamped in inpainting.png), with the classifier of
   config.eval.classifier_workdir for the class visits."""
-  corruption = corruption_by_name(config.corruption.name,
-                                  level=config.corruption.level)
+  corruption = dae_evaluator.corruption_of(config)
 
   def chain(x0, key, num_steps):
     return gsn_sampler.gsn_chain(variables, x0, key, model=model,
@@ -183,7 +176,7 @@ registry.register(registry.Family(
     name='gsn', settings=GSNSettings, build_model=build_gsn,
     init_variables=_init,
     build_loss=lambda s, model: functools.partial(
-        gsn_loss, model=model, corruption=_corruption(s),
+        gsn_loss, model=model, corruption=dae_evaluator.corruption_of(s),
         num_steps=s.walkback.num_steps),
     evaluate=evaluate))
 
@@ -191,7 +184,7 @@ registry.register(registry.Family(
     name='hybrid_gsn', settings=HybridGSNSettings, build_model=build_gsn,
     init_variables=_init,
     build_loss=lambda s, model: functools.partial(
-        gsn_loss, model=model, corruption=_corruption(s),
+        gsn_loss, model=model, corruption=dae_evaluator.corruption_of(s),
         num_steps=s.walkback.num_steps, label_weight=s.label_weight,
         clamp_input=s.clamp_input),
     evaluate=evaluate_hybrid))
