@@ -7,11 +7,12 @@ Reads the evaluated runs (`train.py`, then `eval.py` with
 --config.eval.classifier_workdir for the Fashion-MNIST members) in
 --runs, named by convention:
 
-* `fm_<member>` for each Fashion-MNIST member (configs/fashion_mnist_<member>.py):
-  the classifier-feature Fréchet distance of 10,000 samples to the test
-  images (the training images' distance is its floor), the test
-  reconstruction −log p(x | x̂) and squared error, each ± its standard error
-  over test images, and the training CPU time;
+* `fm_<member>` for each Fashion-MNIST member
+  (configs/fashion_mnist_<member>.py): the classifier-feature Fréchet
+  distance of 10,000 samples to the test images ± its bootstrap standard
+  error (the training images' distance is its floor), the test
+  reconstruction −log p(x | x̂) and squared error, each ± its standard
+  error over test images, and the training CPU time;
 * `sp_<member>_s<seed>` for each sprites member and seed: MIG and the
   FactorVAE metric, mean ± standard error over the seeds found, and each
   member's difference from the β-VAE (difference of the seed means, ± the
@@ -80,6 +81,8 @@ def fashion_rows(runs: str) -> list[dict]:
       continue
     rows.append({
         'member': member, 'frechet_distance': r.get('frechet_distance'),
+        'frechet_distance_standard_error': r.get(
+            'frechet_distance_standard_error'),
         'frechet_distance_floor': r.get('frechet_distance_floor'),
         'frechet_distance_uniform_prior': r.get(
             'frechet_distance_uniform_prior'),
@@ -138,14 +141,14 @@ def _cpu(minutes):
 def markdown(fashion: list[dict], sprites: list[dict]) -> str:
   """The two tables in Markdown."""
   lines = ['Fashion-MNIST (test set): classifier-feature Fréchet distance '
-           'of 10,000 samples (lower is better; the training images\' '
-           'distance is the floor), reconstruction ± standard error over '
-           'the 10,000 test images.', '',
+           'of 10,000 samples to the 10,000 test images, ± its bootstrap '
+           'standard error (lower is better; the training images\' '
+           'distance is the floor); reconstruction ± standard error over '
+           'the test images.', '',
            '| member | Fréchet distance | −log p(x \\| x̂), nats | '
            'squared error | train CPU |', '|---|---|---|---|---|']
   for r in fashion:
-    fd = ('—' if r['frechet_distance'] is None
-          else f'{r["frechet_distance"]:.1f}')
+    fd = _pm(r['frechet_distance'], r['frechet_distance_standard_error'])
     if r['frechet_distance_uniform_prior'] is not None:
       fd += (f' (uniform prior over the codes: '
              f'{r["frechet_distance_uniform_prior"]:.1f})')
