@@ -234,7 +234,7 @@ def evaluate(config, model, variables, images, rng, *, image_shape, workdir):
   uniform = decoder_of(lambda key, n: jax.random.randint(
       key, (n, model.num_latents), 0, model.num_codes))
   draw_samples = uniform
-  e = config.eval
+  e = experiment.family_settings(config).eval  # with its defaults
   if e.code_prior_epochs:
     train_codes, _ = codes_and_nll(experiment.load_split(config,
                                                          'train').images)
