@@ -160,7 +160,7 @@ def markdown(fashion: list[dict], sprites: list[dict]) -> str:
   floors = [r['frechet_distance_floor'] for r in fashion
             if r['frechet_distance_floor'] is not None]
   if floors:
-    lines.append(f'| training images (the floor) | {floors[0]:.1f} | | | |')
+    lines.append(f'| training images (the floor) | {floors[0]:.2f} | | | |')
   lines += ['', 'Sprites (10,000 test sprites; mean ± standard error over '
             'the seeds; the difference from the β-VAE is marked when it '
             'exceeds 2 standard errors).', '',

@@ -224,6 +224,6 @@ def test_code_shaping_tables_average_seeds_and_compare_with_the_beta_vae(
       np.sqrt(2 / 3) * 0.1)
   text = (out / 'code_shaping.md').read_text()
   assert '+0.300 ± 0.082 (beyond 2 SE)' in text
-  assert '| training images (the floor) | 2.5 |' in text
+  assert '| training images (the floor) | 2.50 |' in text
   assert (out / 'fashion_samples.png').exists()
   assert (out / 'sprites_traversals.png').exists()
