@@ -190,8 +190,9 @@ def evaluate(config, model, variables, images, rng, *, image_shape, workdir):
   (`fit_code_prior` on the training split's codes) and of the uniform one.
 
   Returns:
-    {'reconstruction_nll' and its '_standard_error' (−log p(x | z_q), nats
-    per example), 'perplexity' (of the test codes' use of the K entries),
+    {'reconstruction_nll' and 'squared_error' (‖x − E[x | z_q]‖²), each
+    with its '_standard_error' (−log p(x | z_q) in nats per example),
+    'perplexity' (of the test codes' use of the K entries),
     'codes_used' (entries chosen at least once)}; with a learned prior also
     'code_prior_nll' and its '_standard_error' (−log p(k) of the test
     codes, nats per example; the uniform prior's is M log K) and, with
@@ -206,23 +207,26 @@ def evaluate(config, model, variables, images, rng, *, image_shape, workdir):
     indices, z_q = quantize(model.apply(variables, x, method=model.encode),
                             codebook)
     reconstruction = model.apply(variables, z_q, method=model.decode)
-    return indices, -reconstruction.log_prob(x), reconstruction.mean()
+    mean = reconstruction.mean()
+    return (indices, -reconstruction.log_prob(x),
+            jnp.sum(jnp.square(x - mean), axis=-1), mean)
 
-  def codes_and_nll(x):
+  def codes_and_errors(x):
     parts = [measure(jnp.asarray(x[i:i + 500]))
              for i in range(0, x.shape[0], 500)]
-    return (np.concatenate([np.asarray(p[0]) for p in parts]),
-            np.concatenate([np.asarray(p[1]) for p in parts]))
+    return [np.concatenate([np.asarray(p[k]) for p in parts])
+            for k in range(3)]
 
-  indices, nll = codes_and_nll(images)
+  indices, nll, squared = codes_and_errors(images)
   usage = np.bincount(indices.reshape(-1), minlength=model.num_codes)
   usage = usage / indices.size
   used = usage[usage > 0]
-  mean, se = mean_and_standard_error(nll)
-  results = {
-      'reconstruction_nll': mean, 'reconstruction_nll_standard_error': se,
-      'perplexity': float(np.exp(-np.sum(used * np.log(used)))),
-      'codes_used': int(used.size)}
+  results = {'perplexity': float(np.exp(-np.sum(used * np.log(used)))),
+             'codes_used': int(used.size)}
+  for name, values in (('reconstruction_nll', nll),
+                       ('squared_error', squared)):
+    results[name], results[f'{name}_standard_error'] = (
+        mean_and_standard_error(values))
 
   def decoder_of(draw_indices):
     @functools.partial(jax.jit, static_argnums=1)
@@ -236,8 +240,8 @@ def evaluate(config, model, variables, images, rng, *, image_shape, workdir):
   draw_samples = uniform
   e = experiment.family_settings(config).eval  # with its defaults
   if e.code_prior_epochs:
-    train_codes, _ = codes_and_nll(experiment.load_split(config,
-                                                         'train').images)
+    train_codes = codes_and_errors(experiment.load_split(config,
+                                                         'train').images)[0]
     prior_rng, rng = jax.random.split(rng)
     prior, prior_params = fit_code_prior(
         train_codes, model.num_codes, hidden=e.code_prior_hidden,
@@ -256,7 +260,7 @@ def evaluate(config, model, variables, images, rng, *, image_shape, workdir):
 
   save_samples_and_reconstructions(
       workdir, np.asarray(draw_samples(rng, config.eval.num_images)), images,
-      lambda x: np.asarray(measure(jnp.asarray(x))[2]), image_shape,
+      lambda x: np.asarray(measure(jnp.asarray(x))[3]), image_shape,
       config.eval.num_images)
   results.update(sample_quality(config, draw_samples, images))
   if e.code_prior_epochs and e.classifier_workdir:

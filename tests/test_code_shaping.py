@@ -500,6 +500,7 @@ def test_a_vqvae_samples_from_its_learned_code_prior(tmp_path):
   # Two kinds of images use few of the 8^4 code words: the learned prior
   # puts far more mass on the test codes than the uniform one.
   assert results['code_prior_nll'] < results['code_prior_nll_uniform'] - 2
+  assert results['squared_error'] < 64 * 0.5   # far below the worst case
   assert (tmp_path / 'run' / 'samples.png').exists()
 
 
