@@ -8,7 +8,8 @@ Reads the evaluated runs (`train.py`, then `eval.py` with
 --runs, named by convention:
 
 * `fm_<member>` for each Fashion-MNIST member
-  (configs/fashion_mnist_<member>.py): the classifier-feature Fréchet
+  (configs/fashion_mnist_<member>.py; `fm_infovae_l100`: the InfoVAE's
+  with --config.divergence_weight=100): the classifier-feature Fréchet
   distance of 10,000 samples to the test images ± its bootstrap standard
   error (the training images' distance is its floor), the test
   reconstruction −log p(x | x̂) and squared error, each ± its standard
@@ -39,10 +40,11 @@ from PIL import Image
 
 from aefamily.training import metrics as metrics_lib
 
-FASHION_MEMBERS = ('vae', 'betavae', 'infovae', 'betatcvae', 'factorvae',
-                   'wae', 'rae', 'aae', 'vqvae')
+FASHION_MEMBERS = ('vae', 'betavae', 'infovae', 'infovae_l100', 'betatcvae',
+                   'factorvae', 'wae', 'rae', 'aae', 'vqvae')
 SPRITES_MEMBERS = ('vae', 'betavae', 'betatcvae', 'factorvae')
 NAMES = {'vae': 'VAE', 'betavae': 'β-VAE', 'infovae': 'InfoVAE-MMD',
+         'infovae_l100': 'InfoVAE-MMD, λ = 100',
          'betatcvae': 'β-TCVAE', 'factorvae': 'FactorVAE', 'wae': 'WAE-MMD',
          'rae': 'RAE-GP', 'aae': 'AAE', 'vqvae': 'VQ-VAE'}
 
