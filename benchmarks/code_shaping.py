@@ -196,14 +196,14 @@ def _grid_rows(path: str, tile: int, rows: int) -> np.ndarray:
 
 def save_figures(runs: str, output_dir: str, fashion: list[dict],
                  sprites: list[dict]) -> None:
-  """fashion_samples.png (3 rows of each member's samples) and
+  """fashion_samples.png (2 rows of each member's samples) and
   sprites_traversals.png (seed 0's traversals)."""
   if fashion:
     fig, axes = plt.subplots(len(fashion), 1, squeeze=False,
-                             figsize=(6, 2.1 * len(fashion)))
+                             figsize=(6, 1.55 * len(fashion)))
     for ax, r in zip(axes[:, 0], fashion):
       ax.imshow(_grid_rows(os.path.join(runs, f'fm_{r["member"]}',
-                                        'samples.png'), 28, 3), cmap='gray')
+                                        'samples.png'), 28, 2), cmap='gray')
       ax.set_title(NAMES[r['member']], fontsize=10)
       ax.axis('off')
     fig.tight_layout()
