@@ -23,7 +23,7 @@ from conftest import REPO, factorized_bernoulli_log_likelihood
 from aefamily.training import checkpoints
 from aefamily.training import experiment
 from aefamily.configs import default
-from aefamily.evaluators.disentanglement import DisentanglementEval
+from aefamily.evaluators.vae import VAEEval
 from aefamily.families.vae import VAEModel
 from aefamily.families.vae import VAESettings
 
@@ -166,9 +166,9 @@ def test_field_the_family_does_not_read_is_refused(field, value):
                                       'beta', 'gradient'})) in message
   elif parents[0] == 'model':
     assert str(sorted(vars(own['model']))) in message
-  elif parents[0] == 'eval':  # the shared ones and the VAE's on sprites
+  elif parents[0] == 'eval':  # the shared ones and the VAE's (sprites, FD)
     assert str(sorted(set(shared.eval) | {
-        f.name for f in dataclasses.fields(DisentanglementEval)})) in message
+        f.name for f in dataclasses.fields(VAEEval)})) in message
   else:
     assert str(sorted(shared[parents[0]])) in message
 
