@@ -167,6 +167,11 @@ def test_leaderboard_runs_members_side_by_side_and_pairs_them(tmp_path,
                              gain.std(ddof=1) / 10)
   np.testing.assert_allclose(rows['vae']['nll'], -per_example['vae'].mean())
   assert '| iwae_dreg |' in (out / 'leaderboard.md').read_text()
+  # The training CPU time is the one summed over resumptions.
+  cpu = json.loads((out / 'vae' / 'train_cpu.json').read_text())
+  assert cpu['processes'] == 1 and cpu['cpu_seconds'] > 0
+  np.testing.assert_allclose(rows['vae']['train_cpu_minutes'],
+                             cpu['cpu_seconds'] / 60)
   # A second run finds both results and trains nothing.
   again = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
                          check=False)
