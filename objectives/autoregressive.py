@@ -41,6 +41,9 @@ def categorical_log_prob(params, indices: jax.Array, *, model,
   d given the dimensions before it (Germain et al. 2015, §3, with a
   softmax output per dimension for non-binary data). The MADE has
   inputs_per_dim = outputs_per_dim = C; `mask` picks one of its K masks.
+
+  Raises:
+    ValueError: from the MADE, when indices has not its D dimensions.
   """
   c = model.outputs_per_dim
   logits = model.apply(params, one_hot_inputs(indices, c), mask)  # [B, C, D]
