@@ -28,6 +28,7 @@ the domain gives a meaningless bound. Log-variances are clipped to
 infinite or NaN loss.
 """
 
+import functools
 import math
 import numbers
 from typing import Any, Callable
@@ -70,6 +71,52 @@ def iwae_bound(log_w: jax.Array) -> jax.Array:
   """
   _check_sample_axis(log_w)
   return jax.nn.logsumexp(log_w, axis=0) - math.log(log_w.shape[0])
+
+
+def dreg_bound(log_weights: Callable[[Any, Any], jax.Array], params,
+               z) -> jax.Array:
+  """L_K = `iwae_bound`(log_weights(params, z)), [B] (nats), whose gradient
+  is the doubly reparameterized one (Tucker et al. 2019, Eq. 7).
+
+  The gradient of L_K sends each sample z_k the cotangent
+  w̃_k ∂log w_k/∂z_k, and z_k enters no other weight; DReG's encoder
+  gradient Σ_k w̃_k² ∂log w_k/∂z_k · ∂z_k/∂φ is therefore that cotangent
+  scaled once more by w̃_k, while params keep Σ_k w̃_k ∇ log w_k. So one
+  pass through the decoder, forward and back, gives both.
+
+  Args:
+    log_weights: (params, z) -> [K, B] log importance weights, with the
+      parameters of q stopped in log q(z | x) (Tucker et al. §3).
+    params: what the decoder's gradient flows to.
+    z: a pytree of reparameterized samples, each [K, B, ...]: the encoder's
+      gradient flows through them.
+  """
+  fn, consts = jax.closure_convert(log_weights, params, z)
+  return _dreg_bound(fn, params, z, *consts)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
+def _dreg_bound(fn, params, z, *consts):
+  return iwae_bound(fn(params, z, *consts))
+
+
+def _dreg_bound_fwd(fn, params, z, *consts):
+  log_w, pullback = jax.vjp(lambda p, z: fn(p, z, *consts), params, z)
+  weights = jax.nn.softmax(log_w, axis=0)                        # w̃, [K, B]
+  return iwae_bound(log_w), (weights, pullback, consts)
+
+
+def _dreg_bound_bwd(fn, residuals, g):
+  del fn
+  weights, pullback, consts = residuals
+  params_bar, z_bar = pullback(g * weights)       # ∂L_K: w̃_k ∂log w_k
+  z_bar = jax.tree.map(
+      lambda t: t * weights.reshape(weights.shape + (1,) * (t.ndim - 2)),
+      z_bar)                                      # w̃_k² on the z path
+  return (params_bar, z_bar, *(jax.tree.map(jnp.zeros_like, consts)))
+
+
+_dreg_bound.defvjp(_dreg_bound_fwd, _dreg_bound_bwd)
 
 
 def _check_sample_axis(log_w: jax.Array) -> None:
@@ -305,9 +352,8 @@ def iwae_loss(params, batch: Batch, rng: jax.Array, *, model,
   * 'dreg': the doubly reparameterized gradient (Tucker et al. 2019,
     Eq. 7): the encoder φ receives Σ_k w̃_k² ∂log w_k/∂z_k · ∂z_k/∂φ, which
     is unbiased for ∇_φ E[L_K] and whose signal-to-noise ratio does not
-    decay with K; the decoder keeps Σ_k w̃_k ∇_θ log w_k. It costs a second
-    decoder pass: one with z stopped carries the decoder's gradient, one
-    with the decoder stopped carries the encoder's.
+    decay with K; the decoder keeps Σ_k w̃_k ∇_θ log w_k. One decoder pass
+    forward and back computes both (`dreg_bound`).
 
   Args:
     params: the model's variables.
@@ -337,17 +383,13 @@ def iwae_loss(params, batch: Batch, rng: jax.Array, *, model,
   z, posterior = encode(params, x, rng, model=model, num_samples=num_samples)
   if gradient != 'reparameterization':
     posterior = sg(posterior)
-  terms = log_weight_terms(params, x, sg(z) if gradient == 'dreg' else z,
-                           posterior, model=model)
-  bound = iwae_bound(tempered(terms, beta))
-  if gradient == 'dreg':
-    # The encoder's path: the decoder frozen, each z_k's derivative
-    # weighted by w̃_k² (a weighted sum whose value is held at 0).
-    log_w = tempered(log_weight_terms(sg(params), x, z, posterior,
-                                      model=model), beta)
-    squared = sg(jax.nn.softmax(log_w, axis=0)) ** 2
-    encoder_term = jnp.sum(squared * log_w, axis=0)
-    bound += encoder_term - sg(encoder_term)
+  terms = log_weight_terms(params, x, z, posterior, model=model)
+  if gradient == 'dreg':  # XLA shares the decoder's forward pass with terms
+    bound = dreg_bound(lambda params, z: tempered(
+        log_weight_terms(params, x, z, posterior, model=model), beta),
+                       params, z)
+  else:
+    bound = iwae_bound(tempered(terms, beta))
   log_w = sg(tempered(terms))
   metrics = {'iwae_bound': jnp.mean(iwae_bound(log_w)),
              'elbo': jnp.mean(elbo(log_w)),

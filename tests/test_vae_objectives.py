@@ -24,8 +24,9 @@ from aefamily.objectives.hvae import (hvae_log_weights, hvae_loss,
                                       tempered_leapfrog, tempering_schedule)
 from aefamily.objectives.tighter_bounds import (ciwae_bound, miwae_bound,
                                                 miwae_loss, piwae_loss)
-from aefamily.objectives.vae import (elbo, iwae_bound, iwae_loss, kl_schedule,
-                                     log_importance_weights, vae_loss)
+from aefamily.objectives.vae import (dreg_bound, elbo, iwae_bound, iwae_loss,
+                                     kl_schedule, log_importance_weights,
+                                     vae_loss)
 
 D, K = 6, 2
 NOISE_VAR = 0.5
@@ -421,6 +422,27 @@ def test_dreg_leaves_the_decoder_gradient_alone(linear_gaussian):
   jax.tree_util.tree_map(
       lambda u, v: np.testing.assert_allclose(u, v, rtol=1e-4, atol=1e-6),
       dreg['params']['decoders_0'], plain['params']['decoders_0'])
+
+
+def test_dreg_bound_weights_the_sample_path_by_the_squared_weights():
+  """On log w_k = −|z_k − θ|²/2 + c_k, by hand: ∂L_K/∂θ = Σ_k w̃_k (z_k − θ)
+  and DReG's ∂/∂z_k = −w̃_k² (z_k − θ) (Tucker et al. 2019, Eq. 7)."""
+  rng = np.random.default_rng(0)
+  z = rng.normal(size=(6, 3, 2))                            # [K, B, d]
+  theta, c = rng.normal(size=2), rng.normal(size=(6, 3))
+  log_w = lambda theta, z: -0.5 * jnp.sum((z - theta) ** 2, -1) + c
+  value, (g_theta, g_z) = jax.value_and_grad(
+      lambda t, z: jnp.sum(dreg_bound(log_w, t, z)),
+      argnums=(0, 1))(theta, z)
+  lw = -0.5 * np.sum((z - theta) ** 2, -1) + c
+  w = np.exp(lw - lw.max(0))
+  w /= w.sum(0)
+  np.testing.assert_allclose(
+      value, np.sum(np.log(np.mean(np.exp(lw), 0))), rtol=1e-6)
+  np.testing.assert_allclose(
+      g_theta, np.einsum('kb,kbd->d', w, z - theta), rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(g_z, -(w ** 2)[..., None] * (z - theta),
+                             rtol=1e-5, atol=1e-6)
 
 
 def test_bad_estimator_settings_raise_clear_errors(linear_gaussian):
