@@ -27,6 +27,7 @@ import json
 import math
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -144,6 +145,10 @@ def _spawn(name: str, core: int | None) -> subprocess.Popen:
 def run_all(names: list[str]) -> None:
   """Runs the members without a result, --parallel at a time.
 
+  On SIGTERM it starts no other member, passes the signal on to the running
+  ones (each checkpoints the step it reached) and exits with 128 + 15; a
+  rerun resumes them.
+
   Raises:
     RuntimeError: naming the members that failed, and their logs.
   """
@@ -154,23 +159,37 @@ def run_all(names: list[str]) -> None:
   pin = shutil.which('taskset') is not None and (
       _CORES.value or (os.cpu_count() or 1) >= len(cores))
   running: dict[int, tuple[str, subprocess.Popen]] = {}
-  failed = []
-  while pending or running:
-    free = [c for c in cores if c not in running]
-    while pending and free:
-      core = free.pop(0)
-      name = pending.pop(0)
-      print(f'{name}: training on {"core " + str(core) if pin else "any core"}'
-            f', log in {_OUTPUT_DIR.value}/{name}.log', flush=True)
-      running[core] = (name, _spawn(name, core if pin else None))
-    time.sleep(1)
-    for core, (name, proc) in list(running.items()):
-      if proc.poll() is not None:
-        del running[core]
-        print(f'{name}: {"done" if proc.returncode == 0 else "FAILED"}',
-              flush=True)
-        if proc.returncode:
-          failed.append(name)
+  failed, stop, forwarded = [], [], False
+  previous = signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
+  try:
+    while (pending and not stop) or running:
+      free = [c for c in cores if c not in running]
+      while pending and free and not stop:
+        core = free.pop(0)
+        name = pending.pop(0)
+        print(f'{name}: training on '
+              f'{"core " + str(core) if pin else "any core"}, log in '
+              f'{_OUTPUT_DIR.value}/{name}.log', flush=True)
+        running[core] = (name, _spawn(name, core if pin else None))
+      if stop and not forwarded:
+        forwarded = True
+        for _, proc in running.values():
+          proc.send_signal(signal.SIGTERM)
+      time.sleep(1)
+      for core, (name, proc) in list(running.items()):
+        if proc.poll() is not None:
+          del running[core]
+          status = ('done' if proc.returncode == 0 else
+                    'stopped' if stop else 'FAILED')
+          print(f'{name}: {status}', flush=True)
+          if proc.returncode and not stop:
+            failed.append(name)
+  finally:
+    signal.signal(signal.SIGTERM, previous)
+  if stop:
+    print('SIGTERM: the running members stopped at their checkpoints; '
+          'rerun the same command to resume.', flush=True)
+    raise SystemExit(128 + signal.SIGTERM)
   if failed:
     raise RuntimeError(f'members {failed} failed; see their logs in '
                        f'{_OUTPUT_DIR.value}/<member>.log')

@@ -2,8 +2,11 @@
 
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
+import time
 
 import jax
 import jax.numpy as jnp
@@ -176,6 +179,33 @@ def test_leaderboard_runs_members_side_by_side_and_pairs_them(tmp_path,
   again = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
                          check=False)
   assert again.returncode == 0 and 'training on' not in again.stdout
+
+
+def test_leaderboard_passes_sigterm_on_and_starts_no_other_member(
+    tmp_path, shared_data):
+  # A session's end: the members checkpoint the step they reached, the
+  # pending ones never start, and the command exits with 128 + 15.
+  from aefamily.training import checkpoints
+  out = tmp_path / 'board'
+  proc = subprocess.Popen(
+      [sys.executable, '-m', 'aefamily.benchmarks.leaderboard',
+       f'--output_dir={out}', '--members=vae,iwae', '--epochs=50',
+       '--parallel=1', '--eval_samples=10', '--max_test_examples=100',
+       f'--data_dir={shared_data / "binarized_mnist"}'],
+      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+  metrics = out / 'vae' / 'metrics.jsonl'
+  deadline = time.monotonic() + 300
+  while not (metrics.exists() and metrics.read_text().strip()):
+    assert proc.poll() is None and time.monotonic() < deadline
+    time.sleep(0.1)
+  proc.send_signal(signal.SIGTERM)
+  stdout, _ = proc.communicate(timeout=300)
+  assert proc.returncode == 128 + signal.SIGTERM, stdout
+  assert 'vae: stopped' in stdout and 'iwae' not in stdout, stdout
+  log = (out / 'vae.log').read_text()
+  stopped = int(re.search(r'SIGTERM: stopped at step (\d+)', log).group(1))
+  assert checkpoints.manager(str(out / 'vae')).latest_step() == stopped
+  assert not (out / 'vae' / 'member.json').exists()
 
 
 def test_leaderboard_refuses_an_unknown_member():
