@@ -3,8 +3,9 @@ r"""Evaluates the latest checkpoint of a training run.
   python -m aefamily.eval --config=binarized_mnist_vae --workdir=/tmp/vae
 
 Without --config, the run is evaluated with the config stored in its
-checkpoint, and only its eval.* fields may be overridden
-(--config.eval.num_samples=100). With --config, the config must match the
+checkpoint, and only its eval.* fields, its family's own among them, may
+be overridden (--config.eval.num_samples=100,
+--config.eval.num_reencoding_samples=10000 for a DGA). With --config, the config must match the
 checkpoint's in every field that defines the model and its data; fields
 that only steer training (batch_size, optimizer, num_samples, ...) may
 differ. Writes, in the workdir:
@@ -140,6 +141,20 @@ def write_tensorboard(workdir: str, results: dict, step: int, *,
   board.close()
 
 
+def trained_config(workdir: str) -> ml_collections.ConfigDict | None:
+  """The config WORKDIR/config.json records (train.py writes it at each
+  start), with the fields it lacks at their defaults; None when it is
+  missing or unreadable. Reads files only: what eval.py's --config.eval.*
+  overrides are parsed against when no --config is given."""
+  try:
+    with open(os.path.join(workdir, 'config.json')) as f:
+      config = json.load(f)
+    return ml_collections.ConfigDict(checkpoints.with_defaults(
+        config, checkpoints.config_defaults(config['family'])))
+  except Exception:  # pylint: disable=broad-except
+    return None  # main then reports what is wrong with the run
+
+
 def stored_config(workdir: str, overrides: ml_collections.ConfigDict,
                   overridden: list[str]) -> ml_collections.ConfigDict:
   """The config stored in workdir's latest checkpoint, with the eval.*
@@ -175,7 +190,8 @@ def main(config: ml_collections.ConfigDict, workdir: str) -> None:
 
 def run() -> None:
   """The command line: `python -m aefamily.eval`, `aefamily-eval`."""
-  command_line.run(main, 'The training run to evaluate.')
+  command_line.run(main, 'The training run to evaluate.',
+                   config_of_workdir=trained_config)
 
 
 if __name__ == '__main__':

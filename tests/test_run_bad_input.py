@@ -124,12 +124,19 @@ def test_eval_without_config_uses_the_checkpoints_config(tmp_path):
   config = tiny_config(batch_size=40, num_samples=2,
                        **{'optimizer.learning_rate': 3e-3})
   train.train_and_evaluate(config, str(workdir))
-  # eval.* overrides are allowed; the model comes from the checkpoint.
+  # eval.* overrides are allowed, the family's own among them (the default
+  # config has no num_fd_samples); the model comes from the checkpoint.
   proc = _eval_command(workdir, '--config.eval.num_samples=20',
-                       '--config.eval.chunk_size=10')
+                       '--config.eval.chunk_size=10',
+                       '--config.eval.num_fd_samples=7')
   assert proc.returncode == 0, proc.stderr[-3000:]
   results = json.loads((workdir / 'eval_test.json').read_text())
   assert results['num_samples'] == 20 and results['step'] == 32
+  # A misspelt one is named, with the fields of the run's own config.
+  proc = _eval_command(workdir, '--config.eval.num_fd_sample=7')
+  assert proc.returncode == 2
+  assert 'config.eval.num_fd_sample is not a field' in proc.stderr
+  assert "'num_fd_samples'" in proc.stderr and 'trained with' in proc.stderr
   # Other overrides without --config are refused.
   proc = _eval_command(workdir, '--config.batch_size=10')
   assert proc.returncode != 0

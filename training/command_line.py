@@ -5,6 +5,7 @@ them. `run(main, workdir_help)` is what `python -m aefamily.train`,
 `python train.py` and the `aefamily-train` console script all call.
 """
 
+import functools
 import importlib.util
 import os
 import re
@@ -69,6 +70,17 @@ def _config_argument(argv: list[str]) -> str | None:
   return path
 
 
+def _workdir_argument(argv: list[str]) -> str | None:
+  """The value of --workdir in argv, or None."""
+  workdir = None
+  for i, arg in enumerate(argv):
+    if arg.startswith('--workdir='):
+      workdir = arg[len('--workdir='):]
+    elif arg == '--workdir' and i + 1 < len(argv):
+      workdir = argv[i + 1]
+  return workdir
+
+
 def config_given(argv: list[str] | None = None) -> bool:
   """Whether the command line (sys.argv by default) names a --config."""
   return _config_argument(sys.argv if argv is None else argv) is not None
@@ -80,18 +92,24 @@ def config_overrides(argv: list[str] | None = None) -> list[str]:
           if (match := re.match(r'--config\.([\w.]+)(=|$)', arg))]
 
 
-def override_error(argv: list[str]) -> str | None:
+def override_error(argv: list[str],
+                   base: ml_collections.ConfigDict | None = None
+                   ) -> str | None:
   """One line naming a --config that is neither a file nor a shipped
   config, or the first --config.FIELD override that names no field of the
-  config (with the known fields beside it); None if there is neither."""
+  config (with the known fields beside it); None if there is neither.
+  `base`, when given, is the config the overrides apply to."""
   path = _config_argument(argv) or DEFAULT_CONFIG
-  if not os.path.isfile(path.split(':')[0]):
+  if base is not None:
+    config, path = base, 'the config the run was trained with'
+  elif not os.path.isfile(path.split(':')[0]):
     return (f'--config={path}: no such file, and no shipped config of that '
             f'name; shipped configs: {shipped_configs()}')
-  try:
-    config = _load_config_file(path)
-  except Exception:  # absl reports a file it cannot load itself
-    return None
+  else:
+    try:
+      config = _load_config_file(path)
+    except Exception:  # absl reports a file it cannot load itself
+      return None
   for arg in argv:
     match = re.match(r'--config\.([\w.]+)(=|$)', arg)
     if not match:
@@ -107,42 +125,52 @@ def override_error(argv: list[str]) -> str | None:
   return None
 
 
-def _exit_with(argv: list[str], error: Exception | str) -> None:
-  line = (override_error(argv) or
+def _exit_with(argv: list[str], error: Exception | str,
+               base: ml_collections.ConfigDict | None = None) -> None:
+  line = (override_error(argv, base) or
           (str(error).splitlines() or [repr(error)])[0])
   print(f'{os.path.basename(argv[0])}: error: {line}', file=sys.stderr)
   sys.exit(2)
 
 
-def parse_flags(argv: list[str]) -> list[str]:
+def parse_flags(argv: list[str],
+                base: ml_collections.ConfigDict | None = None) -> list[str]:
   """absl's flag parsing, with one line and exit code 2 for a bad flag.
 
   A misspelt --config.FIELD, a value of the wrong type or an unknown flag
   ends the process before anything is written, with one line naming the
-  flag (and, for a config field, the known fields).
+  flag (and, for a config field, the known fields of the config, or of
+  `base` when --config is that).
   """
   argv = resolve_config_argument(argv)
   try:
     return flags.FLAGS(argv)
   except Exception as e:  # absl and config_flags raise several kinds
-    _exit_with(argv, e)
+    _exit_with(argv, e, base)
 
 
-def define_flags(workdir_help: str):
+def define_flags(workdir_help: str,
+                 base: ml_collections.ConfigDict | None = None):
   """Defines --config (a file, or a shipped config's short name; every field
   overridable), --workdir and the multi-process flags
-  --coordinator_address, --num_processes and --process_id.
+  --coordinator_address, --num_processes and --process_id. With `base`,
+  --config is that config instead, its fields overridable the same way.
 
   Returns:
     (config flag holder, workdir flag holder, initialize): call
     initialize() first thing in main; it runs `initialize_distributed` with
     the multi-process flags.
   """
-  config = config_flags.DEFINE_config_file(
-      'config', DEFAULT_CONFIG,
-      'Experiment config: a file, or the short name of a shipped config '
-      f'({", ".join(shipped_configs())}); override fields with '
-      '--config.FIELD=VALUE.', lock_config=True)
+  if base is None:
+    config = config_flags.DEFINE_config_file(
+        'config', DEFAULT_CONFIG,
+        'Experiment config: a file, or the short name of a shipped config '
+        f'({", ".join(shipped_configs())}); override fields with '
+        '--config.FIELD=VALUE.', lock_config=True)
+  else:
+    config = config_flags.DEFINE_config_dict(
+        'config', base, 'The config the run was trained with; override '
+        'fields with --config.FIELD=VALUE.', lock_config=True)
   workdir = flags.DEFINE_string('workdir', None, workdir_help)
   flags.mark_flag_as_required('workdir')
   coordinator = flags.DEFINE_string(
@@ -161,21 +189,35 @@ def define_flags(workdir_help: str):
 
 
 def run(main: Callable[[ml_collections.ConfigDict, str], object],
-        workdir_help: str) -> None:
+        workdir_help: str, *,
+        config_of_workdir: Callable[[str], ml_collections.ConfigDict | None]
+        | None = None) -> None:
   """Defines the flags, parses them and runs main(config, workdir).
 
   The entry point of train.py and eval.py; a bad flag ends the process
   before main runs (`parse_flags`).
+
+  Args:
+    main: main(config, workdir).
+    workdir_help: the help of --workdir.
+    config_of_workdir: without --config on the command line, the
+      --config.FIELD overrides apply to config_of_workdir(WORKDIR) when it
+      is not None (eval.py: the config the run was trained with, whose
+      family's fields the default config lacks). It must read files only:
+      JAX is not initialized yet.
   """
   # config_flags reads the overrides in sys.argv when the flag is defined.
   sys.argv = resolve_config_argument(sys.argv)
-  error = override_error(sys.argv)
+  base, workdir = None, _workdir_argument(sys.argv)
+  if config_of_workdir and workdir and not config_given(sys.argv):
+    base = config_of_workdir(workdir)
+  error = override_error(sys.argv, base)
   if error:
-    _exit_with(sys.argv, error)
+    _exit_with(sys.argv, error, base)
   try:
-    config_flag, workdir_flag, initialize = define_flags(workdir_help)
+    config_flag, workdir_flag, initialize = define_flags(workdir_help, base)
   except Exception as e:  # a config file that cannot be loaded
-    _exit_with(sys.argv, e)
+    _exit_with(sys.argv, e, base)
 
   def app_main(argv):
     if len(argv) > 1:
@@ -183,7 +225,7 @@ def run(main: Callable[[ml_collections.ConfigDict, str], object],
     initialize()
     main(config_flag.value, workdir_flag.value)
 
-  app.run(app_main, flags_parser=parse_flags)
+  app.run(app_main, flags_parser=functools.partial(parse_flags, base=base))
 
 
 # jaxlib releases whose XLA:CPU offloads dots, reductions and elementwise
