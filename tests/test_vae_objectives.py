@@ -443,6 +443,12 @@ def test_dreg_bound_weights_the_sample_path_by_the_squared_weights():
       g_theta, np.einsum('kb,kbd->d', w, z - theta), rtol=1e-5, atol=1e-6)
   np.testing.assert_allclose(g_z, -(w ** 2)[..., None] * (z - theta),
                              rtol=1e-5, atol=1e-6)
+  # Under jit, with an integer array among what log_weights closes over.
+  mask = jnp.array([1, 0])
+  masked = jax.jit(jax.grad(lambda t, z, mask: jnp.sum(dreg_bound(
+      lambda t, z: -0.5 * jnp.sum(mask * (z - t) ** 2, -1), t, z))))(
+          theta, z, mask)
+  assert masked[1] == 0 and masked[0] != 0
 
 
 def test_bad_estimator_settings_raise_clear_errors(linear_gaussian):
