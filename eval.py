@@ -4,11 +4,11 @@ r"""Evaluates the latest checkpoint of a training run.
 
 Without --config, the run is evaluated with the config stored in its
 checkpoint, and only its eval.* fields, its family's own among them, may
-be overridden (--config.eval.num_samples=100,
---config.eval.num_reencoding_samples=10000 for a DGA). With --config, the config must match the
-checkpoint's in every field that defines the model and its data; fields
-that only steer training (batch_size, optimizer, num_samples, ...) may
-differ. Writes, in the workdir:
+be overridden (--config.eval.num_samples=100, or for a DGA
+--config.eval.num_reencoding_samples=10000). With --config, the config
+must match the checkpoint's in every field that defines the model and its
+data; fields that only steer training (batch_size, optimizer,
+num_samples, ...) may differ. Writes, in the workdir:
   eval_SPLIT.json      the family's results (for a VAE: the IWAE-K test
                        log-likelihood and the ELBO, as mean ± standard error
                        over examples in nats, and active units per layer)

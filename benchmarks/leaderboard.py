@@ -7,10 +7,10 @@ r"""One protocol, every likelihood member of the VAE family, one table.
 The protocol: static binarized MNIST (`../shared/data/binarized_mnist`), the
 784-200-200-50 tanh networks of Burda et al. 2016 (§5) plus each member's
 own extra parameters, Adam from 1e-3 decaying to 1e-4 over --epochs, the
-paper's batch of 20, the same seed; each member's committed config with these fields
-overridden. Each member trains and is evaluated by `train.py` and `eval.py`'s
-functions in its own process; --parallel of them run side by side, each
-pinned to one core when `taskset` exists. A member whose result file exists
+paper's batch of 20, the same seed; each member's committed config with
+these fields overridden. Each member trains and is evaluated by
+`train.py` and `eval.py`'s functions in its own process; --parallel of them
+run side by side, each pinned to one core when `taskset` exists. A member whose result file exists
 is not run again, so an interrupted leaderboard resumes.
 
 Per member it reports the test NLL by the IWAE bound with K = --eval_samples

@@ -59,31 +59,20 @@ def _load_config_file(path: str) -> ml_collections.ConfigDict:
   return module.get_config()
 
 
-def _config_argument(argv: list[str]) -> str | None:
-  """The value of --config in argv, or None."""
-  path = None
+def _flag_value(argv: list[str], name: str) -> str | None:
+  """The value of the flag --NAME in argv (the last one given), or None."""
+  value = None
   for i, arg in enumerate(argv):
-    if arg.startswith('--config='):
-      path = arg[len('--config='):]
-    elif arg == '--config' and i + 1 < len(argv):
-      path = argv[i + 1]
-  return path
-
-
-def _workdir_argument(argv: list[str]) -> str | None:
-  """The value of --workdir in argv, or None."""
-  workdir = None
-  for i, arg in enumerate(argv):
-    if arg.startswith('--workdir='):
-      workdir = arg[len('--workdir='):]
-    elif arg == '--workdir' and i + 1 < len(argv):
-      workdir = argv[i + 1]
-  return workdir
+    if arg.startswith(f'--{name}='):
+      value = arg[len(f'--{name}='):]
+    elif arg == f'--{name}' and i + 1 < len(argv):
+      value = argv[i + 1]
+  return value
 
 
 def config_given(argv: list[str] | None = None) -> bool:
   """Whether the command line (sys.argv by default) names a --config."""
-  return _config_argument(sys.argv if argv is None else argv) is not None
+  return _flag_value(sys.argv if argv is None else argv, 'config') is not None
 
 
 def config_overrides(argv: list[str] | None = None) -> list[str]:
@@ -99,7 +88,7 @@ def override_error(argv: list[str],
   config, or the first --config.FIELD override that names no field of the
   config (with the known fields beside it); None if there is neither.
   `base`, when given, is the config the overrides apply to."""
-  path = _config_argument(argv) or DEFAULT_CONFIG
+  path = _flag_value(argv, 'config') or DEFAULT_CONFIG
   if base is not None:
     config, path = base, 'the config the run was trained with'
   elif not os.path.isfile(path.split(':')[0]):
@@ -208,7 +197,7 @@ def run(main: Callable[[ml_collections.ConfigDict, str], object],
   """
   # config_flags reads the overrides in sys.argv when the flag is defined.
   sys.argv = resolve_config_argument(sys.argv)
-  base, workdir = None, _workdir_argument(sys.argv)
+  base, workdir = None, _flag_value(sys.argv, 'workdir')
   if config_of_workdir and workdir and not config_given(sys.argv):
     base = config_of_workdir(workdir)
   error = override_error(sys.argv, base)
