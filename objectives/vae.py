@@ -75,8 +75,8 @@ def iwae_bound(log_w: jax.Array) -> jax.Array:
 
 def dreg_bound(log_weights: Callable[[Any, Any], jax.Array], params,
                z) -> jax.Array:
-  """L_K = `iwae_bound`(log_weights(params, z)), [B] (nats), whose gradient
-  is the doubly reparameterized one (Tucker et al. 2019, Eq. 7).
+  """The IWAE bound L_K of log_weights(params, z), [B] (nats), whose
+  gradient is the doubly reparameterized one (Tucker et al. 2019, Eq. 7).
 
   The gradient of L_K sends each sample z_k the cotangent
   w̃_k ∂log w_k/∂z_k, and z_k enters no other weight; DReG's encoder
