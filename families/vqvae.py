@@ -190,8 +190,9 @@ def evaluate(config, model, variables, images, rng, *, image_shape, workdir):
   (`fit_code_prior` on the training split's codes) and of the uniform one.
 
   Returns:
-    {'reconstruction_nll' and 'squared_error' (‖x − E[x | z_q]‖²), each
-    with its '_standard_error' (−log p(x | z_q) in nats per example),
+    {'reconstruction_nll' (−log p(x | z_q), nats per example) and
+    'squared_error' (‖x − E[x | z_q]‖², summed over pixels in the images'
+    own scale), each with its '_standard_error',
     'perplexity' (of the test codes' use of the K entries),
     'codes_used' (entries chosen at least once)}; with a learned prior also
     'code_prior_nll' and its '_standard_error' (−log p(k) of the test
