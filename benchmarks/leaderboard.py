@@ -10,16 +10,18 @@ own extra parameters, Adam from 1e-3 decaying to 1e-4 over --epochs, the
 paper's batch of 20, the same seed; each member's committed config with
 these fields overridden. Each member trains and is evaluated by
 `train.py` and `eval.py`'s functions in its own process; --parallel of them
-run side by side, each pinned to one core when `taskset` exists. A member whose result file exists
-is not run again, so an interrupted leaderboard resumes.
+run side by side, each pinned to one core when `taskset` exists. A member
+whose result file exists is not run again, so an interrupted leaderboard
+resumes; an output directory keeps one protocol (<output_dir>/protocol.json),
+and a rerun with another one is refused rather than mixed into its table.
 
 Per member it reports the test NLL by the IWAE bound with K = --eval_samples
 (± standard error over test images), the test ELBO, the active units, the
 training and evaluation CPU time, and the paired difference of its
 log-likelihood from the plain VAE's on the same test images, with the
 standard error of that difference: a gain is shown when it exceeds 3 of
-them. Results are written atomically to <output_dir>/leaderboard.md and
-leaderboard.json.
+them. The table is written atomically to <output_dir>/leaderboard.md and
+leaderboard.json each time a member finishes, with the members still to run.
 """
 
 import importlib
@@ -142,12 +144,18 @@ def _spawn(name: str, core: int | None) -> subprocess.Popen:
           f'--data_dir={_DATA_DIR.value}', f'--seed={_SEED.value}']
   if core is not None:
     argv = ['taskset', '-c', str(core)] + argv
-  log = open(os.path.join(_OUTPUT_DIR.value, f'{name}.log'), 'w')
+  # appended to: a resumed member keeps the log of its earlier part
+  log = open(os.path.join(_OUTPUT_DIR.value, f'{name}.log'), 'a')
   return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
 
 
+def _has_result(name: str) -> bool:
+  return os.path.exists(os.path.join(_OUTPUT_DIR.value, name, 'member.json'))
+
+
 def run_all(names: list[str]) -> None:
-  """Runs the members without a result, --parallel at a time.
+  """Runs the members without a result, --parallel at a time, and rewrites
+  the table each time one finishes.
 
   On SIGTERM it starts no other member, passes the signal on to the running
   ones (each checkpoints the step it reached) and exits with 128 + 15; a
@@ -156,8 +164,7 @@ def run_all(names: list[str]) -> None:
   Raises:
     RuntimeError: naming the members that failed, and their logs.
   """
-  pending = [n for n in names if not os.path.exists(
-      os.path.join(_OUTPUT_DIR.value, n, 'member.json'))]
+  pending = [n for n in names if not _has_result(n)]
   cores = ([int(c) for c in _CORES.value] if _CORES.value
            else list(range(_PARALLEL.value)))
   pin = shutil.which('taskset') is not None and (
@@ -188,6 +195,8 @@ def run_all(names: list[str]) -> None:
           print(f'{name}: {status}', flush=True)
           if proc.returncode and not stop:
             failed.append(name)
+          if proc.returncode == 0:
+            write_table(names)
   finally:
     signal.signal(signal.SIGTERM, previous)
   if stop:
@@ -241,6 +250,54 @@ def table(names: list[str], output_dir: str) -> tuple[str, list[dict]]:
   return '\n'.join(lines) + '\n', rows
 
 
+def _protocol() -> dict:
+  return {'epochs': _EPOCHS.value, 'batch_size': BATCH,
+          'eval_samples': _EVAL_SAMPLES.value,
+          'max_test_examples': _MAX_TEST.value, 'seed': _SEED.value}
+
+
+def check_protocol(output_dir: str) -> None:
+  """Records this run's protocol in <output_dir>/protocol.json, or checks it
+  against the one recorded there.
+
+  Raises:
+    app.UsageError: naming the fields that differ from the recorded ones.
+  """
+  path = os.path.join(output_dir, 'protocol.json')
+  if not os.path.exists(path):
+    metrics_lib.write_atomic(path, json.dumps(_protocol(), indent=2) + '\n')
+    return
+  with open(path) as f:
+    recorded = json.load(f)
+  differ = {k: (recorded.get(k), v) for k, v in _protocol().items()
+            if recorded.get(k) != v}
+  if differ:
+    raise app.UsageError(
+        f'{output_dir} holds results of another protocol (field: recorded, '
+        f'now): {differ}; use another --output_dir')
+
+
+def write_table(names: list[str]) -> str:
+  """Writes the table of the members of `names` that have a result, and
+  says which are still to run; returns its Markdown."""
+  done = [n for n in names if _has_result(n)]
+  pending = [n for n in names if n not in done]
+  markdown, rows = table(done, _OUTPUT_DIR.value)
+  header = (f'Protocol: static binarized MNIST, 784-200-200-50 tanh, Adam '
+            f'1e-3 to 1e-4, batch {BATCH}, {_EPOCHS.value} epochs, seed '
+            f'{_SEED.value}; test NLL by IWAE-{_EVAL_SAMPLES.value}, nats.\n\n')
+  if pending:
+    header += (f'{len(done)} of {len(names)} members; still to run: '
+               f'{", ".join(pending)}.\n\n')
+  metrics_lib.write_atomic(os.path.join(_OUTPUT_DIR.value, 'leaderboard.md'),
+                           header + markdown)
+  metrics_lib.write_atomic(
+      os.path.join(_OUTPUT_DIR.value, 'leaderboard.json'),
+      json.dumps({**_protocol(), 'pending': pending, 'rows': rows},
+                 indent=2) + '\n')
+  return header + markdown
+
+
 def main(argv):
   del argv
   if _MEMBER.value:
@@ -254,18 +311,9 @@ def main(argv):
   if _PARALLEL.value < 1:
     raise app.UsageError('--parallel must be >= 1')
   os.makedirs(_OUTPUT_DIR.value, exist_ok=True)
+  check_protocol(_OUTPUT_DIR.value)
   run_all(names)
-  markdown, rows = table(names, _OUTPUT_DIR.value)
-  protocol = (f'Protocol: static binarized MNIST, 784-200-200-50 tanh, Adam '
-              f'1e-3 to 1e-4, batch {BATCH}, {_EPOCHS.value} epochs, seed '
-              f'{_SEED.value}; test NLL by IWAE-{_EVAL_SAMPLES.value}, nats.\n\n')
-  metrics_lib.write_atomic(os.path.join(_OUTPUT_DIR.value, 'leaderboard.md'),
-                           protocol + markdown)
-  metrics_lib.write_atomic(
-      os.path.join(_OUTPUT_DIR.value, 'leaderboard.json'),
-      json.dumps({'epochs': _EPOCHS.value, 'eval_samples': _EVAL_SAMPLES.value,
-                  'seed': _SEED.value, 'rows': rows}, indent=2) + '\n')
-  print(protocol + markdown)
+  print(write_table(names))
 
 
 if __name__ == '__main__':

@@ -179,21 +179,30 @@ def test_leaderboard_runs_members_side_by_side_and_pairs_them(tmp_path,
   again = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
                          check=False)
   assert again.returncode == 0 and 'training on' not in again.stdout
+  assert board['pending'] == [] and board['epochs'] == 1
+  # Nor is a result of another protocol mixed into the table.
+  other = subprocess.run([a.replace('--epochs=1', '--epochs=2') for a in cmd],
+                         capture_output=True, text=True, timeout=120,
+                         check=False)
+  assert other.returncode != 0
+  assert "another protocol" in other.stderr and "'epochs': (1, 2)" in (
+      other.stderr)
 
 
 def test_leaderboard_passes_sigterm_on_and_starts_no_other_member(
     tmp_path, shared_data):
   # A session's end: the members checkpoint the step they reached, the
-  # pending ones never start, and the command exits with 128 + 15.
+  # pending ones never start, the table holds the members done, and the
+  # command exits with 128 + 15.
   from aefamily.training import checkpoints
   out = tmp_path / 'board'
   proc = subprocess.Popen(
       [sys.executable, '-m', 'aefamily.benchmarks.leaderboard',
-       f'--output_dir={out}', '--members=vae,iwae', '--epochs=50',
+       f'--output_dir={out}', '--members=vae,iwae,iwae_dreg', '--epochs=3',
        '--parallel=1', '--eval_samples=10', '--max_test_examples=100',
        f'--data_dir={shared_data / "binarized_mnist"}'],
       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-  metrics = out / 'vae' / 'metrics.jsonl'
+  metrics = out / 'iwae' / 'metrics.jsonl'
   deadline = time.monotonic() + 300
   while not (metrics.exists() and metrics.read_text().strip()):
     assert proc.poll() is None and time.monotonic() < deadline
@@ -201,11 +210,15 @@ def test_leaderboard_passes_sigterm_on_and_starts_no_other_member(
   proc.send_signal(signal.SIGTERM)
   stdout, _ = proc.communicate(timeout=300)
   assert proc.returncode == 128 + signal.SIGTERM, stdout
-  assert 'vae: stopped' in stdout and 'iwae' not in stdout, stdout
-  log = (out / 'vae.log').read_text()
+  assert 'vae: done' in stdout and 'iwae: stopped' in stdout, stdout
+  assert 'iwae_dreg' not in stdout, stdout
+  log = (out / 'iwae.log').read_text()
   stopped = int(re.search(r'SIGTERM: stopped at step (\d+)', log).group(1))
-  assert checkpoints.manager(str(out / 'vae')).latest_step() == stopped
-  assert not (out / 'vae' / 'member.json').exists()
+  assert checkpoints.manager(str(out / 'iwae')).latest_step() == stopped
+  assert not (out / 'iwae' / 'member.json').exists()
+  board = (out / 'leaderboard.md').read_text()
+  assert '| vae |' in board and '| iwae |' not in board, board
+  assert '1 of 3 members; still to run: iwae, iwae_dreg.' in board, board
 
 
 def test_leaderboard_refuses_an_unknown_member():
