@@ -210,22 +210,35 @@ def run_all(names: list[str]) -> None:
 
 def table(names: list[str], output_dir: str) -> tuple[str, list[dict]]:
   """The Markdown table and its rows, from the members' results; the
-  paired differences need 'vae' among them."""
+  paired differences need 'vae' among them.
+
+  Raises:
+    ValueError: a member's member.json or eval_test_per_example.npz is
+      missing, unreadable or lacks a field; the message names the file (delete
+      the member's directory and rerun to redo that member).
+  """
   rows, per_example = [], {}
   for name in names:
-    with open(os.path.join(output_dir, name, 'member.json')) as f:
-      result = json.load(f)
-    with np.load(os.path.join(output_dir, name,
-                              'eval_test_per_example.npz')) as arrays:
-      per_example[name] = arrays['log_likelihood']
-    r = result['results']
-    rows.append({
-        'member': name, 'nll': r['nll'],
-        'nll_standard_error': r['log_likelihood_standard_error'],
-        'elbo': r['elbo'], 'elbo_standard_error': r['elbo_standard_error'],
-        'active_units': r['active_units'][0], 'latent_dim': r['latent_dims'][0],
-        'train_cpu_minutes': result['train_cpu_seconds'] / 60,
-        'eval_cpu_minutes': result['eval_cpu_seconds'] / 60})
+    member_dir = os.path.join(output_dir, name)
+    try:
+      with open(os.path.join(member_dir, 'member.json')) as f:
+        result = json.load(f)
+      with np.load(os.path.join(member_dir,
+                                'eval_test_per_example.npz')) as arrays:
+        per_example[name] = arrays['log_likelihood']
+      r = result['results']
+      rows.append({
+          'member': name, 'nll': r['nll'],
+          'nll_standard_error': r['log_likelihood_standard_error'],
+          'elbo': r['elbo'], 'elbo_standard_error': r['elbo_standard_error'],
+          'active_units': r['active_units'][0],
+          'latent_dim': r['latent_dims'][0],
+          'train_cpu_minutes': result['train_cpu_seconds'] / 60,
+          'eval_cpu_minutes': result['eval_cpu_seconds'] / 60})
+    except (OSError, ValueError, KeyError, TypeError, IndexError) as e:
+      raise ValueError(f'member {name!r}: unreadable result in {member_dir} '
+                       f'({e!r}); delete that directory and rerun to redo '
+                       'the member') from e
   for row in rows:
     if 'vae' in per_example and row['member'] != 'vae':
       gain = per_example[row['member']] - per_example['vae']
@@ -279,7 +292,12 @@ def check_protocol(output_dir: str) -> None:
 
 def write_table(names: list[str]) -> str:
   """Writes the table of the members of `names` that have a result, and
-  says which are still to run; returns its Markdown."""
+  says which are still to run; returns its Markdown.
+
+  Raises:
+    ValueError: from `table`, naming a member whose result is unreadable;
+      nothing is written then.
+  """
   done = [n for n in names if _has_result(n)]
   pending = [n for n in names if n not in done]
   markdown, rows = table(done, _OUTPUT_DIR.value)

@@ -275,3 +275,23 @@ def test_code_shaping_tables_average_seeds_and_compare_with_the_beta_vae(
   assert '| training images (the floor) | 2.50 |' in text
   assert (out / 'fashion_samples.png').exists()
   assert (out / 'sprites_traversals.png').exists()
+
+
+@pytest.mark.parametrize('damage', ['truncated json', 'no npz', 'no field'])
+def test_leaderboard_table_names_a_member_whose_result_is_unreadable(
+    tmp_path, damage):
+  from aefamily.benchmarks import leaderboard
+  member = tmp_path / 'vae'
+  member.mkdir()
+  result = {'results': {}, 'train_cpu_seconds': 1.0, 'eval_cpu_seconds': 1.0}
+  text = json.dumps(result)
+  if damage == 'truncated json':
+    text = text[:10]
+  if damage == 'no field':  # a result without its test NLL
+    text = json.dumps({**result, 'results': {'elbo': -90.0}})
+  (member / 'member.json').write_text(text)
+  if damage != 'no npz':
+    np.savez(member / 'eval_test_per_example.npz',
+             log_likelihood=np.zeros(3))
+  with pytest.raises(ValueError, match=r"member 'vae': unreadable result in "):
+    leaderboard.table(['vae'], str(tmp_path))
