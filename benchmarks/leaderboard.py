@@ -62,6 +62,11 @@ MEMBERS: dict[str, Member] = {
                lambda steps: {'model.flow': 'radial'}),
     'iaf': ('binarized_mnist_vae_iaf', lambda steps: {}),
     'hvae': ('binarized_mnist_hvae', lambda steps: {}),
+    # Two ideas of the table at once: the VampPrior's prior under the IWAE
+    # bound (K = 5) with its best encoder gradient at K = 5, STL.
+    'vampprior_iwae_stl': ('binarized_mnist_iwae',
+                           lambda steps: {'gradient': 'stl',
+                                          'model.num_pseudo_inputs': 500}),
 }
 # Burda et al.'s batch: 5 times the updates of a batch of 100 per pass (at
 # 100 epochs 1.2 nats better for the VAE and the DReG IWAE). On a CPU core

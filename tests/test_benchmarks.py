@@ -295,3 +295,20 @@ def test_leaderboard_table_names_a_member_whose_result_is_unreadable(
              log_likelihood=np.zeros(3))
   with pytest.raises(ValueError, match=r"member 'vae': unreadable result in "):
     leaderboard.table(['vae'], str(tmp_path))
+
+
+def test_every_leaderboard_member_is_a_valid_config_of_the_protocol():
+  from aefamily.benchmarks import leaderboard
+  for name in leaderboard.MEMBERS:
+    config = leaderboard.member_config(
+        name, epochs=3, eval_samples=10, max_test_examples=0,
+        data_dir='unused', seed=0)
+    settings = experiment.validate_config(config, num_devices=1)
+    assert config.batch_size == leaderboard.BATCH, name
+    assert config.num_epochs == 3, name
+    if name.startswith('vampprior'):
+      assert settings.model.num_pseudo_inputs == 500, name
+  combined = experiment.validate_config(leaderboard.member_config(
+      'vampprior_iwae_stl', epochs=3, eval_samples=10, max_test_examples=0,
+      data_dir='unused', seed=0), num_devices=1)
+  assert combined.num_samples == 5 and combined.gradient == 'stl'
