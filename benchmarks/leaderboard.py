@@ -219,8 +219,9 @@ def table(names: list[str], output_dir: str) -> tuple[str, list[dict]]:
 
   Raises:
     ValueError: a member's member.json or eval_test_per_example.npz is
-      missing, unreadable or lacks a field; the message names the file (delete
-      the member's directory and rerun to redo that member).
+      missing, unreadable or lacks a field; the message names the member,
+      its directory and the cause (delete that directory and rerun to redo
+      the member).
   """
   rows, per_example = [], {}
   for name in names:
