@@ -69,9 +69,9 @@ def test_adagrad_divides_by_the_root_of_the_summed_squared_gradients():
   g = np.array([0.5, 4.0], np.float32)
   for step in (1, 2):
     updates, state = tx.update({'w': g}, state, params)
-    # optax's accumulator starts at 0.1: Σ g² = 0.1 + step · g².
-    np.testing.assert_allclose(updates['w'],
-                               -0.1 * g / np.sqrt(0.1 + step * g**2),
+    # The accumulator starts at 0 (Duchi et al. 2011): the first step is
+    # about −lr · sign(g), the second −lr / √2 · sign(g).
+    np.testing.assert_allclose(updates['w'], -0.1 * np.sign(g) / np.sqrt(step),
                                rtol=1e-5)
 
 

@@ -69,8 +69,11 @@ OPTIMIZERS: dict[str, Callable[[ml_collections.ConfigDict, optax.Schedule],
                                 optax.GradientTransformation]] = {
     'adam': lambda opt, lr: optax.adam(lr, b1=opt.b1, b2=opt.b2, eps=opt.eps),
     'sgd': lambda opt, lr: optax.sgd(lr),
-    # Duchi et al. 2011, optax's defaults; MADE's authors train with it.
-    'adagrad': lambda opt, lr: optax.adagrad(lr),
+    # Duchi et al. 2011 as MADE's authors train with it: the accumulator
+    # starts at 0, so the first step moves each weight by about lr. optax's
+    # default start of 0.1 turns small gradients into SGD at lr / √0.1.
+    'adagrad': lambda opt, lr: optax.adagrad(
+        lr, initial_accumulator_value=0.0, eps=1e-6),
 }
 
 
