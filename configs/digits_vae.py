@@ -1,7 +1,8 @@
 """The README's main job: a VAE on scikit-learn's embedded 8×8 digits.
 
-Needs no download and trains in about a minute on a 2-core CPU. The gray
-digits are binarized dynamically during training (a fresh Bernoulli draw per
+Needs no download and trains in under 20 seconds on a 2-core CPU (17 s of
+wall-clock, 15 s of CPU, for `python -m aefamily.train --config=digits_vae`).
+The gray digits are binarized dynamically during training (a fresh Bernoulli draw per
 epoch) and once, with a fixed seed, for evaluation.
 """
 
