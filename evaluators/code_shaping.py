@@ -77,28 +77,38 @@ def encode(model, variables, images: np.ndarray) -> np.ndarray:
 def evaluate(config: ml_collections.ConfigDict, model, variables,
              images: np.ndarray, rng: jax.Array, *,
              image_shape: tuple[int, ...], workdir: str,
-             code_sampler=None) -> dict:
-  """The test reconstruction and the codes' match to the prior N(0, I).
+             code_sampler=None, prior_variance: float = 1.0) -> dict:
+  """The test reconstruction and the codes' match to the prior
+  N(0, prior_variance · I).
 
   Writes samples.png (the decoder's means at codes drawn by code_sampler,
-  by default from the prior N(0, I)) and reconstructions.png into workdir;
-  with config.eval.classifier_workdir, also measures the samples'
-  Fréchet distance (`sample_quality`).
+  by default from the prior the model trained against,
+  N(0, prior_variance · I)) and reconstructions.png into workdir; with
+  config.eval.classifier_workdir, also measures the samples' Fréchet
+  distance (`sample_quality`) of the same draws.
 
   Args:
     config, model, variables, images, rng, image_shape, workdir: as every
       family's evaluate.
     code_sampler: (rng, n) -> [n, d] codes to decode as samples; None for
-      the prior N(0, I).
+      the prior N(0, prior_variance · I).
+    prior_variance: σ² of the Gaussian prior the loss used (the WAE's
+      config.prior_variance; 1 for the AAE's N(0, I)).
+
+  Raises:
+    ValueError: for prior_variance <= 0.
 
   Returns:
     {'reconstruction_nll' and its '_standard_error' (−log p(x | G(E(x))),
     nats per example; for 8-bit data with a discretized logistic also
     'reconstruction_bits_per_dim'), 'squared_error' and its
     '_standard_error' (‖x − E[x | G(E(x))]‖², per example), 'code_mean' and
-    'code_variance' (per code dimension, over the test codes: 0 and 1 for
-    codes distributed as the prior)}, and those of `sample_quality`.
+    'code_variance' (per code dimension, over the test codes: 0 and
+    prior_variance for codes distributed as the prior)}, and those of
+    `sample_quality`.
   """
+  if not prior_variance > 0:
+    raise ValueError(f'prior_variance must be > 0, got {prior_variance}')
   @jax.jit
   def measure(x):
     z = model.apply(variables, x, method=model.encode)
@@ -123,8 +133,9 @@ def evaluate(config: ml_collections.ConfigDict, model, variables,
 
   decode_means = jax.jit(lambda z: model.apply(
       variables, z, method=model.decode).mean())
+  scale = float(np.sqrt(prior_variance))
   sample_codes = code_sampler or (
-      lambda key, n: jax.random.normal(key, (n, codes.shape[1])))
+      lambda key, n: scale * jax.random.normal(key, (n, codes.shape[1])))
 
   def draw_samples(key, n):
     return decode_means(jnp.asarray(sample_codes(key, n)))

@@ -4,7 +4,8 @@ Family 'wae'. Config fields: config.model (`families.adversarial.CodeModel`,
 without its discriminator), config.penalty_weight (λ), config.cost and
 config.prior_variance. One player: the loss is `objectives.wae.wae_loss`.
 eval.py measures the reconstruction and the codes
-(`evaluators.code_shaping`).
+(`evaluators.code_shaping`), and decodes samples from the prior the loss
+trained against, N(0, config.prior_variance · I).
 """
 
 import dataclasses
@@ -38,6 +39,15 @@ class WAESettings:
           f'{self.prior_variance}')
 
 
+def evaluate(config, model, variables, images, rng, *, image_shape, workdir):
+  """`evaluators.code_shaping.evaluate` with the prior of the loss,
+  N(0, config.prior_variance · I): samples.png and the Fréchet distance
+  decode its draws, and 'code_variance' is to be read against σ²."""
+  return code_shaping_evaluator.evaluate(
+      config, model, variables, images, rng, image_shape=image_shape,
+      workdir=workdir, prior_variance=config.prior_variance)
+
+
 registry.register(registry.Family(
     name='wae', settings=WAESettings,
     build_model=lambda s, train: build_autoencoder(s.model, train),
@@ -45,4 +55,4 @@ registry.register(registry.Family(
     build_loss=lambda s, model: functools.partial(
         wae_loss, model=model, penalty_weight=s.penalty_weight, cost=s.cost,
         prior_variance=s.prior_variance),
-    evaluate=code_shaping_evaluator.evaluate))
+    evaluate=evaluate))

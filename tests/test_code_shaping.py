@@ -546,3 +546,78 @@ def test_the_vae_reconstruction_error_decodes_the_posterior_mean():
   np.testing.assert_allclose(nll, expected, rtol=1e-5)
   np.testing.assert_allclose(squared, jnp.sum((x - mean) ** 2, -1),
                              rtol=1e-5)
+
+
+# --- Each member's evaluation samples from the prior its loss uses -----------
+
+
+class _IdentityAutoencoder:
+  """A stand-in flax-free 'module': E(x) = x and p(x | z) = N(z, I), so the
+  decoded sample means are the prior draws themselves."""
+  likelihood = 'gaussian'
+  data_dim = 16
+
+  def encode(self, x):
+    return x
+
+  def decode(self, z):
+    from aefamily.models.distributions import Normal
+    return Normal(z, jnp.zeros_like(z))
+
+  def apply(self, variables, x, method=None):
+    del variables
+    if method is not None:
+      return method(x)
+    return x, self.decode(x)
+
+
+def _wae_evaluation_prior_draws(monkeypatch, tmp_path, prior_variance, n):
+  """The codes family 'wae''s evaluate decodes into samples.png and into the
+  Fréchet distance's samples, with the identity autoencoder."""
+  from aefamily.evaluators import code_shaping as evaluator
+  from aefamily.training import registry
+  config = fashion_mnist_wae.get_config()
+  config.prior_variance = prior_variance
+  config.eval.classifier_workdir = 'a classifier run'
+  grids, fd_draws = [], []
+  monkeypatch.setattr(evaluator, 'save_samples_and_reconstructions',
+                      lambda workdir, samples, *a: grids.append(samples))
+  monkeypatch.setattr(evaluator, 'sample_quality',
+                      lambda c, draw, images: fd_draws.append(draw) or {})
+  model = _IdentityAutoencoder()
+  images = np.asarray(jax.random.normal(jax.random.key(0), (100, 16)))
+  registry.get('wae').evaluate(config, model, {}, images, jax.random.key(1),
+                               image_shape=(4, 4), workdir=str(tmp_path))
+  fd = np.asarray(fd_draws[0](jax.random.key(2), n))
+  return model, np.asarray(grids[0]), fd
+
+
+@pytest.mark.parametrize('prior_variance', [1.0, 4.0])
+def test_the_wae_evaluation_draws_codes_from_its_training_prior(
+    monkeypatch, tmp_path, prior_variance):
+  model, grid, draws = _wae_evaluation_prior_draws(
+      monkeypatch, tmp_path, prior_variance, 2000)
+  assert grid.shape == (64, 16)
+  # The sample variance of 32,000 N(0, σ²) values has standard error
+  # σ² √(2 / 32,000); 5 of them (N(0, I) draws miss σ² = 4 by 90).
+  for values in (draws, grid):
+    se = prior_variance * np.sqrt(2 / (values.size - 1))
+    assert abs(values.var() - prior_variance) < 5 * se, values.var()
+  # The prior of the loss: its MMD² between its own prior draws and codes
+  # that are the evaluation's draws is unbiased, so it averages 0 when the
+  # two priors are one distribution. 20 batches of 100; the mean's standard
+  # error from their spread.
+  penalties = np.array([float(wae_loss(
+      {}, {'image': jnp.asarray(batch)}, jax.random.key(10 + i),
+      model=model, prior_variance=prior_variance)[1].metrics['mmd'])
+                        for i, batch in enumerate(draws.reshape(20, 100, 16))])
+  se = penalties.std(ddof=1) / np.sqrt(len(penalties))
+  assert abs(penalties.mean()) < 4 * se, (penalties.mean(), se)
+  # The check has the power to see a wrong prior: N(0, I) codes against
+  # N(0, 4I) prior draws, or the reverse.
+  wrong = np.array([float(wae_loss(
+      {}, {'image': jnp.asarray(batch) * 2 ** np.sign(2.5 - prior_variance)},
+      jax.random.key(10 + i), model=model, prior_variance=prior_variance)[
+          1].metrics['mmd']) for i, batch in enumerate(draws.reshape(
+              20, 100, 16))])
+  assert wrong.mean() > 10 * se, (wrong.mean(), se)
