@@ -193,7 +193,9 @@ class VAESettings:
 @dataclasses.dataclass(frozen=True)
 class IWAESettings:
   """Family 'iwae': the K-sample importance-weighted bound, with the
-  reparameterization, STL or DReG encoder gradient."""
+  reparameterization, STL or DReG encoder gradient. DReG's path weight
+  (1 − β) w̃ + β w̃² follows β and its warm-up, so it stays unbiased for
+  any config.beta (`objectives.vae.dreg_bound`)."""
   model: VAEModel = VAEModel()
   num_samples: int = 5
   beta: KLWeight = KLWeight()

@@ -74,46 +74,65 @@ def iwae_bound(log_w: jax.Array) -> jax.Array:
 
 
 def dreg_bound(log_weights: Callable[[Any, Any], jax.Array], params,
-               z) -> jax.Array:
+               z, beta: jax.Array | float = 1.0) -> jax.Array:
   """The IWAE bound L_K of log_weights(params, z), [B] (nats), whose
-  gradient is the doubly reparameterized one (Tucker et al. 2019, Eq. 7).
+  gradient is the doubly reparameterized one (Tucker et al. 2019, Eq. 7),
+  redone for tempered weights.
+
+  For log w_k = log p(x | z_k) + β (log p(z_k) − log q_φ(z_k | x)) with
+  z_k = z(ε_k, φ), the total derivative is
+  ∇_φ L_K = Σ_k w̃_k [∂log w_k/∂z_k · ∂z_k/∂φ − β ∂log q_φ(z_k | x)/∂φ].
+  The score term's expectation is rewritten by the reparameterization
+  identity E_q[f(z) ∂_φ log q_φ(z)] = E_ε[∂f/∂z · ∂z/∂φ], applied to
+  f = w̃_k as a function of z_k (the other samples held, independent of
+  z_k), with ∂w̃_k/∂log w_k = w̃_k − w̃_k²:
+  E[w̃_k ∂_φ log q_φ(z_k)] = E[(w̃_k − w̃_k²) ∂log w_k/∂z_k · ∂z_k/∂φ].
+  Hence
+  ∇_φ E[L_K] = E Σ_k ((1 − β) w̃_k + β w̃_k²) ∂log w_k/∂z_k · ∂z_k/∂φ,
+  Tucker et al.'s w̃_k² at β = 1, and at β = 0 (where log w_k does not
+  depend on φ but through z_k) the reparameterization gradient itself,
+  sample by sample.
 
   The gradient of L_K sends each sample z_k the cotangent
-  w̃_k ∂log w_k/∂z_k, and z_k enters no other weight; DReG's encoder
-  gradient Σ_k w̃_k² ∂log w_k/∂z_k · ∂z_k/∂φ is therefore that cotangent
-  scaled once more by w̃_k, while params keep Σ_k w̃_k ∇ log w_k. So one
-  pass through the decoder, forward and back, gives both.
+  w̃_k ∂log w_k/∂z_k, and z_k enters no other weight; the encoder
+  gradient above is therefore that cotangent scaled by (1 − β) + β w̃_k,
+  while params keep Σ_k w̃_k ∇ log w_k. So one pass through the decoder,
+  forward and back, gives both.
 
   Args:
-    log_weights: (params, z) -> [K, B] log importance weights, with the
-      parameters of q stopped in log q(z | x) (Tucker et al. §3).
+    log_weights: (params, z) -> [K, B] tempered log importance weights,
+      with the parameters of q stopped in log q(z | x) (Tucker et al. §3).
     params: what the decoder's gradient flows to.
     z: a pytree of reparameterized samples, each [K, B, ...]: the encoder's
       gradient flows through them.
+    beta: the scalar β ≥ 0 that multiplies log p(z) − log q(z | x) in
+      log_weights (no gradient flows to it).
   """
   fn, consts = jax.closure_convert(log_weights, params, z)
-  return _dreg_bound(fn, params, z, *consts)
+  return _dreg_bound(fn, params, z, jnp.asarray(beta, jnp.float32), *consts)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
-def _dreg_bound(fn, params, z, *consts):
+def _dreg_bound(fn, params, z, beta, *consts):
+  del beta
   return iwae_bound(fn(params, z, *consts))
 
 
-def _dreg_bound_fwd(fn, params, z, *consts):
+def _dreg_bound_fwd(fn, params, z, beta, *consts):
   log_w, pullback = jax.vjp(lambda p, z: fn(p, z, *consts), params, z)
   weights = jax.nn.softmax(log_w, axis=0)                        # w̃, [K, B]
-  return iwae_bound(log_w), (weights, pullback, consts)
+  return iwae_bound(log_w), (weights, beta, pullback, consts)
 
 
 def _dreg_bound_bwd(fn, residuals, g):
   del fn
-  weights, pullback, consts = residuals
+  weights, beta, pullback, consts = residuals
   params_bar, z_bar = pullback(g * weights)       # ∂L_K: w̃_k ∂log w_k
+  path = (1 - beta) + beta * weights              # × this: (1−β)w̃ + βw̃²
   z_bar = jax.tree.map(
-      lambda t: t * weights.reshape(weights.shape + (1,) * (t.ndim - 2)),
-      z_bar)                                      # w̃_k² on the z path
-  return (params_bar, z_bar, *(jax.tree.map(jnp.zeros_like, consts)))
+      lambda t: t * path.reshape(path.shape + (1,) * (t.ndim - 2)), z_bar)
+  return (params_bar, z_bar, jnp.zeros_like(beta),
+          *(jax.tree.map(jnp.zeros_like, consts)))
 
 
 _dreg_bound.defvjp(_dreg_bound_fwd, _dreg_bound_bwd)
@@ -274,8 +293,10 @@ def vae_loss(params, batch: Batch, rng: jax.Array, *, model,
   With gradient='stl' ("sticking the landing", Roeder et al. 2017, Eq. 8),
   log q(z_k | x) is evaluated with q's parameters under `stop_gradient`, so
   the encoder follows only the path derivative through z_k: the score term
-  removed has expectation zero, so the gradient stays unbiased for the
-  ELBO's, and vanishes at q = p(z | x). It needs the Monte Carlo KL.
+  removed, −β ∂_φ log q_φ(z_k | x), has expectation zero for every β (each
+  sample's score has mean zero), so the gradient stays unbiased for the
+  β-ELBO's, and at β = 1 vanishes at q = p(z | x). It needs the Monte Carlo
+  KL.
 
   Args:
     params: the model's variables.
@@ -348,12 +369,16 @@ def iwae_loss(params, batch: Batch, rng: jax.Array, *, model,
   * 'reparameterization': Σ_k w̃_k ∇ log w_k with normalized weights w̃
     (Burda et al., Eq. 14).
   * 'stl': the same with log q(z_k | x) at stopped parameters (Roeder et
-    al. 2017). For K > 1 it is biased for ∇L_K (Tucker et al. 2019, §3).
+    al. 2017). For K > 1 it is biased for ∇L_K (Tucker et al. 2019, §3);
+    for K = 1 it is unbiased at every β.
   * 'dreg': the doubly reparameterized gradient (Tucker et al. 2019,
-    Eq. 7): the encoder φ receives Σ_k w̃_k² ∂log w_k/∂z_k · ∂z_k/∂φ, which
-    is unbiased for ∇_φ E[L_K] and whose signal-to-noise ratio does not
-    decay with K; the decoder keeps Σ_k w̃_k ∇_θ log w_k. One decoder pass
-    forward and back computes both (`dreg_bound`).
+    Eq. 7), redone for the tempered weights (`dreg_bound` derives it): the
+    encoder φ receives Σ_k ((1 − β) w̃_k + β w̃_k²) ∂log w_k/∂z_k · ∂z_k/∂φ,
+    which is unbiased for ∇_φ E[L_K] at every β (Tucker et al.'s w̃_k² at
+    β = 1; the reparameterization gradient itself at β = 0) and whose
+    signal-to-noise ratio does not decay with K at β = 1; the decoder
+    keeps Σ_k w̃_k ∇_θ log w_k. One decoder pass forward and back computes
+    both.
 
   Args:
     params: the model's variables.
@@ -387,7 +412,7 @@ def iwae_loss(params, batch: Batch, rng: jax.Array, *, model,
   if gradient == 'dreg':  # XLA shares the decoder's forward pass with terms
     bound = dreg_bound(lambda params, z: tempered(
         log_weight_terms(params, x, z, posterior, model=model), beta),
-                       params, z)
+                       params, z, beta)
   else:
     bound = iwae_bound(tempered(terms, beta))
   log_w = sg(tempered(terms))

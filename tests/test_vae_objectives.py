@@ -392,20 +392,52 @@ def test_stl_sticks_the_landing(linear_gaussian):
   assert plain.std(0).max() > 0.1
 
 
-def test_dreg_is_unbiased_and_lowers_the_encoder_variance(linear_gaussian):
+@pytest.mark.parametrize('beta', [0.0, 0.5, 1.0])
+def test_dreg_is_unbiased_at_every_beta(linear_gaussian, beta):
   """DReG and the IWAE's reparameterization gradient estimate the same
-  ∇_φ E[L_K]; at K = 50 DReG's variance is far smaller (Tucker et al.
-  2019, Fig. 2)."""
+  ∇_φ E[L_K] of the tempered weights, K = 5: the path weight
+  (1 − β) w̃ + β w̃² (`dreg_bound`); w̃² alone is biased for β ≠ 1."""
   lg = linear_gaussian
   params, x = lg['params'](enc_scale=0.6, log_var_shift=1.0), lg['x'][:20]
-  for k, draws in ((5, 2000), (50, 400)):
-    dreg = _encoder_gradient_draws(iwae_loss, params, x, draws, seed=8,
-                                   model=lg['model'], num_samples=k,
-                                   gradient='dreg')
-    plain = _encoder_gradient_draws(iwae_loss, params, x, draws, seed=9,
-                                    model=lg['model'], num_samples=k)
-    _assert_unbiased(dreg, plain.mean(0),
-                     plain.std(0, ddof=1) / math.sqrt(draws))
+  draws = 2000
+  dreg = _encoder_gradient_draws(iwae_loss, params, x, draws, seed=8,
+                                 model=lg['model'], num_samples=5,
+                                 gradient='dreg', beta=beta)
+  plain = _encoder_gradient_draws(iwae_loss, params, x, draws, seed=9,
+                                  model=lg['model'], num_samples=5,
+                                  beta=beta)
+  _assert_unbiased(dreg, plain.mean(0),
+                   plain.std(0, ddof=1) / math.sqrt(draws))
+
+
+def test_dreg_at_beta_zero_is_the_reparameterization_gradient(linear_gaussian):
+  """At β = 0, log w_k = log p(x | z_k) depends on φ only through z_k, so
+  the score term is absent and DReG's weight (1 − β) w̃ + β w̃² = w̃ gives
+  the reparameterization gradient draw by draw."""
+  lg = linear_gaussian
+  params, x = lg['params'](enc_scale=0.6, log_var_shift=1.0), lg['x'][:20]
+  kwargs = dict(model=lg['model'], num_samples=5, beta=0.0)
+  dreg = _encoder_gradient_draws(iwae_loss, params, x, 20, seed=14,
+                                 gradient='dreg', **kwargs)
+  plain = _encoder_gradient_draws(iwae_loss, params, x, 20, seed=14,
+                                  **kwargs)
+  np.testing.assert_allclose(dreg, plain, rtol=1e-4,
+                             atol=1e-5 * np.abs(plain).max())
+
+
+def test_dreg_lowers_the_encoder_variance(linear_gaussian):
+  """At K = 50 DReG stays unbiased and its variance is far smaller than
+  the reparameterization gradient's (Tucker et al. 2019, Fig. 2)."""
+  lg = linear_gaussian
+  params, x = lg['params'](enc_scale=0.6, log_var_shift=1.0), lg['x'][:20]
+  draws = 400
+  dreg = _encoder_gradient_draws(iwae_loss, params, x, draws, seed=8,
+                                 model=lg['model'], num_samples=50,
+                                 gradient='dreg')
+  plain = _encoder_gradient_draws(iwae_loss, params, x, draws, seed=9,
+                                  model=lg['model'], num_samples=50)
+  _assert_unbiased(dreg, plain.mean(0),
+                   plain.std(0, ddof=1) / math.sqrt(draws))
   ratio = plain.var(0).sum() / dreg.var(0).sum()
   assert ratio > 10, ratio  # 38 measured
 
@@ -426,7 +458,8 @@ def test_dreg_leaves_the_decoder_gradient_alone(linear_gaussian):
 
 def test_dreg_bound_weights_the_sample_path_by_the_squared_weights():
   """On log w_k = −|z_k − θ|²/2 + c_k, by hand: ∂L_K/∂θ = Σ_k w̃_k (z_k − θ)
-  and DReG's ∂/∂z_k = −w̃_k² (z_k − θ) (Tucker et al. 2019, Eq. 7)."""
+  and DReG's ∂/∂z_k = −w̃_k² (z_k − θ) (Tucker et al. 2019, Eq. 7), or
+  −((1 − β) w̃_k + β w̃_k²) (z_k − θ) for weights tempered by β."""
   rng = np.random.default_rng(0)
   z = rng.normal(size=(6, 3, 2))                            # [K, B, d]
   theta, c = rng.normal(size=2), rng.normal(size=(6, 3))
@@ -443,6 +476,11 @@ def test_dreg_bound_weights_the_sample_path_by_the_squared_weights():
       g_theta, np.einsum('kb,kbd->d', w, z - theta), rtol=1e-5, atol=1e-6)
   np.testing.assert_allclose(g_z, -(w ** 2)[..., None] * (z - theta),
                              rtol=1e-5, atol=1e-6)
+  # Tempered weights: the path weight is (1 − β) w̃ + β w̃².
+  g_z = jax.grad(lambda z: jnp.sum(dreg_bound(log_w, theta, z, 0.3)))(z)
+  np.testing.assert_allclose(
+      g_z, -(0.7 * w + 0.3 * w ** 2)[..., None] * (z - theta), rtol=1e-5,
+      atol=1e-6)
   # Under jit, with an integer array among what log_weights closes over.
   mask = jnp.array([1, 0])
   masked = jax.jit(jax.grad(lambda t, z, mask: jnp.sum(dreg_bound(
