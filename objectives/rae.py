@@ -9,8 +9,11 @@ decoder D, trained on
 the reconstruction, a bound on the codes' size in place of the VAE's KL,
 and a regularizer of the decoder in place of the VAE's noise injection:
 
-* 'l2' (RAE-L2): ‖θ_D‖², the decoder's weights (Tikhonov regularization,
-  the small-noise limit of noise injection);
+* 'l2' (RAE-L2): ‖θ_D‖², the sum of squares of the decoder's weights —
+  its dense and convolution kernels, not its biases (Tikhonov
+  regularization, the small-noise limit of noise injection, which
+  smooths D through its kernels; a bias moves D's output without changing
+  its slope, and weight decay leaves biases alone, *Deep Learning* §7.1);
 * 'gradient' (RAE-GP): ‖∇_z D(z)‖² at z = E(x), here the squared
   Frobenius norm of the decoder's Jacobian Σ_{i,j} (∂D_i/∂z_j)², the
   expected squared change of D's output per unit of isotropic noise added to
@@ -46,6 +49,16 @@ def decoder_jacobian_norm(params: Any, z: jax.Array, *,
   return jnp.sum(jnp.square(jacobians), axis=(-2, -1))
 
 
+def decoder_weight_norm(params: Any) -> jax.Array:
+  """‖θ_D‖², RAE-L2's regularizer: the sum of the squares of every kernel
+  (dense or convolution) of the decoder, biases excluded; a scalar."""
+  leaves = jax.tree_util.tree_flatten_with_path(
+      params['params']['decoder'])[0]
+  return sum((jnp.sum(jnp.square(w)) for path, w in leaves
+              if getattr(path[-1], 'key', None) == 'kernel'),
+             jnp.zeros(()))
+
+
 def rae_loss(params: Any, batch: dict[str, jax.Array], rng: jax.Array, *,
              model: Any, code_weight: float = 1e-4,
              decoder_penalty: str = 'gradient',
@@ -58,7 +71,8 @@ def rae_loss(params: Any, batch: dict[str, jax.Array], rng: jax.Array, *,
     rng: unused (the RAE is deterministic); the shared signature.
     model: the module.
     code_weight: β ≥ 0, the weight of ½‖z‖².
-    decoder_penalty: 'none', 'l2' or 'gradient' (see the module docstring).
+    decoder_penalty: 'none', 'l2' (the decoder's kernels, not its biases)
+      or 'gradient' (see the module docstring).
     penalty_weight: λ ≥ 0, the weight of the decoder's regularizer.
 
   Returns:
@@ -83,8 +97,7 @@ def rae_loss(params: Any, batch: dict[str, jax.Array], rng: jax.Array, *,
   squared = jnp.mean(jnp.sum(jnp.square(x - reconstruction.mean()), -1))
   code_norm = jnp.mean(0.5 * jnp.sum(jnp.square(z), -1))
   if decoder_penalty == 'l2':
-    penalty = sum(jnp.sum(jnp.square(w)) for w in
-                  jax.tree.leaves(params['params']['decoder']))
+    penalty = decoder_weight_norm(params)
   elif decoder_penalty == 'gradient':
     penalty = jnp.mean(decoder_jacobian_norm(params, z, model=model))
   else:

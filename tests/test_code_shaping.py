@@ -212,6 +212,9 @@ def test_the_rae_gradient_penalty_is_the_decoders_jacobian_norm():
 def test_the_rae_loss_terms():
   from aefamily.objectives.rae import rae_loss
   model, variables, x = _linear_gaussian_decoder()
+  # A nonzero output bias, which RAE-L2 leaves out: only the kernel counts.
+  variables = jax.tree_util.tree_map_with_path(
+      lambda path, w: w + 1.0 if path[-1].key == 'bias' else w, variables)
   batch, rng = {'image': x}, jax.random.key(0)
   base, aux = rae_loss(variables, batch, rng, model=model, code_weight=0.0,
                        decoder_penalty='none')
@@ -220,8 +223,8 @@ def test_the_rae_loss_terms():
       (np.asarray(x) - np.asarray(reconstruction.mean()))**2, -1)), rtol=1e-6)
   l2, aux = rae_loss(variables, batch, rng, model=model, code_weight=2.0,
                      decoder_penalty='l2', penalty_weight=0.5)
-  weights = sum(float(np.sum(np.asarray(w)**2)) for w in
-                jax.tree.leaves(variables['params']['decoder']))
+  kernel = variables['params']['decoder']['output']['kernel']
+  weights = float(np.sum(np.asarray(kernel, np.float64)**2))
   code = float(np.mean(0.5 * np.sum(np.asarray(z)**2, -1)))
   np.testing.assert_allclose(l2, base + 2.0 * code + 0.5 * weights,
                              rtol=1e-5)
