@@ -90,6 +90,10 @@ def with_family_defaults(
 # config.eval.checkpoint: the latest, or the one of the best validation loss.
 CHECKPOINTS = ('latest', 'best')
 
+# Seeds feed jax.random.key (eval.py uses seed + 1) and NumPy's generators;
+# keys of seeds from 2**32 on would repeat those below.
+MAX_SEED = 2**31
+
 
 def validate_config(config: ml_collections.ConfigDict,
                     num_devices: int) -> Any:
@@ -103,9 +107,12 @@ def validate_config(config: ml_collections.ConfigDict,
     The family's settings (`family_settings`).
 
   Raises:
-    ValueError: for an unknown family, dataset, source or binarization,
-      non-positive sizes or sample counts, a batch the devices cannot share
-      evenly, or a field the family does not declare (`family_settings`).
+    ValueError: for an unknown family, dataset, source, binarization or
+      eval split, non-positive sizes or sample counts, a seed outside
+      [0, MAX_SEED), an optimizer `optimizers.check_config` refuses (a
+      learning rate that is negative, zero or NaN), a batch the devices
+      cannot share evenly, or a field the family does not declare
+      (`family_settings`).
   """
   choices = {'binarization': input_pipeline.BINARIZATIONS,
              'data_source': input_pipeline.SOURCES}
@@ -140,6 +147,15 @@ def validate_config(config: ml_collections.ConfigDict,
     value = _field(config, field)
     if value < 0:
       raise ValueError(f'config.{field} must be >= 0, got {value}')
+  seed = config.seed
+  if (isinstance(seed, bool) or not isinstance(seed, int)
+      or not 0 <= seed < MAX_SEED):
+    raise ValueError(f'config.seed must be an int in [0, {MAX_SEED}), got '
+                     f'{seed!r}')
+  optimizers.check_config(config.optimizer)
+  if config.eval.split not in input_pipeline.SPLITS:
+    raise ValueError(f'config.eval.split={config.eval.split!r}; choose from '
+                     f'{input_pipeline.SPLITS}')
   if config.batch_size % num_devices:
     raise ValueError(f'config.batch_size={config.batch_size} is not '
                      f'divisible by the {num_devices} devices')

@@ -92,6 +92,41 @@ def halve_on_rise(steps_per_epoch: int) -> optax.GradientTransformationExtraArgs
       accumulation_size=max(1, steps_per_epoch))
 
 
+def _positive(value) -> bool:
+  return (isinstance(value, (int, float)) and not isinstance(value, bool)
+          and value > 0 and math.isfinite(value))
+
+
+def check_config(opt: ml_collections.ConfigDict) -> None:
+  """Checks config.optimizer: a known name and schedule, a positive finite
+  learning rate (and final rate for 'exponential'), and Adam's β1, β2 in
+  [0, 1) and ε > 0.
+
+  Raises:
+    ValueError: naming the first field at fault and its value.
+  """
+  if opt.name not in OPTIMIZERS:
+    raise ValueError(f'config.optimizer.name={opt.name!r}; choose from '
+                     f'{tuple(OPTIMIZERS)}')
+  if opt.schedule not in SCHEDULES:
+    raise ValueError(f'config.optimizer.schedule={opt.schedule!r}; choose '
+                     f'from {tuple(SCHEDULES)}')
+  rates = ['learning_rate'] + (['final_learning_rate']
+                               if opt.schedule == 'exponential' else [])
+  for field in rates:
+    if not _positive(opt[field]):
+      raise ValueError(f'config.optimizer.{field} must be positive and '
+                       f'finite, got {opt[field]}')
+  if opt.name == 'adam':
+    for field in ('b1', 'b2'):
+      if not 0 <= opt[field] < 1:
+        raise ValueError(f'config.optimizer.{field} must be in [0, 1), got '
+                         f'{opt[field]}')
+    if not _positive(opt.eps):
+      raise ValueError(f'config.optimizer.eps must be positive and finite, '
+                       f'got {opt.eps}')
+
+
 def make_optimizer(config: ml_collections.ConfigDict, total_steps: int, *,
                    steps_per_epoch: int | None = None
                    ) -> optax.GradientTransformationExtraArgs:
@@ -104,16 +139,10 @@ def make_optimizer(config: ml_collections.ConfigDict, total_steps: int, *,
   total_steps // config.num_epochs).
 
   Raises:
-    ValueError: for an unknown optimizer or schedule, or a learning rate
-      that is not positive.
+    ValueError: for a config.optimizer that `check_config` refuses.
   """
+  check_config(config.optimizer)
   opt = config.optimizer
-  if not (opt.learning_rate > 0 and math.isfinite(opt.learning_rate)):
-    raise ValueError(f'learning_rate must be positive, got '
-                     f'{opt.learning_rate}')
-  if opt.name not in OPTIMIZERS:
-    raise ValueError(f'unknown optimizer {opt.name!r}; choose from '
-                     f'{tuple(OPTIMIZERS)}')
   tx = OPTIMIZERS[opt.name](opt, make_schedule(config, total_steps))
   if opt.schedule == 'halve_on_rise':
     if steps_per_epoch is None:
