@@ -6,6 +6,7 @@ them. `run(main, workdir_help)` is what `python -m aefamily.train`,
 """
 
 import functools
+import importlib.machinery
 import importlib.util
 import os
 import re
@@ -53,10 +54,26 @@ def resolve_config_argument(argv: list[str]) -> list[str]:
 
 
 def _load_config_file(path: str) -> ml_collections.ConfigDict:
-  spec = importlib.util.spec_from_file_location('_aefamily_config', path)
+  """get_config() of the Python file path; `FILE:ARG` calls get_config(ARG),
+  as absl's config_flags does."""
+  file, _, argument = path.partition(':')
+  # A name ending in .py: importlib would otherwise find no loader for
+  # config.yaml and fail with an error about None.
+  loader = importlib.machinery.SourceFileLoader('_aefamily_config', file)
+  spec = importlib.util.spec_from_loader('_aefamily_config', loader)
   module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config()
+  loader.exec_module(module)
+  return module.get_config(argument) if argument else module.get_config()
+
+
+def config_file_error(path: str, error: Exception) -> str:
+  """One line saying that the --config file at path cannot be loaded as a
+  config, why (error), and what a config is."""
+  reason = (str(error).splitlines() or [''])[0]
+  return (f'--config={path} could not be loaded as a config '
+          f'({type(error).__name__}: {reason}). A config is a Python file '
+          'that defines get_config() returning an ml_collections.ConfigDict '
+          '(see aefamily/configs); YAML and JSON files are not read.')
 
 
 def _flag_value(argv: list[str], name: str) -> str | None:
@@ -97,8 +114,8 @@ def override_error(argv: list[str],
   else:
     try:
       config = _load_config_file(path)
-    except Exception:  # absl reports a file it cannot load itself
-      return None
+    except Exception as e:  # pylint: disable=broad-except
+      return config_file_error(path, e)
   for arg in argv:
     match = re.match(r'--config\.([\w.]+)(=|$)', arg)
     if not match:
