@@ -56,9 +56,16 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   Returns:
     The results written to WORKDIR/eval_SPLIT.json.
 
+  A workdir that a training holds (`training.workdir`) may be evaluated:
+  this reads its latest whole checkpoint and writes only files the
+  training never writes (eval_SPLIT.json, the PNG grids, TensorBoard
+  events), so it takes no lock. Should the training delete that checkpoint
+  (it keeps the last two) while it is read, the read fails; evaluate again.
+
   Raises:
     ValueError: for a config `experiment.validate_config` refuses.
-    FileNotFoundError: if workdir has no checkpoint (nothing is created).
+    FileNotFoundError: if workdir has no checkpoint, or no best one with
+      config.eval.checkpoint 'best' (nothing is created).
     checkpoints.IncompatibleCheckpointError: if it was trained with another
       model or objective.
   """
@@ -68,6 +75,9 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   if not os.path.isdir(os.path.join(workdir, 'checkpoints')):
     raise FileNotFoundError(f'no checkpoint in {workdir}/checkpoints; train '
                             f'first with train.py --workdir={workdir}')
+  best = config.eval.checkpoint == 'best'
+  if best and not os.path.isdir(os.path.join(workdir, 'best')):
+    raise _no_best_checkpoint(workdir)
   # The training split as the model saw it fixes the model's shapes.
   train_split, = experiment.load_splits(config, 'train', data=data)
   # The family evaluates on the data itself (a DGA stack with its lower
@@ -78,14 +88,11 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   split = input_pipeline.fixed_binarization(split, config.binarization,
                                             seed=config.seed)
   family, model, state = experiment.create_state(config, train_split, 1)
-  best = config.eval.checkpoint == 'best'
   state, position = checkpoints.restore_latest(
-      checkpoints.manager(workdir, best=best), state, config=config,
-      for_evaluation=True)
+      checkpoints.manager(workdir, best=best, create=False), state,
+      config=config, for_evaluation=True)
   if position is None and best:
-    raise FileNotFoundError(
-        f'no best checkpoint in {workdir}/best: train with '
-        '--config.early_stopping_patience >= 1 to keep one')
+    raise _no_best_checkpoint(workdir)
   if position is None:
     raise FileNotFoundError(f'no checkpoint in {workdir}/checkpoints; train '
                             f'first with train.py --workdir={workdir}')
@@ -118,6 +125,12 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str, *,
                json.dumps({k: v for k, v in results.items()
                            if isinstance(v, (int, float))}))
   return results
+
+
+def _no_best_checkpoint(workdir: str) -> FileNotFoundError:
+  return FileNotFoundError(
+      f'no best checkpoint in {workdir}/best: train with '
+      '--config.early_stopping_patience >= 1 to keep one')
 
 
 def write_tensorboard(workdir: str, results: dict, step: int, *,

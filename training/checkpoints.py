@@ -62,11 +62,12 @@ _DAMAGE = ('DATA_LOSS', 'CRC', 'checksum', 'corrupt', 'Corrupt',
            'Unexpected end', 'truncated', 'Expecting value', 'decode')
 
 
-def manager(workdir: str, *, max_to_keep: int = 2,
-            best: bool = False) -> ocp.CheckpointManager:
+def manager(workdir: str, *, max_to_keep: int = 2, best: bool = False,
+            create: bool = True) -> ocp.CheckpointManager:
   """The checkpoint manager of a workdir; checkpoints go to
   WORKDIR/checkpoints, or with best=True the one of the best validation
-  loss to WORKDIR/best (`best_validation`).
+  loss to WORKDIR/best (`best_validation`). With create=False the directory
+  is not created (for reading only).
 
   Saves are synchronous: a write that fails raises at once in the caller
   (orbax's background threads would otherwise keep a failed run alive).
@@ -75,7 +76,7 @@ def manager(workdir: str, *, max_to_keep: int = 2,
       epath.Path(os.path.abspath(workdir)) / ('best' if best else
                                               'checkpoints'),
       options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep,
-                                           create=True,
+                                           create=create,
                                            enable_async_checkpointing=False))
 
 
