@@ -161,8 +161,9 @@ def fixed_binarization(split: Split, method: str, *, seed: int = 0) -> Split:
     seed: the seed of the 'dynamic' draw.
 
   Returns:
-    A `Split` with the same labels and image_shape; binary=True unless
-    method is 'none' and the split is gray.
+    A `Split` with the same labels and image_shape; binary=True and
+    bits=None (its values are no longer 8-bit levels) unless method is
+    'none', which returns the split unchanged.
 
   Raises:
     ValueError: if `method` is not in `BINARIZATIONS`.
@@ -173,7 +174,7 @@ def fixed_binarization(split: Split, method: str, *, seed: int = 0) -> Split:
   if method == 'none':
     return split
   images = binarize(split.images, method, rng=np.random.default_rng(seed))
-  return dataclasses.replace(split, images=images, binary=True)
+  return dataclasses.replace(split, images=images, binary=True, bits=None)
 
 
 def keep_labels(split: Split, num_labels: int, *, seed: int = 0,
