@@ -22,6 +22,13 @@ there is a validation split. A directory holds the same arrays as
 `x_train.npy`, `y_train.npy`, ... Images are [N, H, W, C] (color), [N, H,
 W] (gray) or [N, D] (vectors); uint8 (0…255, scaled by 1/255 and scored as
 8-bit data), bool, or float with values in [0, 1]. Labels are [N] integers.
+
+Nothing is silently rescaled: uint8 images whose values are all 0 or 1
+(binarized MNIST as TFDS stores it, dSprites, a binary .npz) are binary
+data, kept as {0, 1} (binary=True, bits=None), not the 8-bit levels 0 and
+1/255. The rule is applied to each loaded split (or process shard): an
+8-bit image set whose split holds only the levels 0 and 1 cannot be told
+apart from binary data, and is read as binary.
 """
 
 from __future__ import annotations
@@ -118,14 +125,17 @@ def split_from_array(images, labels=None, *, origin: str) -> Split:
 
   Args:
     images: [N, H, W, C], [N, H, W] or [N, D]; uint8 (0…255: divided by 255
-      and marked `bits=8`), bool, or float with values in [0, 1] (binary
-      when they are all 0 or 1).
+      and marked `bits=8`, except that uint8 values all in {0, 1} are
+      binary data, kept as they are), bool, or float with values in [0, 1]
+      (binary when they are all 0 or 1).
     labels: None or [N] integers.
     origin: what the arrays are (a file and an array name), for errors.
 
   Returns:
     A `Split`: images [N, D] float32 in [0, 1], image_shape (H, W, C)
-    ((H, W) when C = 1; (1, D) for vectors), labels [N] int32 or None.
+    ((H, W) when C = 1; (1, D) for vectors), labels [N] int32 or None;
+    binary=True and bits=None when the stored values are all 0 or 1
+    (uint8, bool or float), else bits=8 for uint8 and None for float.
 
   Raises:
     ValueError: naming `origin`, for no examples, a shape of another rank,
@@ -146,8 +156,10 @@ def split_from_array(images, labels=None, *, origin: str) -> Split:
   bits = None
   if images.dtype == np.uint8:
     flat = images.reshape(len(images), -1).astype(np.float32)
-    flat *= np.float32(1.0 / 255.0)
-    bits = 8
+    # uint8 holding only 0 and 1 is binary data, not the levels 0 and 1/255.
+    if flat.max() > 1:
+      flat *= np.float32(1.0 / 255.0)
+      bits = 8
   elif images.dtype == np.bool_ or np.issubdtype(images.dtype, np.floating):
     flat = images.reshape(len(images), -1).astype(np.float32)
   else:

@@ -32,7 +32,8 @@ class Split:
     bits: 8 when the values are the 256 levels k / 255 of 8-bit pixels
       (mnist, fashion_mnist, uint8 images from TFDS or a file): the
       discretized likelihoods and the bits/dim of `likelihood.bits` need
-      it. None for binary data and for continuous values.
+      it. None for binary data (uint8 images of only 0 and 1 included,
+      and 8-bit data once binarized) and for continuous values.
 
   Raises:
     ValueError: on construction, if the shapes or dtypes are inconsistent.

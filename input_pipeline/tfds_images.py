@@ -4,8 +4,9 @@ NAME is what `tfds.data_source` takes: 'cifar10', 'celeb_a',
 'omniglot', 'mnist:3.0.1', 'emnist/letters'. Everything else comes from the
 dataset's own info: the image feature (the one named 'image', or the only
 `tfds.features.Image`), its shape and dtype (uint8 images are 8-bit data,
-scored in bits/dim), and the label (the `ClassLabel` named 'label', or the
-only one; none if there is none).
+scored in bits/dim, except that uint8 images holding only 0 and 1, as
+TFDS's binarized_mnist does, are binary data), and the label (the
+`ClassLabel` named 'label', or the only one; none if there is none).
 
 Splits (`arrays.SplitMapping`, `config.splits`): 'train' is the
 dataset's 'train' split, 'test' its 'test' split, 'valid' its
@@ -89,7 +90,8 @@ def load_tfds_split(name: str, split: str, *, data_dir: str | None = None,
 
   Returns:
     A `Split` (see `arrays.split_from_array`): [N, H·W·C] float32 images in
-    [0, 1], 8-bit (`bits=8`) for uint8 images; int32 labels or None.
+    [0, 1], 8-bit (`bits=8`) for uint8 images, binary (`binary=True`,
+    `bits=None`) when every value is 0 or 1; int32 labels or None.
 
   Raises:
     ImportError: if tensorflow-datasets is not installed.

@@ -10,6 +10,7 @@ about 543 (784 ln 2) on uniform noise. Data misread as {0, 1/255} scores
 a few nats.
 """
 
+import gzip
 import json
 
 import numpy as np
@@ -60,6 +61,77 @@ def _assert_binary_range(workdir, reference):
   for loss in (*train_losses, valid):
     assert 0.9 * reference < loss < 1.25 * reference, (
         train_losses, valid, reference)
+
+
+@pytest.fixture(scope='module')
+def binarized_mnist_uint8(shared_data):
+  """The first 300 training images of the real binarized MNIST, uint8."""
+  with gzip.open(shared_data / 'binarized_mnist' /
+                 'binarized_mnist_train.amat.gz') as f:
+    data = f.read(300 * 2 * 784)
+  return sources.parse_amat(data).reshape(300, 28, 28)
+
+
+# --- uint8 data holding only 0 and 1 is binary ------------------------------
+
+
+def test_uint8_zeros_and_ones_are_binary_data_not_one_255th():
+  images = np.random.default_rng(0).integers(0, 2, (10, 4, 4), np.uint8)
+  split = input_pipeline.split_from_array(images, origin='x')
+  assert split.binary and split.bits is None
+  np.testing.assert_array_equal(split.images, images.reshape(10, 16))
+  # One value above 1: the 256 levels of 8-bit data.
+  images[3, 2, 1] = 2
+  split = input_pipeline.split_from_array(images, origin='x')
+  assert not split.binary and split.bits == 8
+  np.testing.assert_allclose(split.images, images.reshape(10, 16) / 255,
+                             atol=1e-7)
+
+
+def test_a_uint8_binary_npz_trains_like_the_float_one(tmp_path,
+                                                      binarized_mnist_uint8):
+  images = binarized_mnist_uint8
+  np.savez(tmp_path / 'uint8.npz', x_train=images[:250], x_test=images[250:])
+  np.savez(tmp_path / 'float.npz', x_train=images[:250].astype(np.float32),
+           x_test=images[250:].astype(np.float32))
+  split = input_pipeline.load_split(f'arrays:{tmp_path}/uint8.npz', 'train')
+  assert split.binary and split.bits is None
+  for kind in ('uint8', 'float'):
+    config = _tiny(binarized_mnist_vae.get_config())
+    config.dataset = f'arrays:{tmp_path}/{kind}.npz'
+    train.train_and_evaluate(config, str(tmp_path / kind))
+  uint8_losses, float_losses = _losses(tmp_path / 'uint8'), _losses(
+      tmp_path / 'float')
+  # The same {0, 1} data, the same seed: the same run.
+  np.testing.assert_array_equal(uint8_losses[0], float_losses[0])
+  assert uint8_losses[1] == float_losses[1]
+  _assert_binary_range(tmp_path / 'uint8',
+                       _bernoulli_entropy(images[:225].mean(0).ravel()))
+
+
+# --- TFDS, offline through its mock data ------------------------------------
+
+def test_tfds_binarized_mnist_trains_as_binary_data(tmp_path,
+                                                    binarized_mnist_uint8):
+  tfds = pytest.importorskip('tensorflow_datasets')
+  # TFDS stores binarized_mnist as [28, 28, 1] uint8 images of 0 and 1: its
+  # data source is mocked to serve real ones that way.
+  images = binarized_mnist_uint8[..., None]
+  rows = {'train': images[:250], 'test': images[250:]}
+
+  def as_data_source(builder, split, **kwargs):
+    del builder, kwargs
+    return [{'image': image} for image in rows[split]]
+
+  config = _tiny(binarized_mnist_vae.get_config())
+  config.dataset = 'tfds:binarized_mnist'
+  config.data_dir = ''
+  with tfds.testing.mock_data(as_data_source_fn=as_data_source):
+    split = input_pipeline.load_split('tfds:binarized_mnist', 'train')
+    assert split.binary and split.bits is None
+    train.train_and_evaluate(config, str(tmp_path))
+  _assert_binary_range(tmp_path,
+                       _bernoulli_entropy(images[:225].mean(0).ravel()))
 
 
 # --- 8-bit data binarized for training ---------------------------------------
