@@ -9,7 +9,8 @@ config file or the short name of a config shipped in aefamily/configs.
 Every config field can be overridden with --config.FIELD=VALUE. Without
 --config the README's main job (configs/digits_vae.py) runs. A run resumes by
 itself from the latest checkpoint in --workdir. The workdir receives
-checkpoints/, metrics.jsonl and config.json.
+checkpoints/, metrics.jsonl and config.json; while the run trains it also
+holds train.lock, and a second training on the same workdir is refused.
 """
 
 import itertools
@@ -33,6 +34,7 @@ from aefamily.training import checkpoints
 from aefamily.training import command_line
 from aefamily.training import experiment
 from aefamily.training import metrics as metrics_lib
+from aefamily.training import workdir as workdir_lib
 from aefamily.training.step import Game
 from aefamily.training.step import TrainState
 from aefamily.training.step import fetch_replicated
@@ -131,7 +133,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   to more epochs continues at the schedule's final rate. With
   config.early_stopping_patience = N > 0, the state of the best validation
   loss is kept in WORKDIR/best, and training stops once N validations in a
-  row have not improved on it.
+  row have not improved on it. The run holds workdir while it trains
+  (WORKDIR/train.lock, `training.workdir`): a second training on it is
+  refused.
 
   Args:
     config: the experiment config (see configs/default.py).
@@ -147,9 +151,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     The final TrainState, on the host.
 
   Raises:
-    ValueError: for an invalid config (before anything is written);
+    ValueError: for an invalid config (before anything is written, the
+      workdir not even created);
       FileNotFoundError or input_pipeline.ChecksumError for missing or
       corrupted data; NotADirectoryError if workdir is a file;
+      workdir.WorkdirBusyError if another training holds workdir (it names
+      that process; see `training.workdir`);
+      workdir.WorkdirNotWritableError if workdir cannot be written;
       checkpoints.IncompatibleCheckpointError for a checkpoint of another
       config; FloatingPointError if the loss becomes NaN or infinite;
       checkpoints.CheckpointWriteError if a checkpoint cannot be written;
@@ -160,8 +168,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   # Every family field, those the config leaves out at their defaults: what
   # config.json and the checkpoints record.
   config = experiment.with_family_defaults(config)
-  is_chief = jax.process_index() == 0
-  multi_process = jax.process_count() > 1
   if os.path.exists(workdir) and not os.path.isdir(workdir):
     raise NotADirectoryError(f'--workdir {workdir} is a file, not a directory')
 
@@ -175,9 +181,21 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
         f'config.batch_size={config.batch_size} is larger than the '
         f'{shard_size * jax.process_count()} training examples')
   steps_per_epoch = input_pipeline.num_batches(shard_size, local_batch)
-  total_steps = config.num_epochs * steps_per_epoch
+  # The first write: a workdir that another training holds, or that cannot
+  # be written, is refused here, before anything is written into it.
+  with workdir_lib.hold(workdir, enabled=jax.process_index() == 0):
+    return _train(config, workdir, train, valid, local_batch=local_batch,
+                  steps_per_epoch=steps_per_epoch)
 
-  os.makedirs(workdir, exist_ok=True)
+
+def _train(config: ml_collections.ConfigDict, workdir: str,
+           train: input_pipeline.Split, valid: input_pipeline.Split, *,
+           local_batch: int, steps_per_epoch: int) -> TrainState:
+  """The training loop of `train_and_evaluate`, once the config is checked,
+  the data loaded and the workdir held."""
+  is_chief = jax.process_index() == 0
+  multi_process = jax.process_count() > 1
+  total_steps = config.num_epochs * steps_per_epoch
   mngr = checkpoints.manager(workdir)
   # The schedule stays the one the run started with (see the docstring).
   schedule_steps = checkpoints.schedule_steps(mngr) or total_steps
@@ -231,8 +249,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     host_state = fetch_replicated(state)
     if not all(np.all(np.isfinite(leaf))
                for leaf in jax.tree.leaves(host_state.params)):
-      raise FloatingPointError(f'non-finite parameters at step {step}; the '
-                               'last good checkpoint is kept')
+      raise FloatingPointError(f'non-finite parameters at step {step}; '
+                               f'stopped. {_last_checkpoint(mngr)}')
     checkpoints.save(mngr, host_state, config=config,
                      data_position={'epoch': epoch, 'batch': batch},
                      schedule_steps=schedule_steps)
@@ -283,7 +301,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
           if not math.isfinite(means['loss']):
             raise FloatingPointError(
                 f'loss is {means["loss"]} at step {step} (epoch {epoch}); '
-                f'stopped. The last good checkpoint is in {workdir}.')
+                f'stopped. {_last_checkpoint(mngr)}')
           # A surrogate loss (DGA, REINFORCE) reports its true value as
           # 'objective'; show that rather than the surrogate.
           name = 'objective' if 'objective' in means else 'loss'
@@ -330,6 +348,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   return fetch_replicated(state)
 
 
+def _last_checkpoint(mngr) -> str:
+  """Where a failed run's last (finite) checkpoint is, in a sentence."""
+  step = mngr.latest_step()
+  if step is None:
+    return 'No checkpoint was written yet.'
+  return f'The last good checkpoint, of step {step}, is in {mngr.directory}.'
+
+
 def main(config: ml_collections.ConfigDict, workdir: str) -> None:
   """Trains, logging the CPU time taken and adding it to
   WORKDIR/train_cpu.json; what the command line runs."""
@@ -340,9 +366,25 @@ def main(config: ml_collections.ConfigDict, workdir: str) -> None:
   except Interrupted as e:
     logging.warning('%s (%.1f s of CPU time)', e, time.process_time() - start)
     raise SystemExit(128 + signal.SIGTERM) from e
-  finally:  # summed over resumptions in WORKDIR/train_cpu.json
-    metrics_lib.add_train_cpu_seconds(workdir, time.process_time() - start)
+  finally:
+    _add_train_cpu_seconds(workdir, time.process_time() - start)
   logging.info('Done: %.1f s of CPU time.', time.process_time() - start)
+
+
+def _add_train_cpu_seconds(workdir: str, seconds: float) -> None:
+  """Adds this process's CPU time to WORKDIR/train_cpu.json (summed over
+  resumptions), holding the workdir as a training does. A process refused
+  the workdir (another training holds it, or it is not writable) trained
+  nothing there: its time is left out, with a warning, and its own error
+  is the one reported."""
+  if not os.path.isdir(workdir):
+    return
+  try:
+    with workdir_lib.hold(workdir, enabled=jax.process_index() == 0):
+      metrics_lib.add_train_cpu_seconds(workdir, seconds)
+  except (workdir_lib.WorkdirBusyError,
+          workdir_lib.WorkdirNotWritableError) as e:
+    logging.warning('CPU time not added to %s: %s', workdir, e)
 
 
 def run() -> None:

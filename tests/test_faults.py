@@ -178,6 +178,26 @@ def test_interrupted_checkpoint_write_is_ignored_and_redone(uninterrupted,
   _assert_same_state(_restore(workdir)[0], expected)
 
 
+def test_a_read_only_workdir_is_named_as_the_cause(tmp_path):
+  # The first write into it fails, naming the workdir; no later write (the
+  # CPU time in train_cpu.json) hides that error.
+  workdir = tmp_path / 'run'
+  workdir.mkdir()
+  os.chmod(workdir, 0o555)
+  try:
+    proc = subprocess.run(_command(workdir), env=_env(), capture_output=True,
+                          text=True, timeout=LIMIT_S + 30, check=False,
+                          preexec_fn=_without_permission_override)
+  finally:
+    os.chmod(workdir, 0o755)
+  last_line = proc.stderr.strip().splitlines()[-1]
+  assert proc.returncode != 0
+  assert 'WorkdirNotWritableError' in last_line, proc.stderr[-3000:]
+  assert f'--workdir {workdir} is not writable' in last_line
+  assert 'train_cpu' not in proc.stderr
+  assert os.listdir(workdir) == []
+
+
 # After the first failed read orbax leaves the other reads' coroutines
 # unawaited; Python reports them when they are collected.
 @pytest.mark.filterwarnings('ignore::pytest.PytestUnraisableExceptionWarning')

@@ -144,3 +144,72 @@ def test_eval_without_config_uses_the_checkpoints_config(tmp_path):
   # With a config, training-only differences are accepted.
   results = eval_lib.evaluate(tiny_config(), str(workdir))
   assert results['step'] == 32
+
+
+@pytest.mark.parametrize('overrides, message', [
+    ({'seed': -1}, r'config.seed must be an int in \[0, 2147483648\), '
+                   r'got -1'),
+    ({'optimizer.learning_rate': -1e-3},
+     'config.optimizer.learning_rate must be positive and finite, got -0.001'),
+    ({'optimizer.learning_rate': float('nan')},
+     'config.optimizer.learning_rate must be positive and finite, got nan'),
+])
+def test_a_bad_seed_or_learning_rate_is_refused_before_the_workdir_exists(
+    tmp_path, overrides, message):
+  workdir = tmp_path / 'run'
+  with pytest.raises(ValueError, match=message):
+    train.train_and_evaluate(tiny_config(**overrides), str(workdir))
+  assert not workdir.exists()
+
+
+@pytest.mark.parametrize('checkpoint_every_steps', [100, 1])
+def test_a_nan_loss_names_the_last_checkpoint_only_if_there_is_one(
+    tmp_path, checkpoint_every_steps):
+  # Plain SGD at a rate of 1e8 overflows within a few steps.
+  workdir = tmp_path / 'run'
+  config = tiny_config(log_every_steps=1,
+                       checkpoint_every_steps=checkpoint_every_steps,
+                       **{'optimizer.name': 'sgd',
+                          'optimizer.learning_rate': 1e8})
+  with pytest.raises(FloatingPointError) as error:
+    train.train_and_evaluate(config, str(workdir))
+  message = str(error.value)
+  steps = checkpoints.manager(str(workdir)).all_steps()
+  if checkpoint_every_steps == 100:  # stopped before step 100
+    assert not steps
+    assert 'No checkpoint was written yet' in message, message
+    assert 'last good checkpoint' not in message
+  else:
+    assert steps, message
+    assert (f'last good checkpoint, of step {max(steps)}, is in '
+            f'{workdir / "checkpoints"}') in message, message
+
+
+def _train_command(*args):
+  environment = {k: v for k, v in os.environ.items() if k != 'PYTHONPATH'}
+  return subprocess.run(
+      [sys.executable, '-m', 'aefamily.train', *args], env=environment,
+      capture_output=True, text=True, timeout=300, check=False)
+
+
+@pytest.mark.parametrize('name, text', [('config.yaml', 'family: vae\n'),
+                                        ('config.json', '{"family": "vae"}\n')])
+def test_a_config_file_that_is_not_python_is_named(tmp_path, name, text):
+  path = tmp_path / name
+  path.write_text(text)
+  workdir = tmp_path / 'run'
+  proc = _train_command(f'--config={path}', f'--workdir={workdir}')
+  assert proc.returncode == 2, proc.stderr[-3000:]
+  assert f'--config={path} could not be loaded as a config' in proc.stderr
+  assert 'a Python file that defines get_config()' in proc.stderr
+  assert not workdir.exists()
+
+
+def test_eval_of_a_missing_best_checkpoint_creates_nothing(tmp_path):
+  # A run without early stopping has checkpoints/ but no best/.
+  workdir = tmp_path / 'run'
+  (workdir / 'checkpoints').mkdir(parents=True)
+  with pytest.raises(FileNotFoundError, match='no best checkpoint'):
+    eval_lib.evaluate(tiny_config(**{'eval.checkpoint': 'best'}),
+                      str(workdir))
+  assert sorted(os.listdir(workdir)) == ['checkpoints']
