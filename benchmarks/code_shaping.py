@@ -19,6 +19,15 @@ Reads the evaluated runs (`train.py`, then `eval.py` with
   member's difference from the β-VAE (difference of the seed means, ± the
   standard error of that difference: the two sets of runs are independent).
 
+Training seeds: --seeds=0,1,2 reads, besides `fm_<member>` (the committed
+configs' seed 0), the run `fm_<member>_s<seed>` of each other seed (trained
+with --config.seed=<seed>). A Fashion-MNIST row's "seeds" column says how
+many of them it found. With one seed, its ± are as above; with S >= 2, each
+value is the mean over the seeds ± sd / √S over them (the standard error of
+a training run's outcome, which the bootstrap and the test images leave
+out), and the CPU time is per seed. --seeds also restricts the sprites runs
+read to those seeds (by default every seed found).
+
 Members without a run are left out. Writes code_shaping.md and .json
 atomically, and two figures: the members' samples on Fashion-MNIST
 (fashion_samples.png) and the latent traversals of seed 0 on sprites
@@ -51,6 +60,16 @@ NAMES = {'vae': 'VAE', 'betavae': 'β-VAE', 'infovae': 'InfoVAE-MMD',
 _RUNS = flags.DEFINE_string('runs', 'runs', 'The directory of the runs.')
 _OUTPUT_DIR = flags.DEFINE_string('output_dir', 'runs/code_shaping',
                                   'Where the tables and figures go.')
+_SEEDS = flags.DEFINE_list(
+    'seeds', None, 'Training seeds to read: Fashion-MNIST fm_<member> (seed '
+    '0) and fm_<member>_s<seed>; sprites sp_<member>_s<seed>. Default: seed '
+    '0 of Fashion-MNIST and every sprites seed found.')
+FASHION_SEED = 0  # the committed configs' seed: the run fm_<member>
+
+
+def fashion_run(member: str, seed: int) -> str:
+  """The directory name of a Fashion-MNIST member's run of `seed`."""
+  return f'fm_{member}' if seed == FASHION_SEED else f'fm_{member}_s{seed}'
 
 
 def _load(path: str) -> dict | None:
@@ -74,46 +93,75 @@ def _minutes(results: list[dict]) -> float | None:
   return float(np.mean(seconds)) / 60 if seconds else None
 
 
-def fashion_rows(runs: str) -> list[dict]:
-  """One row per Fashion-MNIST member with an evaluated run."""
+_FASHION_VALUES = (('frechet_distance', 'frechet_distance_standard_error'),
+                  ('reconstruction_nll', 'reconstruction_nll_standard_error'),
+                  ('squared_error', 'squared_error_standard_error'))
+
+
+def fashion_rows(runs: str, seeds: list[int] | None = None) -> list[dict]:
+  """One row per Fashion-MNIST member with an evaluated run of `seeds`.
+
+  Args:
+    runs: the directory of the runs, `fashion_run(member, seed)` each.
+    seeds: the training seeds to read (default [FASHION_SEED]).
+
+  Returns:
+    Per member: 'seeds' (those found), the Fréchet distance, reconstruction
+    −log p(x | x̂) (nats) and squared error, each with its
+    '_standard_error' (bootstrap or over test images for one seed; over the
+    seeds, sd / √S, for S >= 2, with the per-seed values in '_per_seed'),
+    the floor, the uniform-prior distance (means over seeds), and the
+    training CPU minutes per seed.
+  """
   rows = []
   for member in FASHION_MEMBERS:
-    r = _load(os.path.join(runs, f'fm_{member}', 'eval_test.json'))
-    if r is None:
+    found = {}
+    for seed in [FASHION_SEED] if seeds is None else seeds:
+      r = _load(os.path.join(runs, fashion_run(member, seed),
+                             'eval_test.json'))
+      if r is not None:
+        found[seed] = r
+    if not found:
       continue
-    rows.append({
-        'member': member, 'frechet_distance': r.get('frechet_distance'),
-        'frechet_distance_standard_error': r.get(
-            'frechet_distance_standard_error'),
-        'frechet_distance_floor': r.get('frechet_distance_floor'),
-        'frechet_distance_uniform_prior': r.get(
-            'frechet_distance_uniform_prior'),
-        **{k: r[k] for k in ('reconstruction_nll',
-                             'reconstruction_nll_standard_error',
-                             'squared_error', 'squared_error_standard_error')},
-        'train_cpu_minutes': _minutes([r])})
+    results = list(found.values())
+    row = {'member': member, 'seeds': list(found)}
+    for key, se_key in _FASHION_VALUES:
+      values = [r.get(key) for r in results]
+      if len(results) == 1:
+        row[key], row[se_key] = values[0], results[0].get(se_key)
+      elif None in values:
+        row[key] = row[se_key] = None
+      else:
+        row[key], row[se_key] = mean_and_standard_error(values)
+        row[f'{key}_per_seed'] = values
+    for key in ('frechet_distance_floor', 'frechet_distance_uniform_prior'):
+      values = [r.get(key) for r in results]
+      row[key] = None if None in values else float(np.mean(values))
+    row['train_cpu_minutes'] = _minutes(results)
+    rows.append(row)
   return rows
 
 
-def sprites_rows(runs: str) -> list[dict]:
+def sprites_rows(runs: str, seeds: list[int] | None = None) -> list[dict]:
   """One row per sprites member with evaluated seeds: MIG and the FactorVAE
-  metric over its seeds, and their differences from the β-VAE's."""
+  metric over its seeds (those of `seeds`, or all found), and their
+  differences from the β-VAE's."""
   per_member = {}
   for member in SPRITES_MEMBERS:
-    seeds = {}
+    found = {}
     for name in sorted(os.listdir(runs)) if os.path.isdir(runs) else []:
       match = re.fullmatch(rf'sp_{member}_s(\d+)', name)
       r = match and _load(os.path.join(runs, name, 'eval_test.json'))
-      if r:
-        seeds[int(match.group(1))] = r
-    if seeds:
-      per_member[member] = seeds
+      if r and (seeds is None or int(match.group(1)) in seeds):
+        found[int(match.group(1))] = r
+    if found:
+      per_member[member] = found
   rows = []
-  for member, seeds in per_member.items():
-    row = {'member': member, 'seeds': sorted(seeds),
-           'train_cpu_minutes': _minutes(list(seeds.values()))}
+  for member, found in per_member.items():
+    row = {'member': member, 'seeds': sorted(found),
+           'train_cpu_minutes': _minutes(list(found.values()))}
     for metric in ('mig', 'factor_vae_score'):
-      values = [r[metric] for r in seeds.values()]
+      values = [r[metric] for r in found.values()]
       row[metric], row[f'{metric}_standard_error'] = (
           mean_and_standard_error(values))
       row[f'{metric}_values'] = values
@@ -146,23 +194,24 @@ def markdown(fashion: list[dict], sprites: list[dict]) -> str:
            'of 10,000 samples to the 10,000 test images, ± its bootstrap '
            'standard error (lower is better; the training images\' '
            'distance is the floor); reconstruction ± standard error over '
-           'the test images.', '',
-           '| member | Fréchet distance | −log p(x \\| x̂), nats | '
-           'squared error | train CPU |', '|---|---|---|---|---|']
+           'the test images. A row of 2 or more seeds: means over its '
+           'seeds ± their standard error over seeds, CPU per seed.', '',
+           '| member | seeds | Fréchet distance | −log p(x \\| x̂), nats | '
+           'squared error | train CPU |', '|---|---|---|---|---|---|']
   for r in fashion:
     fd = _pm(r['frechet_distance'], r['frechet_distance_standard_error'])
     if r['frechet_distance_uniform_prior'] is not None:
       fd += (f' (uniform prior over the codes: '
              f'{r["frechet_distance_uniform_prior"]:.1f})')
     lines.append(
-        f'| {NAMES[r["member"]]} | {fd} | '
+        f'| {NAMES[r["member"]]} | {len(r["seeds"])} | {fd} | '
         f'{_pm(r["reconstruction_nll"], r["reconstruction_nll_standard_error"])}'
         f' | {_pm(r["squared_error"], r["squared_error_standard_error"], 2)} | '
         f'{_cpu(r["train_cpu_minutes"])} |')
   floors = [r['frechet_distance_floor'] for r in fashion
             if r['frechet_distance_floor'] is not None]
   if floors:
-    lines.append(f'| training images (the floor) | {floors[0]:.2f} | | | |')
+    lines.append(f'| training images (the floor) | | {floors[0]:.2f} | | | |')
   lines += ['', 'Sprites (10,000 test sprites; mean ± standard error over '
             'the seeds; the difference from the β-VAE is marked when it '
             'exceeds 2 standard errors).', '',
@@ -196,14 +245,15 @@ def _grid_rows(path: str, tile: int, rows: int) -> np.ndarray:
 
 def save_figures(runs: str, output_dir: str, fashion: list[dict],
                  sprites: list[dict]) -> None:
-  """fashion_samples.png (2 rows of each member's samples) and
-  sprites_traversals.png (seed 0's traversals)."""
+  """fashion_samples.png (2 rows of each member's samples, of its first
+  seed) and sprites_traversals.png (seed 0's traversals)."""
   if fashion:
     fig, axes = plt.subplots(len(fashion), 1, squeeze=False,
                              figsize=(6, 1.55 * len(fashion)))
     for ax, r in zip(axes[:, 0], fashion):
-      ax.imshow(_grid_rows(os.path.join(runs, f'fm_{r["member"]}',
-                                        'samples.png'), 28, 2), cmap='gray')
+      run = fashion_run(r['member'], r['seeds'][0])  # its first seed's
+      ax.imshow(_grid_rows(os.path.join(runs, run, 'samples.png'), 28, 2),
+                cmap='gray')
       ax.set_title(NAMES[r['member']], fontsize=10)
       ax.axis('off')
     fig.tight_layout()
@@ -234,7 +284,13 @@ def main(argv):
   runs, out = _RUNS.value, _OUTPUT_DIR.value
   if not os.path.isdir(runs):
     raise app.UsageError(f'--runs={runs} is not a directory')
-  fashion, sprites = fashion_rows(runs), sprites_rows(runs)
+  try:
+    seeds = None if _SEEDS.value is None else [int(s) for s in _SEEDS.value]
+  except ValueError as e:
+    raise app.UsageError(f'--seeds={",".join(_SEEDS.value)}: {e}') from e
+  if seeds is not None and len(set(seeds)) != len(seeds):
+    raise app.UsageError(f'--seeds={",".join(_SEEDS.value)} repeats a seed')
+  fashion, sprites = fashion_rows(runs, seeds), sprites_rows(runs, seeds)
   if not fashion and not sprites:
     raise app.UsageError(f'no evaluated fm_<member> or sp_<member>_s<seed> '
                          f'run in {runs}')

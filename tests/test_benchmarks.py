@@ -272,9 +272,40 @@ def test_code_shaping_tables_average_seeds_and_compare_with_the_beta_vae(
       np.sqrt(2 / 3) * 0.1)
   text = (out / 'code_shaping.md').read_text()
   assert '+0.300 ± 0.082 (beyond 2 SE)' in text
-  assert '| training images (the floor) | 2.50 |' in text
+  assert '| training images (the floor) | | 2.50 |' in text
+  assert '| VQ-VAE | 1 | 30.0 |' in text  # one seed: the bootstrap SE's
   assert (out / 'fashion_samples.png').exists()
   assert (out / 'sprites_traversals.png').exists()
+
+
+def test_code_shaping_fashion_rows_average_seeds(tmp_path):
+  from aefamily.benchmarks import code_shaping
+  fd, recon = [60.0, 50.0, 58.0], [240.0, 236.0, 239.0]
+  for seed in range(3):
+    run = tmp_path / code_shaping.fashion_run('vae', seed)
+    run.mkdir()
+    (run / 'eval_test.json').write_text(json.dumps({
+        'frechet_distance': fd[seed], 'frechet_distance_standard_error': 1.0,
+        'frechet_distance_floor': 2.5, 'reconstruction_nll': recon[seed],
+        'reconstruction_nll_standard_error': 0.8, 'squared_error': 20.0,
+        'squared_error_standard_error': 0.1,
+        'train_cpu_seconds': 60.0 * (seed + 1)}))
+  assert sorted(os.listdir(tmp_path)) == ['fm_vae', 'fm_vae_s1', 'fm_vae_s2']
+  (row,) = code_shaping.fashion_rows(str(tmp_path), [0, 1, 2])
+  assert row['seeds'] == [0, 1, 2]
+  assert row['frechet_distance'] == pytest.approx(np.mean(fd))
+  assert row['frechet_distance_standard_error'] == pytest.approx(
+      np.std(fd, ddof=1) / np.sqrt(3))
+  assert row['reconstruction_nll_standard_error'] == pytest.approx(
+      np.std(recon, ddof=1) / np.sqrt(3))
+  assert row['squared_error_standard_error'] == pytest.approx(0.0)
+  assert row['train_cpu_minutes'] == pytest.approx(2.0)
+  # 56.0 ± 3.06 over the 3 seeds, not ± the bootstrap's 1.0.
+  assert '| VAE | 3 | 56.0 ± 3.1 | 238.3 ± 1.2 |' in code_shaping.markdown(
+      [row], [])
+  (one,) = code_shaping.fashion_rows(str(tmp_path))  # the default: seed 0
+  assert one['seeds'] == [0] and one['frechet_distance_standard_error'] == 1.0
+  assert '| VAE | 1 | 60.0 ± 1.0 |' in code_shaping.markdown([one], [])
 
 
 @pytest.mark.parametrize('damage', ['truncated json', 'no npz', 'no field'])
