@@ -25,15 +25,26 @@ def evaluate(config: ml_collections.ConfigDict, model, params,
 
   For a MADE of K > 1 masks the log-likelihood is the ensemble's,
   log (1/K) Σ_m p_m(x), and 'single_mask_log_likelihood' that of mask 0.
-  inpainting.png: rows of 8 test images with the second half of the
-  ordering hidden (shown gray), then 8 completions drawn given the first
-  half (the bottom half of the image in the ordering 0..D−1).
+  samples.png draws from that same ensemble: a mask per sample, uniformly,
+  then its ancestral draw (`samplers.autoregressive.sample_mixture`).
+  inpainting.png: rows of 8 test images with the second half of mask 0's
+  ordering hidden (shown gray; the bottom half of the image in the
+  ordering 0..D−1), then 8 completions drawn given the first half from the
+  ensemble's conditional: a mask per completion with probability
+  ∝ p_k(observed half), then its ancestral draw. That is exact for
+  connectivity-agnostic masks, which share mask 0's ordering; a mask whose
+  own ordering (order-agnostic training) interleaves the observed and
+  hidden pixels cannot be conditioned by ancestral sampling and is left
+  out, so the completions are then those of the mixture of the masks that
+  put the observed half first (`samplers.autoregressive.
+  clamped_log_weights`).
 
   Returns:
     {'log_likelihood', 'log_likelihood_standard_error', 'nll',
     'bits_per_dim', 'num_examples', 'num_masks'} (nats per example, mean
     and standard error over the examples) and, for K > 1,
-    'single_mask_log_likelihood' and its standard error.
+    'single_mask_log_likelihood' and its standard error, and
+    'inpainting_masks', how many masks the inpainting conditions on.
   """
   d = images.shape[1]
   batch = config.eval.batch_size
@@ -55,12 +66,10 @@ def evaluate(config: ml_collections.ConfigDict, model, params,
                results['log_likelihood_standard_error'])
 
   sample_rng, inpaint_rng = jax.random.split(rng)
-  order = model.orderings()[0]
-  logits_fn = lambda x: model.apply(params, x)  # mask 0
-  draw = jax.jit(functools.partial(sampler.sample, logits_fn,
-                                   ordering=order,
-                                   num_samples=config.eval.num_images))
-  _, probs = draw(sample_rng)
+  orderings = model.orderings()
+  logits_fn = jax.jit(lambda x, k: model.apply(params, x, k))
+  _, probs, _ = sampler.sample_mixture(logits_fn, sample_rng, orderings,
+                                       num_samples=config.eval.num_images)
   save_image_grid(os.path.join(workdir, 'samples.png'), np.asarray(probs),
                   image_shape)
 
@@ -68,9 +77,13 @@ def evaluate(config: ml_collections.ConfigDict, model, params,
   picks = np.linspace(0, images.shape[0] - 1, 8 * rows).astype(int)
   originals = jnp.asarray(images[picks])
   half = d // 2
-  complete = jax.jit(functools.partial(sampler.sample, logits_fn,
-                                       ordering=order, num_clamped=half))
-  completions, _ = complete(inpaint_rng, clamped=originals)
+  order = orderings[0]
+  log_weights = sampler.clamped_log_weights(logits_fn, originals, orderings,
+                                            half)
+  results['inpainting_masks'] = int(np.sum(np.isfinite(log_weights[0])))
+  completions, _, _ = sampler.sample_mixture(
+      logits_fn, inpaint_rng, orderings, clamped=originals, num_clamped=half,
+      log_weights=log_weights)
   shown = np.array(originals)
   shown[:, order[half:]] = 0.5
   grid = np.stack([shown.reshape(rows, 8, d),

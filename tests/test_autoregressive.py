@@ -25,7 +25,9 @@ from aefamily.objectives.dga import dga_loss
 from aefamily.objectives.dga import straight_through_threshold
 from aefamily.samplers.ancestral import sample_dga
 from aefamily.samplers.autoregressive import sample
+from aefamily.samplers.autoregressive import clamped_log_weights
 from aefamily.samplers.autoregressive import sample_categorical
+from aefamily.samplers.autoregressive import sample_mixture
 
 D = 10
 ALL_X = jnp.asarray(list(itertools.product([0., 1.], repeat=D)))  # [2^D, D]
@@ -341,3 +343,117 @@ def test_categorical_samples_follow_the_exact_distribution():
   np.testing.assert_allclose(
       np.log(np.asarray(probs[:100], np.float64)).sum(1),
       log_p[index[:100]], rtol=1e-4, atol=1e-4)
+
+
+# --- Sampling a MADE's mask ensemble ------------------------------------------
+
+
+def _small_ensemble(order_agnostic):
+  model = MADE(data_dim=SMALL, hidden=(8,), num_masks=3, seed=1,
+               order_agnostic=order_agnostic)
+  states = jnp.asarray(list(itertools.product([0., 1.], repeat=SMALL)))
+  params = perturbed(model.init(jax.random.key(4), states))
+  per_mask = np.stack([np.exp(np.asarray(
+      log_prob(params, states, model=model, mask=k), np.float64))
+                       for k in range(3)])                       # [K, 16]
+  return model, params, states, per_mask
+
+
+def test_ensemble_samples_follow_the_enumerated_mixture():
+  # D = 4, K = 3 masks with their own orderings: the draws against
+  # (1/K) Σ_k p_k(x), each p_k enumerated over the 16 states.
+  model, params, states, per_mask = _small_ensemble(order_agnostic=True)
+  assert len({tuple(o) for o in model.orderings()}) == 3
+  logits_fn = jax.jit(lambda x, k: model.apply(params, x, k))
+  draws, _, components = sample_mixture(
+      logits_fn, jax.random.key(5), model.orderings(), num_samples=20000)
+  mixture = np.log(per_mask.mean(0))
+  # Significance level 0.001: a correct sampler fails one run in 1000.
+  assert _chi_square_p_value(draws, mixture) > 1e-3
+  # The masks are drawn uniformly: each count within 4 binomial SEs.
+  counts = np.bincount(components, minlength=3)
+  assert np.all(np.abs(counts - 20000 / 3) < 4 * np.sqrt(20000 * 2 / 9))
+  # Mask 0 alone (what the evaluation drew before) is told apart.
+  only_mask_0, _ = jax.jit(functools.partial(
+      sample, lambda x: model.apply(params, x, 0),
+      ordering=model.orderings()[0], num_samples=20000))(jax.random.key(6))
+  assert _chi_square_p_value(np.asarray(only_mask_0), mixture) < 1e-3
+
+
+def test_clamped_log_weights_are_the_masks_marginals_of_the_observed_part():
+  # Exact: p_k(x_S) = Σ over the hidden coordinates of p_k(x), for the
+  # masks whose ordering puts S (mask 0's first two) first; −inf otherwise.
+  for order_agnostic in (False, True):
+    model, params, states, per_mask = _small_ensemble(order_agnostic)
+    orderings = model.orderings()
+    given = jnp.asarray([[1., 0., 1., 1.], [0., 1., 0., 0.]])
+    weights = np.asarray(clamped_log_weights(
+        lambda x, k: model.apply(params, x, k), given, orderings, 2))
+    s = orderings[0, :2]
+    for b in range(2):
+      agree = np.all(np.asarray(states)[:, s] == np.asarray(given)[b, s], 1)
+      for k in range(3):
+        if set(orderings[k, :2]) == set(s):
+          np.testing.assert_allclose(weights[b, k],
+                                     np.log(per_mask[k, agree].sum()),
+                                     rtol=1e-5, atol=1e-5)
+        else:
+          assert weights[b, k] == -np.inf
+    assert np.all(np.isfinite(weights)) == (not order_agnostic)
+
+
+def test_ensemble_inpainting_draws_the_mixtures_conditional():
+  # Connectivity-agnostic masks (one ordering 0..3): given x_0 = 1,
+  # x_1 = 0, the completions (x_2, x_3) against Σ_k p_k(1, 0, x_2, x_3)
+  # normalized, by enumeration.
+  model, params, states, per_mask = _small_ensemble(order_agnostic=False)
+  orderings = model.orderings()
+  logits_fn = jax.jit(lambda x, k: model.apply(params, x, k))
+  n = 20000
+  given = jnp.broadcast_to(jnp.asarray([1., 0., 0., 0.]), (n, SMALL))
+  weights = clamped_log_weights(logits_fn, given, orderings, 2)
+  draws, _, _ = sample_mixture(logits_fn, jax.random.key(7), orderings,
+                               clamped=given, num_clamped=2,
+                               log_weights=weights)
+  assert np.all(draws[:, 0] == 1) and np.all(draws[:, 1] == 0)
+  keep = (np.asarray(states)[:, 0] == 1) & (np.asarray(states)[:, 1] == 0)
+  # states[keep] run over (x_2, x_3) in binary order.
+  conditional = np.log(per_mask[:, keep].sum(0))
+  assert _chi_square_p_value(draws[:, 2:], conditional) > 1e-3
+  # Masks drawn uniformly instead of by p_k(x_S) are told apart.
+  uniform, _, _ = sample_mixture(logits_fn, jax.random.key(8), orderings,
+                                 clamped=given, num_clamped=2)
+  assert _chi_square_p_value(uniform[:, 2:], conditional) < 1e-3
+
+
+def test_the_evaluation_samples_and_inpaints_with_the_ensemble(tmp_path):
+  import ml_collections
+  from aefamily.evaluators import autoregressive as evaluator
+  model = MADE(data_dim=16, hidden=(8,), num_masks=3, seed=1,
+               order_agnostic=True)
+  images = np.asarray(jax.random.bernoulli(jax.random.key(0), 0.5, (20, 16)),
+                      np.float32)
+  params = model.init(jax.random.key(1), jnp.asarray(images[:1]))
+  drawn = []
+  real = evaluator.sampler.sample_mixture
+
+  def spy(logits_fn, rng, orderings, **kwargs):
+    drawn.append(orderings)
+    return real(logits_fn, rng, orderings, **kwargs)
+
+  config = ml_collections.ConfigDict({'eval': {'batch_size': 10,
+                                               'num_images': 16}})
+  with pytest.MonkeyPatch.context() as patch:
+    patch.setattr(evaluator.sampler, 'sample_mixture', spy)
+    results = evaluator.evaluate(config, model, params, images,
+                                 jax.random.key(2), image_shape=(4, 4),
+                                 workdir=str(tmp_path))
+  # samples.png and inpainting.png both draw from all three masks.
+  assert len(drawn) == 2
+  for orderings in drawn:
+    np.testing.assert_array_equal(orderings, model.orderings())
+  assert (tmp_path / 'samples.png').exists()
+  assert (tmp_path / 'inpainting.png').exists()
+  # Own orderings: only the masks that put the observed half first
+  # condition the completions (mask 0 at least).
+  assert 1 <= results['inpainting_masks'] < 3
