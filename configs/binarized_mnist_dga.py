@@ -27,7 +27,6 @@ def get_config():
   config = default.get_config()
   config.family = 'dga'
   config.dataset = 'binarized_mnist'
-  config.data_dir = '../shared/data/binarized_mnist'
   config.model = ml_collections.ConfigDict()
   config.model.code_dim = 500
   config.model.hidden = (500,)

@@ -14,7 +14,6 @@ from aefamily.configs import fashion_mnist_gsn
 def get_config():
   config = fashion_mnist_gsn.get_config()
   config.dataset = 'binarized_mnist'
-  config.data_dir = '../shared/data/binarized_mnist'
   config.model.likelihood = 'bernoulli'
   config.model.log_var = 0.0  # unused by a Bernoulli
   config.model.output_bias_from_data_mean = True

@@ -27,7 +27,6 @@ def get_config():
   config = default.get_config()
   config.family = 'made'
   config.dataset = 'binarized_mnist'
-  config.data_dir = '../shared/data/binarized_mnist'
   config.model = ml_collections.ConfigDict()
   config.model.hidden = (8000,)
   config.model.num_masks = 1

@@ -16,7 +16,6 @@ def get_config():
   config = default.get_config()
   config.family = 'nade'
   config.dataset = 'binarized_mnist'
-  config.data_dir = '../shared/data/binarized_mnist'
   config.model = ml_collections.ConfigDict()
   config.model.hidden = 500
   config.model.ordering = 'identity'

@@ -19,7 +19,6 @@ def get_config():
   config = default.get_config()
   config.family = 'sbn'
   config.dataset = 'binarized_mnist'
-  config.data_dir = '../shared/data/binarized_mnist'
   config.model = ml_collections.ConfigDict()
   config.model.latent_dims = (200,)
   config.model.baseline_hidden = 100

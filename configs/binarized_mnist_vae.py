@@ -19,7 +19,6 @@ def get_config():
   config = default.get_config()
   config.family = 'vae'
   config.dataset = 'binarized_mnist'
-  config.data_dir = '../shared/data/binarized_mnist'
   # 784-200-200-50 with tanh units (Burda et al. 2016, §5).
   config.model = ml_collections.ConfigDict()
   config.model.latent_dims = (50,)

@@ -16,7 +16,11 @@ def get_config() -> ml_collections.ConfigDict:
   # (any TFDS image dataset); 'arrays:PATH' (an .npz file or a directory
   # of .npy files).
   config.dataset = 'digits'
-  config.data_dir = ''           # local canonical files; '' = none (TFDS)
+  # The canonical files' folder (the dataset's, or its parent). '' = the
+  # one rule of input_pipeline.locations: $AEFAMILY_DATA_DIR/<dataset>, else
+  # the per-user cache (~/.cache/aefamily/<dataset>), where
+  # `python -m aefamily.data download <dataset>` puts them; then TFDS.
+  config.data_dir = ''
   config.data_source = 'auto'    # auto, files, tfds (the named datasets)
   # For tfds: and arrays: datasets, which of their own splits are train,
   # valid and test; without a split named `valid`, the last valid_fraction

@@ -13,7 +13,6 @@ def get_config():
   config = default.get_config()
   config.family = 'classifier'
   config.dataset = 'fashion_mnist'
-  config.data_dir = '../shared/data/fashion_mnist'
   config.model = ml_collections.ConfigDict()
   config.model.hidden = (512, 512)
   config.model.activation = 'relu'

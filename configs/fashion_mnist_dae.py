@@ -19,7 +19,6 @@ def get_config():
   config = default.get_config()
   config.family = 'dae'
   config.dataset = 'fashion_mnist'
-  config.data_dir = '../shared/data/fashion_mnist'
   config.model = ml_collections.ConfigDict()
   config.model.code_dim = 1000
   config.model.hidden = ()

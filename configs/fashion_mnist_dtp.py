@@ -18,7 +18,6 @@ def get_config():
   config = default.get_config()
   config.family = 'target_prop'
   config.dataset = 'fashion_mnist'
-  config.data_dir = '../shared/data/fashion_mnist'
   config.model = ml_collections.ConfigDict()
   config.model.hidden = (240,) * 7
   config.model.num_classes = 10

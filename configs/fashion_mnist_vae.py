@@ -20,7 +20,6 @@ def get_config():
   config = default.get_config()
   config.family = 'vae'
   config.dataset = 'fashion_mnist'
-  config.data_dir = '../shared/data/fashion_mnist'
   config.model = ml_collections.ConfigDict()
   config.model.latent_dims = (8,)
   config.model.hidden = ((512, 512),)

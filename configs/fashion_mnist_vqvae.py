@@ -18,7 +18,6 @@ def get_config():
   config = default.get_config()
   config.family = 'vqvae'
   config.dataset = 'fashion_mnist'
-  config.data_dir = '../shared/data/fashion_mnist'
   config.model = ml_collections.ConfigDict()
   config.model.num_latents = 8
   config.model.latent_dim = 16

@@ -15,7 +15,6 @@ def get_config():
   config = default.get_config()
   config.family = 'wae'
   config.dataset = 'fashion_mnist'
-  config.data_dir = '../shared/data/fashion_mnist'
   config.model = ml_collections.ConfigDict()
   config.model.code_dim = 8
   config.model.hidden = (512, 512)

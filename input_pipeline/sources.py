@@ -4,7 +4,10 @@ Three kinds of source are supported:
 
 * ``'files'``: the canonical files as their authors distribute them, read
   from a local directory (a firewalled machine, a TPU VM with a mounted
-  bucket, or the project's ``../shared/data``). Every file's SHA-256 is
+  bucket, or the project's ``../shared/data``): ``data_dir`` if given, else
+  ``$AEFAMILY_DATA_DIR/NAME``, else the per-user cache
+  (`input_pipeline.locations`; ``python -m aefamily.data`` fills it). Every
+  file's SHA-256 is
   checked against the published value *before* it is parsed, so a corrupted
   or different file is never used silently. Every error about a file (it
   is missing, damaged, truncated, or its directory is) starts with the
@@ -48,6 +51,7 @@ from pathlib import Path
 import numpy as np
 
 from aefamily.input_pipeline import arrays
+from aefamily.input_pipeline import locations
 from aefamily.input_pipeline import sprites
 from aefamily.input_pipeline import tfds_images
 from aefamily.input_pipeline.split import check_image_values
@@ -56,6 +60,8 @@ from aefamily.input_pipeline.split import SPLITS
 
 DATASETS: tuple[str, ...] = ('binarized_mnist', 'mnist', 'fashion_mnist',
                              'digits', 'sprites')
+# The named datasets read from canonical files (the others need none).
+FILE_DATASETS: tuple[str, ...] = ('binarized_mnist', 'mnist', 'fashion_mnist')
 SOURCES: tuple[str, ...] = ('auto', 'files', 'tfds')
 
 _TFDS_INSTALL_HINT = 'pip install -e ".[tfds]"'
@@ -332,6 +338,68 @@ def _download_hint(name: str, filename: str) -> str:
   return f'download {filename} again from {_DOWNLOAD[name]}'
 
 
+def file_names(name: str) -> dict[str, tuple[str, ...]]:
+  """The canonical files of a file dataset, by part.
+
+  Args:
+    name: one of `FILE_DATASETS`.
+
+  Returns:
+    {part: accepted file names}. binarized_mnist's parts are its splits
+    ('train', 'valid', 'test'), each accepted as .amat (the name it is
+    served under, first) or .amat.gz; mnist's and fashion_mnist's are
+    'train_images', 'train_labels', 'test_images', 'test_labels', each one
+    IDX .gz file.
+
+  Raises:
+    ValueError: if name is not one of `FILE_DATASETS`.
+  """
+  if name == 'binarized_mnist':
+    return {split: _amat_names(split) for split in _BMNIST_SHA256}
+  if name in _IDX_SHA256:
+    return {part: (filename,) for part, filename in _IDX_FILES.items()}
+  raise ValueError(f'{name!r} has no canonical files; choose from '
+                   f'{FILE_DATASETS}')
+
+
+def verify_file(name: str, part: str, path: str | os.PathLike, *,
+                label: str | None = None) -> None:
+  """Checks one file against its published SHA-256 (the check of loading).
+
+  binarized_mnist's digest is of the uncompressed .amat (a gzipped file is
+  decompressed first); the IDX digests are of the .gz files as served.
+
+  Args:
+    name: one of `FILE_DATASETS`.
+    part: a key of `file_names(name)`.
+    path: the file, under any name (e.g. a download's temporary file).
+    label: what messages call the file (e.g. its URL); None = path.
+
+  Raises:
+    ChecksumError: (a ValueError) naming the file, if the digest differs.
+    ValueError: naming the file, if a gzip stream is damaged; if name or
+      part is unknown.
+    FileNotFoundError: if the file does not exist.
+  """
+  parts = file_names(name)
+  if part not in parts:
+    raise ValueError(f'{name} has no part {part!r}; choose from '
+                     f'{tuple(parts)}')
+  if not hasattr(path, 'read_bytes'):  # A str; an epath.Path stays one.
+    path = Path(path)
+  label = path if label is None else label
+  hint = _download_hint(name, parts[part][-1])
+  data = path.read_bytes()
+  if name == 'binarized_mnist':
+    if data[:2] == b'\x1f\x8b':
+      data = _gunzip(label, data, hint)
+    _check_sha256(label, data, (_BMNIST_SHA256[part],),
+                  'uncompressed content', hint=hint)
+  else:
+    others = {n: d[part] for n, d in _IDX_SHA256.items() if n != name}
+    _check_sha256(label, data, _IDX_SHA256[name][part], 'file', others, hint)
+
+
 # ----------------------------------------------------------------------------
 # Verified, cached loading of the canonical files.
 # ----------------------------------------------------------------------------
@@ -411,21 +479,38 @@ def _not_found(name: str, data_dir, missing: list[str], *,
 
   Args:
     name: the dataset.
-    data_dir: the directory searched.
+    data_dir: the directory searched: a `locations.Location` (which says
+      which rule chose it) or a path given as config.data_dir.
     missing: the names of the missing files.
     tfds_missing: source='auto' would fall back to TFDS, not installed.
     tfds_error: source='auto' fell back to TFDS, which failed with this.
   """
-  root = Path(data_dir).expanduser()
-  looked = [str(p) for f in missing for p in _candidates(data_dir, name, f)]
+  if not isinstance(data_dir, locations.Location):
+    data_dir = locations.Location(data_dir, 'config.data_dir')
+  root = Path(data_dir.path).expanduser()
   absent = '' if root.is_dir() else f' ({root} does not exist)'
   files = [m.removesuffix('.gz') if name == 'binarized_mnist' else m
            for m in missing]
+  if data_dir.origin == 'config.data_dir':
+    looked = [str(p) for f in missing for p in _candidates(root, name, f)]
+    why = 'config.data_dir'
+    # The CLI writes to DIR/NAME/, where the loader looks too.
+    cli_dir, put = f' --dir={root}', f'{root} or {root}/{name}/'
+  else:
+    looked = [str(root / f) for f in missing]
+    why = (f'{data_dir.origin}, as config.data_dir is empty'
+           + ('' if data_dir.origin.startswith('$') else
+              f' and ${locations.ENV_VAR} is not set'))
+    cli_dir, put = '', str(root)
   message = (
-      f'{name}: missing {", ".join(missing)} in {root}{absent}; looked for '
-      f'{", ".join(looked)}. To get the files, download {", ".join(files)} '
-      f'from {_DOWNLOAD[name]}, and put the files in data_dir or '
-      f'data_dir/{name}/.')
+      f'{name}: missing {", ".join(missing)} in {root}{absent} ({why}); '
+      f'looked for {", ".join(looked)}. To get the files, '
+      f'run `python -m aefamily.data download {name}{cli_dir}` (verified '
+      f'against the published SHA-256), or download {", ".join(files)} from '
+      f'{_DOWNLOAD[name]} and run `python -m aefamily.data import {name} '
+      f'PATH{cli_dir}`, or put the files in {put}. Set '
+      f'${locations.ENV_VAR} (a folder with one folder per dataset) or '
+      'config.data_dir to use files elsewhere.')
   if tfds_missing:
     message += (" source='auto' would fall back to TensorFlow Datasets, which "
                 f'is not installed: `{_TFDS_INSTALL_HINT}` enables it.')
@@ -520,9 +605,10 @@ def tfds_split_spec(name: str, split: str, process_index: int = 0,
 
 
 def _load_tfds(name: str, split: str, data_dir, process_index: int,
-               process_count: int,
-               files_missing: list[str] | None = None) -> Split:
-  """Loads through TFDS; files_missing: the fallback of source='auto'."""
+               process_count: int, files_missing: list[str] | None = None,
+               where: locations.Location | None = None) -> Split:
+  """Loads through TFDS; files_missing: the fallback of source='auto', whose
+  files were looked for in `where`."""
   tfds = _import_tfds(name)
   spec = tfds_split_spec(name, split, process_index, process_count)
   try:
@@ -531,9 +617,9 @@ def _load_tfds(name: str, split: str, data_dir, process_index: int,
   except Exception as e:  # pylint: disable=broad-except
     if files_missing is None:
       raise
-    # The user of 'auto' with a data_dir wants the files: say which are
-    # missing and where to get them, not TFDS's download traceback.
-    raise _not_found(name, data_dir, files_missing, tfds_error=e) from None
+    # The user of 'auto' wants the files: say which are missing and where
+    # to get them, not TFDS's download traceback.
+    raise _not_found(name, where, files_missing, tfds_error=e) from None
   images = np.asarray(data['image'])
   images = images.reshape(images.shape[0], -1)
   binary = name == 'binarized_mnist'
@@ -610,14 +696,17 @@ def load_split(name: str, split: str, *, data_dir: str | None = None,
       50000/10000/10000. mnist, fashion_mnist: 'train' = the first 50000 of
       the 60000 training images, 'valid' = the last 10000 of them, 'test' =
       the 10000 test images. digits: a fixed random 1297/250/250 split.
-    data_dir: for source='files', the directory holding the canonical files,
-      directly or in a subdirectory named like the dataset (so both
-      '../shared/data' and '../shared/data/binarized_mnist' work). For
-      source='tfds', TFDS's data_dir.
+    data_dir: for the files, the directory holding them, directly or in a
+      subdirectory named like the dataset (so both '../shared/data' and
+      '../shared/data/binarized_mnist' work); None or '' =
+      $AEFAMILY_DATA_DIR/NAME, else the per-user cache's NAME folder
+      (`locations.dataset_location`). For source='tfds', TFDS's data_dir
+      (None = TFDS's default).
     source: 'files' (verified local files), 'tfds' (TensorFlow Datasets), or
-      'auto': 'files' when data_dir holds the files this split needs, else
-      'tfds' (when installed). Ignored for 'digits', which scikit-learn
-      embeds, and for 'sprites', which the library renders.
+      'auto': 'files' when the files this split needs are where data_dir
+      (or the rule above) says, else 'tfds' (when installed). Ignored for
+      'digits', which scikit-learn embeds, and for 'sprites', which the
+      library renders.
     process_index: this process's index in [0, process_count).
     process_count: the number of processes sharing the split. With files or
       digits, a process keeps rows process_index::process_count; with TFDS it
@@ -644,12 +733,14 @@ def load_split(name: str, split: str, *, data_dir: str | None = None,
       download it; one about values gives how many and the first's index.
     ChecksumError: (a ValueError) if a local file's SHA-256 is not the
       published one; the message says where to download it.
-    FileNotFoundError: with source='files', if a file or data_dir is
+    FileNotFoundError: with source='files', if a file or its directory is
       missing, and with 'auto' if the files are missing and TFDS is not
       installed or fails to load them: the message names the dataset, the
-      files, the directory (and whether it exists) and where to download
-      them, and for 'auto' that `pip install -e ".[tfds]"` enables TFDS.
-    ImportError: with source='tfds' (or 'auto' without a data_dir), if
+      files, the directory searched (whether it exists, and which rule
+      chose it), the `python -m aefamily.data download NAME` command and
+      where to download them, and for 'auto' that `pip install -e
+      ".[tfds]"` enables TFDS.
+    ImportError: with source='tfds', if
       TensorFlow or tensorflow-datasets is not installed (a 'tfds:' dataset
       needs tensorflow-datasets only). A 'tfds:' or 'arrays:' dataset
       raises the errors of `tfds_images.load_tfds_split` or
@@ -681,17 +772,19 @@ def load_split(name: str, split: str, *, data_dir: str | None = None,
   if name == 'sprites':
     return sprites.load_sprites_split(split, process_index=process_index,
                                       process_count=process_count)
+  data_dir = None if data_dir is None or os.fspath(data_dir) == '' else (
+      data_dir)
+  if source == 'tfds':
+    return _load_tfds(name, split, data_dir, process_index, process_count)
+  # The files, where the one rule of `locations` says they are.
+  where = locations.dataset_location(name, data_dir)
+  missing = _missing_files(name, split, where.path)
+  if not missing:
+    return _load_files(name, split, where.path, process_index, process_count)
   if source == 'files':
-    if data_dir is None:
-      raise ValueError("source='files' needs data_dir, the directory that "
-                       f'holds the {name} files')
-    return _load_files(name, split, data_dir, process_index, process_count)
-  if source == 'auto' and data_dir is not None:
-    missing = _missing_files(name, split, data_dir)
-    if not missing:
-      return _load_files(name, split, data_dir, process_index, process_count)
-    if not _tfds_available():
-      raise _not_found(name, data_dir, missing, tfds_missing=True)
-    return _load_tfds(name, split, data_dir, process_index, process_count,
-                      files_missing=missing)
-  return _load_tfds(name, split, data_dir, process_index, process_count)
+    raise _not_found(name, where, missing)
+  if not _tfds_available():
+    raise _not_found(name, where, missing, tfds_missing=True)
+  # TFDS keeps its own data_dir default when config.data_dir is empty.
+  return _load_tfds(name, split, data_dir, process_index, process_count,
+                    files_missing=missing, where=where)

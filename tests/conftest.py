@@ -1,4 +1,10 @@
-"""Shared test fixtures: the location of the real data beside the checkout."""
+"""Shared test fixtures: the location of the real data beside the checkout.
+
+The real data is found through $AEFAMILY_DATA_DIR, as a user's runs find it:
+set here to ../shared/data beside the checkout unless already set (or
+$AEFAMILY_SHARED_DATA, its older name, is), before any test runs, so that the
+shipped configs (whose data_dir is empty) and every subprocess find it too.
+"""
 
 import os
 import pathlib
@@ -11,8 +17,11 @@ from aefamily.training import command_line
 command_line.prefer_fast_cpu_kernels()
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-SHARED_DATA = pathlib.Path(os.environ.get('AEFAMILY_SHARED_DATA',
-                                          REPO.parent / 'shared' / 'data'))
+SHARED_DATA = pathlib.Path(
+    os.environ.get('AEFAMILY_DATA_DIR')
+    or os.environ.get('AEFAMILY_SHARED_DATA')
+    or REPO.parent / 'shared' / 'data')
+os.environ['AEFAMILY_DATA_DIR'] = str(SHARED_DATA)
 
 
 @pytest.fixture(scope='session')

@@ -4,6 +4,7 @@ import gzip
 import importlib.util
 import itertools
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,8 @@ from aefamily.input_pipeline import batches
 from aefamily.input_pipeline import sources
 from aefamily.input_pipeline import synthetic
 
-DATA_DIR = Path(__file__).parents[1].parent / 'shared' / 'data'
+# conftest.py sets it (to ../shared/data beside the checkout unless set).
+DATA_DIR = Path(os.environ['AEFAMILY_DATA_DIR'])
 
 
 def _require(subdir):
@@ -205,7 +207,7 @@ def test_amat_parser(tmp_path):
     sources.parse_amat(b'2' + text[1:])
 
 
-def test_argument_errors_list_the_choices():
+def test_argument_errors_list_the_choices(tmp_path, monkeypatch):
   with pytest.raises(ValueError, match='fashion_mnist'):
     input_pipeline.load_split('cifar10', 'train')
   with pytest.raises(ValueError, match="'valid'"):
@@ -215,8 +217,12 @@ def test_argument_errors_list_the_choices():
   with pytest.raises(ValueError, match='process_index'):
     input_pipeline.load_split('digits', 'train', process_index=2,
                               process_count=2)
-  with pytest.raises(ValueError, match='data_dir'):
+  # Without data_dir, the files are looked for in $AEFAMILY_DATA_DIR/mnist.
+  monkeypatch.setenv('AEFAMILY_DATA_DIR', str(tmp_path))
+  with pytest.raises(FileNotFoundError, match='AEFAMILY_DATA_DIR') as info:
     input_pipeline.load_split('mnist', 'train', source='files')
+  assert str(tmp_path / 'mnist') in str(info.value)
+  assert 'python -m aefamily.data download mnist' in str(info.value)
 
 
 @pytest.mark.skipif(importlib.util.find_spec('tensorflow') is not None,
