@@ -3,7 +3,10 @@
 `load_split` reads one split (one process's shard) of a named dataset into a
 host-memory `Split`, from verified local files or TFDS, or of the user's own
 data: any TFDS image dataset (`tfds_images`), .npz / .npy files or arrays
-in memory (`arrays`); `epoch_batches`
+in memory (`arrays`); `locations` says where a named dataset's files are
+(config.data_dir, else $AEFAMILY_DATA_DIR, else the per-user cache) and
+`fetch` downloads, imports and lists them (`python -m aefamily.data`);
+`epoch_batches`
 turns it into deterministic, resumable, device-shaped batches; `synthetic`
 holds small datasets whose log p(x) is exact.
 """
