@@ -91,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run() -> None:
+  """The command line's entry point: exits with `main`'s status."""
   sys.exit(main())
 
 
