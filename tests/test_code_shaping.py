@@ -299,42 +299,123 @@ def test_permute_dims_permutes_each_dimension_on_its_own():
   assert len(rows) > 40
 
 
+def _linear_factorvae(discriminator_hidden=(8,)):
+  """A FactorVAE of linear Gaussian encoder and decoder over D = 2 (d = 2)
+  and a one-layer discriminator, its parameters perturbed from the start."""
+  from aefamily.models.code_shaping import FactorVAE
+  from aefamily.models.vae import VAE
+  model = FactorVAE(vae=VAE(data_dim=2, latent_dims=(2,), hidden=((),),
+                            likelihood='gaussian'),
+                    discriminator_hidden=discriminator_hidden)
+  params = model.init(jax.random.key(0), jnp.zeros((3, 2)),
+                      [jnp.zeros((1, 3, 2))])
+  params = jax.tree.map(lambda p: p + 0.3 * jax.random.normal(
+      jax.random.key(1), p.shape), params)
+  return model, params
+
+
+def _numpy_factorvae_terms(params, x, eps):
+  """Kim & Mnih (2018), computed apart in float64 from the linear layers:
+  z = μ(x) + σ(x) ε, log N(x; G(z)), KL(q(z | x) ‖ N(0, I)), and the
+  discriminator's logit d(z) = log D(z) / (1 − D(z))."""
+  p = jax.tree.map(lambda a: np.asarray(a, np.float64), params['params'])
+  dense = lambda layer, h: h @ layer['kernel'] + layer['bias']
+  enc, dec, disc = (p['vae']['encoders_0'], p['vae']['decoders_0'],
+                    p['discriminator'])
+  mu, log_var = dense(enc['loc'], x), dense(enc['log_var'], x)
+  z = mu + np.exp(0.5 * log_var) * eps
+  mean, x_log_var = dense(dec['loc'], z), dense(dec['log_var'], z)
+  log_likelihood = -0.5 * np.sum(np.log(2 * np.pi) + x_log_var
+                                 + (x - mean)**2 / np.exp(x_log_var), -1)
+  kl = 0.5 * np.sum(mu**2 + np.exp(log_var) - 1 - log_var, -1)
+  critic = lambda c: dense(disc['logit'], np.maximum(
+      dense(disc['MLP_0']['Dense_0'], c), 0))[:, 0]
+  return z, log_likelihood, kl, critic
+
+
+def test_the_factorvae_loss_is_the_elbo_plus_the_density_ratio_tc():
+  from aefamily.objectives.factorvae import factorvae_loss
+  model, params = _linear_factorvae()
+  x = np.asarray(jax.random.normal(jax.random.key(2), (6, 2)), np.float64)
+  rng = jax.random.key(3)
+  loss, aux = factorvae_loss(params, {'image': jnp.asarray(x, jnp.float32)},
+                             rng, model=model, tc_weight=7.0)
+  # One posterior draw per example, from the loss's key.
+  eps = np.asarray(jax.random.normal(rng, (1, 6, 2)), np.float64)[0]
+  z, log_likelihood, kl, critic = _numpy_factorvae_terms(params, x, eps)
+  d = 1 / (1 + np.exp(-critic(z)))                       # D(z)
+  tc = np.mean(np.log(d / (1 - d)))                      # Kim & Mnih, Eq. 3
+  elbo = np.mean(log_likelihood - kl)
+  np.testing.assert_allclose(loss, -elbo + 7.0 * tc, rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(aux.metrics['elbo'], elbo, rtol=1e-5)
+  np.testing.assert_allclose(aux.metrics['kl'], np.mean(kl), rtol=1e-5)
+  np.testing.assert_allclose(aux.metrics['total_correlation'], tc,
+                             rtol=1e-5, atol=1e-6)
+
+
+def test_the_factorvae_discriminator_loss_is_the_cross_entropy():
+  from aefamily.objectives.factorvae import factorvae_discriminator_loss
+  from aefamily.objectives.factorvae import permute_dims
+  model, params = _linear_factorvae()
+  x = np.asarray(jax.random.normal(jax.random.key(2), (6, 2)), np.float64)
+  rng = jax.random.key(4)
+  loss, aux = factorvae_discriminator_loss(
+      params, {'image': jnp.asarray(x, jnp.float32)}, rng, model=model)
+  code_rng, permute_rng = jax.random.split(rng)
+  eps = np.asarray(jax.random.normal(code_rng, (1, 6, 2)), np.float64)[0]
+  z, _, _, critic = _numpy_factorvae_terms(params, x, eps)
+  # Which row each column of the permuted codes takes (permute_dims is
+  # tested on its own above): draws of Π_j q(z_j).
+  rows = np.asarray(permute_dims(jnp.tile(jnp.arange(6)[:, None], (1, 2)),
+                                 permute_rng))
+  permuted = z[rows, np.arange(2)]
+  d_real, d_fake = (1 / (1 + np.exp(-critic(c))) for c in (z, permuted))
+  expected = -np.mean(np.log(d_real)) - np.mean(np.log(1 - d_fake))
+  np.testing.assert_allclose(loss, expected, rtol=1e-5)
+  np.testing.assert_allclose(
+      aux.metrics['accuracy'],
+      0.5 * (np.mean(d_real > 0.5) + np.mean(d_fake < 0.5)))
+
+
 @pytest.mark.parametrize('rho', [0.0, 0.9])
 def test_the_discriminator_estimates_a_known_total_correlation(rho):
   # Codes of a correlated Gaussian: TC = −½ log(1 − ρ²) nats exactly
-  # (0 and 0.830). A discriminator trained on them against their
-  # permutation estimates it by the mean of its logits.
+  # (0 and 0.830). The library's discriminator loss, trained on them
+  # against their permutation, estimates it by the mean of its logits.
+  # The codes: an encoder z = x + e^{−15} ε of Gaussian data x.
   import optax
-  from aefamily.models.code_shaping import Discriminator
-  from aefamily.objectives.factorvae import permute_dims
+  from aefamily.objectives.factorvae import factorvae_discriminator_loss
+  # A discriminator wide enough to fit the quadratic log-ratio.
+  model, params = _linear_factorvae(discriminator_hidden=(64, 64))
+  encoder = params['params']['vae']['encoders_0']
+  encoder['loc'] = {'kernel': jnp.eye(2), 'bias': jnp.zeros(2)}
+  encoder['log_var'] = {'kernel': jnp.zeros((2, 2)),
+                        'bias': jnp.full(2, -30.)}
   covariance = jnp.array([[1.0, rho], [rho, 1.0]])
   chol = jnp.linalg.cholesky(covariance)
   draw = lambda key, n: jax.random.normal(key, (n, 2)) @ chol.T
-  model = Discriminator(hidden=(64, 64))
-  params = model.init(jax.random.key(0), jnp.zeros((1, 2)))
   tx = optax.adam(3e-3)
 
-  def loss(params, key):
-    z_key, perm_key = jax.random.split(key)
-    z = draw(z_key, 512)
-    real = model.apply(params, z)
-    fake = model.apply(params, permute_dims(z, perm_key))
-    return -(jnp.mean(jax.nn.log_sigmoid(real))
-             + jnp.mean(jax.nn.log_sigmoid(-fake)))
+  def loss(critic, key):
+    x_key, loss_key = jax.random.split(key)
+    variables = {'params': {**params['params'], 'discriminator': critic}}
+    return factorvae_discriminator_loss(
+        variables, {'image': draw(x_key, 512)}, loss_key, model=model)[0]
 
   @jax.jit
-  def fit(params):
+  def fit(critic):
     def step(carry, key):
-      params, state = carry
-      grads = jax.grad(loss)(params, key)
+      critic, state = carry
+      grads = jax.grad(loss)(critic, key)
       updates, state = tx.update(grads, state)
-      return (optax.apply_updates(params, updates), state), None
+      return (optax.apply_updates(critic, updates), state), None
     keys = jax.random.split(jax.random.key(1), 3000)
-    return jax.lax.scan(step, (params, tx.init(params)), keys)[0][0]
+    return jax.lax.scan(step, (critic, tx.init(critic)), keys)[0][0]
 
-  params = fit(params)
-  estimate = float(jnp.mean(model.apply(params, draw(jax.random.key(2),
-                                                      100_000))))
+  critic = fit(params['params']['discriminator'])
+  variables = {'params': {**params['params'], 'discriminator': critic}}
+  estimate = float(jnp.mean(model.apply(
+      variables, draw(jax.random.key(2), 100_000), method=model.critic)))
   exact = -0.5 * np.log(1 - rho**2)
   # The estimator's error is the discriminator's misfit of the quadratic
   # log-ratio, not sampling (100,000 draws: SE < 0.01).
