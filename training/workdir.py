@@ -58,8 +58,8 @@ def hold(workdir: str, *, enabled: bool = True) -> Iterator[None]:
   Args:
     workdir: the run's directory (a local path; see the module docstring
       for URLs).
-    enabled: False does nothing: in a multi-process run process 0 holds the
-      workdir for all.
+    enabled: False only creates workdir: in a multi-process run process 0
+      holds it for all.
 
   Raises:
     WorkdirBusyError: if another live process holds workdir; it names that
