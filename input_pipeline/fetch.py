@@ -30,7 +30,8 @@ from aefamily.input_pipeline import sources
 BASE_URLS: dict[str, str] = {
     'binarized_mnist': sources._BMNIST_URL,  # pylint: disable=protected-access
     'mnist': 'https://storage.googleapis.com/cvdf-datasets/mnist/',
-    'fashion_mnist': 'http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/',
+    'fashion_mnist': ('http://fashion-mnist.s3-website.eu-central-1'
+                      '.amazonaws.com/'),
 }
 
 _TIMEOUT_S = 60
