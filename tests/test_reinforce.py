@@ -155,6 +155,32 @@ def test_nvil_signal_rescales_the_gradient_without_bias():
   _assert_unbiased(estimates[:, -n:], exact / 3.0)
 
 
+@pytest.mark.parametrize('normalize', [True, False])
+@pytest.mark.parametrize('var', [0.25, 9.0])
+def test_nvil_signal_is_centred_by_the_input_baseline_and_scaled(normalize,
+                                                                  var):
+  """The value, per sample, of Mnih & Gregor's (2014, §3) learning signal:
+  (f − b_ψ(x) − c) / max(1, √v), with c and v from earlier batches, and
+  the new c, v as running means of f − b_ψ(x) and (f − b_ψ(x) − c)², all
+  against NumPy in float64. Unbiasedness cannot see b_ψ; this can."""
+  rng = np.random.default_rng(5)
+  f = rng.normal(-6.0, 2.0, size=(4, 3))                        # [K, B]
+  b = rng.normal(0.0, 1.5, size=3)                              # b_ψ(x), [B]
+  c, decay = -5.5, 0.8
+  signal, new = rf.nvil_signal(
+      jnp.asarray(f, jnp.float32), jnp.asarray(b, jnp.float32),
+      {'mean': jnp.asarray(c), 'var': jnp.asarray(var)}, decay=decay,
+      normalize=normalize)
+  centred = f - b[None] - c
+  scale = max(1.0, math.sqrt(var)) if normalize else 1.0
+  np.testing.assert_allclose(signal, centred / scale, rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(
+      new['mean'], decay * c + (1 - decay) * np.mean(f - b[None]), rtol=1e-5)
+  np.testing.assert_allclose(
+      new['var'], decay * var + (1 - decay) * np.mean(centred ** 2),
+      rtol=1e-5)
+
+
 def test_vimco_bound_is_the_iwae_bound_and_its_gradient_is_unbiased():
   params = _params()
   k = 3
