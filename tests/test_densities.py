@@ -1,5 +1,7 @@
 """The log-density and KL primitives against independent references."""
 
+import math
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -107,3 +109,24 @@ def test_gaussian_kl_is_zero_only_between_equal_distributions():
   np.testing.assert_allclose(densities.gaussian_kl(m, lv, m, lv), [0.0],
                              atol=1e-6)
   assert densities.gaussian_kl(m, lv, m + 0.1, lv)[0] > 1e-3
+
+
+def test_normal_reparameterize_has_the_given_mean_and_variance():
+  """z = μ + exp(½ log σ²) ε for ε ~ N(0, I) (Kingma & Welling 2014, Eq. 10):
+  per coordinate, the sample mean within 4.5 standard errors σ/√n of μ and
+  the sample variance within 4.5 of its standard error σ²√(2/(n − 1)) of σ²;
+  a log-variance beyond 30 is sampled as 30, as `log_prob` scores it."""
+  from aefamily.models.distributions import Normal
+  loc = np.array([0.0, -3.0, 2.5, 1.0, 0.0], np.float32)
+  log_var = np.array([0.0, 1.5, -2.0, -8.0, 40.0], np.float32)
+  n = 20_000
+  eps = jax.random.normal(jax.random.key(0), (n, 1, loc.size))
+  z = np.asarray(Normal(jnp.asarray(loc), jnp.asarray(log_var)
+                        ).reparameterize(eps), np.float64)
+  assert z.shape == (n, 1, loc.size)
+  z = z[:, 0]
+  var = np.exp(np.minimum(log_var.astype(np.float64), 30.0))
+  np.testing.assert_array_less(np.abs(z.mean(0) - loc),
+                               4.5 * np.sqrt(var / n))
+  np.testing.assert_array_less(np.abs(z.var(0, ddof=1) - var),
+                               4.5 * var * math.sqrt(2 / (n - 1)))
