@@ -43,8 +43,9 @@ del families
 
 _WORKDIR = flags.DEFINE_string('workdir', 'runs/vae_snr',
                                'The VAE run to measure (trained if empty).')
-_DATA_DIR = flags.DEFINE_string('data_dir', '../shared/data/binarized_mnist',
-                                'Binarized MNIST files.')
+_DATA_DIR = flags.DEFINE_string(
+    'data_dir', '', 'Binarized MNIST files (default: where every run finds '
+    'them, $AEFAMILY_DATA_DIR/binarized_mnist or the per-user cache).')
 _TRAIN_EPOCHS = flags.DEFINE_integer(
     'train_epochs', 20, 'Passes of the VAE trained when the workdir is empty.')
 _KS = flags.DEFINE_list('ks', ['1', '5', '50'], 'Values of K.')

@@ -7,7 +7,7 @@ r"""One protocol, every likelihood member of the VAE family, one table.
   python -m aefamily.benchmarks.leaderboard --members=vae,iwae_dreg \
       --seeds=0,1,2 --output_dir=runs/leaderboard
 
-The protocol: static binarized MNIST (`../shared/data/binarized_mnist`), the
+The protocol: static binarized MNIST (found as every run finds it), the
 784-200-200-50 tanh networks of Burda et al. 2016 (§5) plus each member's
 own extra parameters, Adam from 1e-3 decaying to 1e-4 over --epochs, the
 paper's batch of 20, the same seed; each member's committed config with
@@ -109,8 +109,9 @@ _EVAL_SAMPLES = flags.DEFINE_integer('eval_samples', 5000,
                                      'K of the IWAE test log-likelihood.')
 _MAX_TEST = flags.DEFINE_integer('max_test_examples', 0,
                                  'Test images (0 = all 10,000).')
-_DATA_DIR = flags.DEFINE_string('data_dir', '../shared/data/binarized_mnist',
-                                'Binarized MNIST files.')
+_DATA_DIR = flags.DEFINE_string(
+    'data_dir', '', 'Binarized MNIST files (default: where every run finds '
+    'them, $AEFAMILY_DATA_DIR/binarized_mnist or the per-user cache).')
 _PARALLEL = flags.DEFINE_integer('parallel', 2, 'Members run at once.')
 _CORES = flags.DEFINE_list(
     'cores', None, 'The cores to pin the members to, one member on each at '
