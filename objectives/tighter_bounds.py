@@ -9,7 +9,8 @@ propose three ways to keep both networks learning:
 * MIWAE(M, K): the average of M independent K-sample IWAE bounds;
 * CIWAE(β): the convex combination β · ELBO + (1 − β) · IWAE of K samples;
 * PIWAE(M, K): the decoder trains on the IWAE bound of all M·K samples,
-  the encoder on the MIWAE(M, K) bound of the same samples.
+  the encoder on the MIWAE(M, K) bound of the same samples (with the
+  VampPrior, also on the IWAE bound through the prior: `piwae_loss`).
 
 As in `objectives.vae`, the array functions act on log importance weights
 and the model-level losses have the library's shared signature. All values
@@ -136,9 +137,16 @@ def piwae_loss(params, batch: Batch, rng: jax.Array, *, model,
 
   A surrogate: its value is −L_{MK}, the decoder's objective. Two decoder
   passes carry the two gradients: one with the samples and q under
-  `stop_gradient` (the decoder's IWAE gradient), one with the decoder's
-  parameters stopped (the encoder's MIWAE gradient, whose value is held
-  at 0).
+  `stop_gradient` (the IWAE gradient of every parameter that log p(x, z)
+  reads), one with all the model's parameters stopped in log p(x, z) and
+  only z and q(z | x) live (the encoder's MIWAE gradient, whose value is
+  held at 0).
+
+  With the N(0, I) prior the encoder's gradient is exactly MIWAE(M, K)'s.
+  With the VampPrior, p(z) = (1/C) Σ_c q(z | u_c) runs the encoder on the
+  pseudo-inputs u_c, so the encoder gets, besides the MIWAE gradient
+  through z and log q(z | x), the IWAE gradient of L_{MK} through
+  log p(z); the pseudo-inputs train on L_{MK} alone, as the decoder does.
 
   Args:
     params: the model's variables.

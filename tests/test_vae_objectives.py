@@ -24,8 +24,9 @@ from aefamily.objectives.hvae import (hvae_log_weights, hvae_loss,
                                       tempered_leapfrog, tempering_schedule)
 from aefamily.objectives.tighter_bounds import (ciwae_bound, miwae_bound,
                                                 miwae_loss, piwae_loss)
-from aefamily.objectives.vae import (dreg_bound, elbo, iwae_bound, iwae_loss,
-                                     kl_schedule, log_importance_weights,
+from aefamily.objectives.vae import (dreg_bound, elbo, encode, iwae_bound,
+                                     iwae_loss, kl_schedule,
+                                     log_importance_weights, log_weight_terms,
                                      vae_loss)
 
 D, K = 6, 2
@@ -322,6 +323,52 @@ def test_piwae_trains_each_network_on_its_own_bound(linear_gaussian):
     jax.tree_util.tree_map(
         lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5),
         grads['params'][network], reference['params'][network])
+
+
+def test_piwae_with_the_vampprior_trains_the_encoder_on_both_bounds(
+    linear_gaussian):
+  """With the VampPrior the encoder also computes p(z) at the pseudo-inputs:
+  PIWAE's encoder gradient is MIWAE(M, K)'s through z and log q, plus
+  L_{MK}'s through log p(z); the pseudo-inputs get L_{MK}'s gradient."""
+  lg = linear_gaussian
+  model = VAE(data_dim=D, latent_dims=(K,), hidden=((),),
+              likelihood='gaussian', num_pseudo_inputs=3)
+  x = lg['x'][:20]
+  params = model.init(jax.random.PRNGKey(0), x,
+                      [jnp.zeros(s) for s in model.noise_shapes(1, 20)])
+  rng, m, k = jax.random.PRNGKey(5), 3, 4
+  _, grads = _loss_and_grads(piwae_loss, params, x, rng, model=model,
+                             num_groups=m, num_samples=k)
+  _, iwae_grads = _loss_and_grads(iwae_loss, params, x, rng, model=model,
+                                  num_samples=m * k)
+  _, miwae_grads = _loss_and_grads(miwae_loss, params, x, rng, model=model,
+                                   num_groups=m, num_samples=k)
+  # The gradient of each bound through log p(z) alone, z and the rest fixed.
+  z, posterior = encode(params, x, rng, model=model, num_samples=m * k)
+  log_likelihood, _, log_posterior = log_weight_terms(params, x, z, posterior,
+                                                      model=model)
+  def through_prior(bound):
+    def value(p):
+      log_prior = model.apply(p, method=model.top_prior).log_prob(z[-1])
+      return jnp.mean(bound(log_likelihood + log_prior - log_posterior))
+    return jax.jit(jax.grad(value))(params)['params']['encoders_0']
+  iwae_prior = through_prior(iwae_bound)
+  miwae_prior = through_prior(
+      lambda log_w: miwae_bound(log_w.reshape(m, k, -1)))
+  # (The losses are the negative bounds.)
+  expected = jax.tree.map(lambda a, b, c: a + b - c,
+                          miwae_grads['params']['encoders_0'], miwae_prior,
+                          iwae_prior)
+  assert max(jax.tree.leaves(jax.tree.map(
+      lambda a, b: float(jnp.abs(a - b).max()), iwae_prior,
+      miwae_prior))) > 1e-3                   # the two bounds' prior terms differ
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4,
+                                                       atol=1e-5),
+               grads['params']['encoders_0'], expected)
+  for name in ('pseudo_inputs', 'decoders_0'):
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4,
+                                                         atol=1e-5),
+                 grads['params'][name], iwae_grads['params'][name])
 
 
 def _closed_form_elbo_of_encoder(lg, x, beta=1.0):
