@@ -9,7 +9,8 @@ Importing this package registers the library's families in
   dae, cae       families/autoencoder.py  denoising (walk-back), contractive
   gsn, hybrid_gsn  families/gsn.py        generative stochastic networks
   sbn            families/sbn.py          sigmoid belief nets (REINFORCE…)
-  nade, made     families/autoregressive.py  NADE and MADE (exact likelihood)
+  nade, made, fvsbn  families/autoregressive.py  NADE, MADE, logistic FVSBN
+                 (exact likelihood)
   target_prop    families/target_prop.py  target propagation
   classifier     families/classifier.py   MLP classifier
   aae            families/adversarial.py  adversarial autoencoder (a game)

@@ -1,10 +1,10 @@
-"""NADE and MADE: autoencoders with an exact likelihood.
+"""NADE, MADE and the logistic FVSBN: models with an exact likelihood.
 
 Larochelle & Murray 2011 (NADE); Germain, Gregor, Murray & Larochelle 2015
-(MADE). Both are trained by the exact negative log-likelihood
-(`objectives.autoregressive`) and evaluated by the exact test
-log-likelihood (`evaluators.autoregressive`). Config fields: config.model
-(`NADEModel` or `MADEModel`).
+(MADE); Frey 1998 (the FVSBN, *Deep Learning* §20.10.8). All are trained by
+the exact negative log-likelihood (`objectives.autoregressive`) and
+evaluated by the exact test log-likelihood (`evaluators.autoregressive`).
+Config fields: config.model (`NADEModel`, `MADEModel` or `FVSBNModel`).
 """
 
 import dataclasses
@@ -19,6 +19,7 @@ from aefamily.families.vae import Activation
 from aefamily.input_pipeline import Split
 from aefamily.models.autoregressive import MADE
 from aefamily.models.autoregressive import NADE
+from aefamily.models.fvsbn import FVSBN
 from aefamily.models.mlp import output_bias_from_data
 from aefamily.objectives.autoregressive import autoregressive_loss
 from aefamily.training import registry
@@ -75,15 +76,35 @@ class MADESettings:
   model: MADEModel = MADEModel()
 
 
+@dataclasses.dataclass(frozen=True)
+class FVSBNModel:
+  """config.model of a logistic FVSBN: the ordering ('identity' = 0..D−1,
+  'random' = a permutation drawn with ordering_seed) and the biases'
+  initialization at the training data's pixel log-odds."""
+  ordering: Literal['identity', 'random'] = 'identity'
+  ordering_seed: int = 0
+  output_bias_from_data_mean: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class FVSBNSettings:
+  """Family 'fvsbn'."""
+  model: FVSBNModel = FVSBNModel()
+
+
+def _ordering(kind: str, seed: int, d: int) -> tuple[int, ...] | None:
+  """None for 'identity' (0..D−1), else a permutation drawn with seed."""
+  if kind == 'identity':
+    return None
+  return tuple(int(i) for i in np.random.RandomState(seed).permutation(d))
+
+
 def build_nade(settings: NADESettings, train: Split) -> NADE:
   """The NADE of settings.model over the training images' D dimensions."""
   m = settings.model
   d = train.images.shape[1]
-  ordering = None
-  if m.ordering == 'random':
-    ordering = tuple(int(i) for i in
-                     np.random.RandomState(m.ordering_seed).permutation(d))
-  return NADE(data_dim=d, hidden=m.hidden, ordering=ordering,
+  return NADE(data_dim=d, hidden=m.hidden,
+              ordering=_ordering(m.ordering, m.ordering_seed, d),
               **output_bias_from_data(train.images,
                                       m.output_bias_from_data_mean))
 
@@ -100,13 +121,23 @@ def build_made(settings: MADESettings, train: Split) -> MADE:
                                       m.output_bias_from_data_mean))
 
 
+def build_fvsbn(settings: FVSBNSettings, train: Split) -> FVSBN:
+  """The FVSBN of settings.model over the training images' D dimensions."""
+  m = settings.model
+  d = train.images.shape[1]
+  return FVSBN(data_dim=d, ordering=_ordering(m.ordering, m.ordering_seed, d),
+               **output_bias_from_data(train.images,
+                                       m.output_bias_from_data_mean))
+
+
 def init_variables(model, rng: jax.Array, x: jax.Array):
-  """The variables of a NADE or MADE from an example batch x: [B, D]."""
+  """The variables of a NADE, MADE or FVSBN from an example batch x: [B, D]."""
   return model.init(rng, x)
 
 
 for _name, _settings, _build in (('nade', NADESettings, build_nade),
-                                 ('made', MADESettings, build_made)):
+                                 ('made', MADESettings, build_made),
+                                 ('fvsbn', FVSBNSettings, build_fvsbn)):
   registry.register(registry.Family(
       name=_name, settings=_settings, build_model=_build,
       init_variables=init_variables,
