@@ -100,6 +100,8 @@ CONFIGS = {
                                                'model.num_masks': 4,
                                                'model.direct_connections':
                                                    True}),
+    'fvsbn': _config('binarized_mnist_fvsbn',
+                     **{'model.output_bias_from_data_mean': False}),
     # A game: the autoencoder, then the discriminator, each on its shard.
     'aae': _config('fashion_mnist_aae', **{'model.hidden': (32,),
                                            'model.discriminator_hidden': (16,)}),
