@@ -13,7 +13,6 @@ checkpoints/, metrics.jsonl and config.json; while the run trains it also
 holds train.lock, and a second training on the same workdir is refused.
 """
 
-import itertools
 import json
 import math
 import os
@@ -31,6 +30,7 @@ import numpy as np
 from aefamily import families  # registers the library's families
 from aefamily import input_pipeline
 from aefamily.training import checkpoints
+from aefamily.training import data_source
 from aefamily.training import command_line
 from aefamily.training import experiment
 from aefamily.training import metrics as metrics_lib
@@ -42,7 +42,6 @@ from aefamily.training.step import make_mesh
 from aefamily.training.step import make_train_step
 from aefamily.training.step import needs_synchronous_calls
 from aefamily.training.step import replicate_on
-from aefamily.training.step import shard_batches
 
 
 class Interrupted(Exception):
@@ -106,21 +105,18 @@ def evaluate_bound(metric_fn, params, images: np.ndarray, batch_size: int,
   return {k: float(v) / num for k, v in jax.device_get(sums).items()}
 
 
-def _chunks(batches, first: int, steps_per_call: int,
-            *boundaries: Callable[[int], bool]):
-  """Groups an epoch's batches (numbered from `first`) into lists of at most
-  steps_per_call; yields (the first batch's number, the list). A list also
-  ends after a batch b for which a boundary(b + 1) is true (a log or
-  checkpoint step), so those steps end a call."""
-  chunk = []
-  for b, batch in enumerate(batches, start=first):
-    chunk.append(batch)
-    if len(chunk) == steps_per_call or any(
-        end(b + 1) for end in boundaries):
-      yield b + 1 - len(chunk), chunk
-      chunk = []
-  if chunk:
-    yield b + 1 - len(chunk), chunk
+def _calls(first: int, end: int, steps_per_call: int,
+           *boundaries: Callable[[int], bool]):
+  """Splits an epoch's batches first..end-1 into calls of at most
+  steps_per_call; yields (a call's first batch, its number of batches). A
+  call also ends after a batch b for which a boundary(b + 1) is true (a log
+  or checkpoint step), so those steps end a call."""
+  start = first
+  for b in range(first, end):
+    if b + 1 - start == steps_per_call or b + 1 == end or any(
+        at(b + 1) for at in boundaries):
+      yield start, b + 1 - start
+      start = b + 1
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
@@ -180,21 +176,28 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     raise ValueError(
         f'config.batch_size={config.batch_size} is larger than the '
         f'{shard_size * jax.process_count()} training examples')
-  steps_per_epoch = input_pipeline.num_batches(shard_size, local_batch)
+  mesh = make_mesh()
+  source = data_source.make_data_source(
+      config.data_placement, train, mesh, local_batch=local_batch,
+      num_local_examples=shard_size, seed=config.seed,
+      binarization=config.binarization)
   # The first write: a workdir that another training holds, or that cannot
   # be written, is refused here, before anything is written into it.
   with workdir_lib.hold(workdir, enabled=jax.process_index() == 0):
-    return _train(config, workdir, train, valid, local_batch=local_batch,
-                  steps_per_epoch=steps_per_epoch)
+    return _train(config, workdir, train, valid, mesh=mesh, source=source)
 
 
 def _train(config: ml_collections.ConfigDict, workdir: str,
            train: input_pipeline.Split, valid: input_pipeline.Split, *,
-           local_batch: int, steps_per_epoch: int) -> TrainState:
+           mesh: jax.sharding.Mesh,
+           source: data_source.DataSource) -> TrainState:
   """The training loop of `train_and_evaluate`, once the config is checked,
   the data loaded and the workdir held."""
   is_chief = jax.process_index() == 0
   multi_process = jax.process_count() > 1
+  steps_per_epoch = source.steps_per_epoch
+  steps_per_call = config.steps_per_call or data_source.default_steps_per_call(
+      source)
   total_steps = config.num_epochs * steps_per_epoch
   mngr = checkpoints.manager(workdir)
   # The schedule stays the one the run started with (see the docstring).
@@ -226,8 +229,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str,
       if patience else None
   best = checkpoints.best_validation(best_mngr) if patience else None
 
-  mesh = make_mesh()
-  train_steps = make_train_step(loss_fn, mesh)
+  train_steps = make_train_step(loss_fn, mesh, source)
   one_call_at_a_time = needs_synchronous_calls(mesh)
 
   model_loss = loss_fn.model_loss if isinstance(loss_fn, Game) else loss_fn
@@ -273,20 +275,16 @@ def _train(config: ml_collections.ConfigDict, workdir: str,
                      '%d (%.3f).', best[0], best[1])
         break
       first = position['batch'] if epoch == position['epoch'] else 0
-      batches = input_pipeline.epoch_batches(
-          train, batch_size=local_batch, seed=config.seed, epoch=epoch,
-          start_batch=first, binarization=config.binarization)
-      # Shards may differ by one example: every process takes the same count.
-      batches = itertools.islice(batches, steps_per_epoch - first)
-      for b, chunk in _chunks(
-          batches, first, config.steps_per_call,
+      # A call never crosses an epoch's end (nor a log or checkpoint step).
+      for b, num_steps in _calls(
+          first, steps_per_epoch, steps_per_call,
           at_interval(config.log_every_steps, epoch),
           at_interval(config.checkpoint_every_steps, epoch)):
-        stacked = {k: np.stack([batch[k] for batch in chunk]) for k in chunk[0]}
-        state, step_metrics = train_steps(state, shard_batches(mesh, stacked),
-                                          rng)
+        state, step_metrics = train_steps(
+            state, source.call_inputs(epoch, b, num_steps), rng,
+            num_steps=num_steps)
         pending.append(step_metrics)
-        step += len(chunk)
+        step += num_steps
         if one_call_at_a_time or (multi_process and len(pending) % 10 == 0):
           # Several CPU devices: each call waits for the one before
           # (`needs_synchronous_calls`). Processes that queue hundreds of
@@ -310,10 +308,10 @@ def _train(config: ml_collections.ConfigDict, workdir: str,
           writer.write(step, {'epoch': epoch, **means,
                               'examples_per_second': rate})
         if step % config.checkpoint_every_steps == 0:
-          checkpoint(epoch, b + len(chunk))
+          checkpoint(epoch, b + num_steps)
         if sigterm.requested:
           if step % config.checkpoint_every_steps:
-            checkpoint(epoch, b + len(chunk))
+            checkpoint(epoch, b + num_steps)
           raise Interrupted(f'SIGTERM: stopped at step {step}, its checkpoint '
                             f'is in {workdir}; rerun to resume.')
       epochs_done = epoch + 1

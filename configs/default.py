@@ -34,7 +34,15 @@ def get_config() -> ml_collections.ConfigDict:
   # Optimization.
   config.batch_size = 100        # global, over all devices and processes
   config.num_epochs = 100
-  config.steps_per_call = 1      # optimizer steps per jitted call (lax.scan)
+  # Optimizer steps per jitted call (lax.scan); 0 = an epoch with the data
+  # on the devices, else 1.
+  config.steps_per_call = 0
+  # Where the training split lives: 'device' (on the device mesh, sharded;
+  # permutation and dynamic binarization drawn there, no host work between
+  # calls), 'host' (batches made by NumPy and copied each call) or 'auto'
+  # ('device' when it fits: a quarter of an accelerator's memory, 2 GiB on
+  # a CPU). See docs/training.md.
+  config.data_placement = 'host'
   config.optimizer = ml_collections.ConfigDict()
   config.optimizer.name = 'adam'                # adam, sgd, adagrad
   config.optimizer.learning_rate = 1e-3

@@ -33,7 +33,7 @@ FORMAT = 2
 # match the checkpoint.
 RESUMABLE_FIELDS = ('num_epochs', 'log_every_steps', 'checkpoint_every_steps',
                     'eval_every_epochs', 'data_dir', 'eval', 'steps_per_call',
-                    'early_stopping_patience')
+                    'early_stopping_patience', 'data_placement')
 
 
 # Config fields that only steer training: eval.py evaluates a checkpoint

@@ -18,6 +18,7 @@ from aefamily.training import registry
 from aefamily.training import settings as settings_lib
 from aefamily.objectives import STATISTICS
 from aefamily.training import checkpoints
+from aefamily.training import data_source
 from aefamily.training import optimizers
 from aefamily.training.step import Game
 from aefamily.training.step import game_optimizer
@@ -107,7 +108,8 @@ def validate_config(config: ml_collections.ConfigDict,
     The family's settings (`family_settings`).
 
   Raises:
-    ValueError: for an unknown family, dataset, source, binarization or
+    ValueError: for an unknown family, dataset, source, data placement,
+      binarization or
       eval split, non-positive sizes or sample counts, a seed outside
       [0, MAX_SEED), an optimizer `optimizers.check_config` refuses (a
       learning rate that is negative, zero or NaN), a batch the devices
@@ -115,7 +117,8 @@ def validate_config(config: ml_collections.ConfigDict,
       (`family_settings`).
   """
   choices = {'binarization': input_pipeline.BINARIZATIONS,
-             'data_source': input_pipeline.SOURCES}
+             'data_source': input_pipeline.SOURCES,
+             'data_placement': data_source.PLACEMENTS}
   for field, allowed in choices.items():
     if config[field] not in allowed:
       raise ValueError(f'config.{field}={config[field]!r}; choose from '
@@ -127,7 +130,7 @@ def validate_config(config: ml_collections.ConfigDict,
     raise ValueError(f'config.dataset / config.splits: {e}') from None
   settings = family_settings(config)
   for field in ('batch_size', 'num_epochs', 'log_every_steps',
-                'checkpoint_every_steps', 'steps_per_call', 'eval.num_samples',
+                'checkpoint_every_steps', 'eval.num_samples',
                 'eval.chunk_size', 'eval.batch_size'):
     value = _field(config, field)
     if value < 1:
@@ -143,7 +146,7 @@ def validate_config(config: ml_collections.ConfigDict,
     raise ValueError('config.early_stopping_patience needs validations: set '
                      'config.eval_every_epochs >= 1')
   for field in ('eval_every_epochs', 'eval.max_examples',
-                'early_stopping_patience'):
+                'early_stopping_patience', 'steps_per_call'):
     value = _field(config, field)
     if value < 0:
       raise ValueError(f'config.{field} must be >= 0, got {value}')

@@ -175,8 +175,9 @@ def fetch_replicated(tree: Any) -> Any:
   """The host (NumPy) value of a tree of replicated global arrays, read from
   this process's first device; works in every process of a multi-process
   run, where the global arrays are not fully addressable."""
+  # An explicit transfer, so that it passes jax.transfer_guard('disallow').
   return jax.tree.map(
-      lambda x: np.asarray(x.addressable_data(0))
+      lambda x: np.asarray(jax.device_get(x.addressable_data(0)))
       if isinstance(x, jax.Array) else x, tree)
 
 
@@ -296,36 +297,53 @@ def game_step(state: TrainState, batch: dict[str, jax.Array],
                        params=params, statistics=statistics), metrics
 
 
-def make_train_step(loss_fn: LossFn | Game, mesh: jax.sharding.Mesh):
-  """The data-parallel step of one loss: (state, batches, rng) -> (state, metrics).
+def make_train_step(loss_fn: LossFn | Game, mesh: jax.sharding.Mesh,
+                    source: Any = None):
+  """The data-parallel step of one loss: (state, inputs, rng) -> (state, metrics).
 
   Args:
     loss_fn: loss_fn(variables, batch, rng) -> (scalar loss, LossAux), or
       a `Game` of several players (its state's tx a `GameOptimizer`).
     mesh: a one-axis mesh over AXIS (`make_mesh`).
+    source: where the batches come from (`training.data_source.DataSource`):
+      inputs is then what its `call_inputs` returns. None: inputs are the
+      batches themselves, as `data_source.HostData` gives them.
 
   Returns:
-    A jitted function. `state` is replicated on the mesh (`replicate_on`);
-    `batches` maps names to global arrays [steps, global_batch, ...] sharded
-    on their batch axis (`shard_batches`), and the function takes `steps`
-    optimizer steps, one per leading index, in one call; `rng` is the run's
-    base key. The metrics are [steps] arrays, replicated. The input state's
-    buffers are donated. Each distinct `steps` compiles once.
+    A jitted function step(state, inputs, rng, num_steps=None). `state` is
+    replicated on the mesh (`replicate_on`); without a source, `inputs`
+    maps names to global arrays [steps, global_batch, ...] sharded on their
+    batch axis (`shard_batches`), and the function takes `steps` optimizer
+    steps, one per leading index, in one call. With a source, it takes
+    num_steps (static) steps, reading each device's batches through the
+    source inside the scan. `rng` is the run's base key. The metrics are
+    [steps] arrays, replicated. The input state's buffers are donated.
+    Each distinct number of steps compiles once.
   """
   if isinstance(loss_fn, Game):
     one_step = functools.partial(game_step, game=loss_fn)
   else:
     one_step = functools.partial(train_step, loss_fn=loss_fn)
 
-  def per_device(state, batches, rng):
-    return jax.lax.scan(lambda s, batch: one_step(s, batch, rng), state,
-                        batches)
+  def per_device(state, inputs, rng, num_steps):
+    if source is None:
+      return jax.lax.scan(lambda s, batch: one_step(s, batch, rng), state,
+                          inputs)
+    return jax.lax.scan(
+        lambda s, x: one_step(s, source.batch(inputs, x, s.step, rng), rng),
+        state, source.scan_over(inputs, state.step, num_steps, rng))
 
-  # check_vma=False: each device differentiates its own loss, as under
-  # pmap, and the step averages the gradients itself (lax.pmean). With the
-  # check on, JAX would sum them over devices inside the transpose of the
-  # replicated parameters' broadcast.
-  return jax.jit(jax.shard_map(per_device, mesh=mesh,
-                               in_specs=(P(), P(None, AXIS), P()),
-                               out_specs=(P(), P()), check_vma=False),
-                 donate_argnums=(0,))
+  in_spec = P(None, AXIS) if source is None else source.in_spec
+
+  @functools.partial(jax.jit, static_argnames='num_steps',
+                     donate_argnums=(0,))
+  def step(state, inputs, rng, num_steps=None):
+    # check_vma=False: each device differentiates its own loss, as under
+    # pmap, and the step averages the gradients itself (lax.pmean). With the
+    # check on, JAX would sum them over devices inside the transpose of the
+    # replicated parameters' broadcast.
+    return jax.shard_map(
+        functools.partial(per_device, num_steps=num_steps), mesh=mesh,
+        in_specs=(P(), in_spec, P()), out_specs=(P(), P()),
+        check_vma=False)(state, inputs, rng)
+  return step
