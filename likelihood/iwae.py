@@ -4,6 +4,10 @@ log p(x) ≈ L_K = log (1/K) Σ_k p(x, z_k) / q(z_k | x), z_k ~ q(z | x), with
 K = 5000 as in Burda et al. 2016 (§5). L_K is a stochastic lower bound whose
 bias shrinks as K grows. The K samples are drawn in chunks and combined with
 a logsumexp over chunks, so memory grows with the chunk size, not with K.
+
+The estimate runs in float32 at `Precision.HIGHEST` whatever the platform's
+default (TF32 on GPUs, bfloat16 passes on TPUs), with bfloat16 parameters
+cast to float32 first (`likelihood.precision.full_precision`).
 """
 
 import math
@@ -14,13 +18,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from aefamily.likelihood.batching import padded_batches
-
+from aefamily.likelihood.precision import full_precision
 from aefamily.objectives.vae import log_importance_weights
 
 # log_weights(params, x [B, D], rng, *, model, num_samples) -> [K, B] (nats).
 LogWeights = Callable[..., jax.Array]
 
 
+@full_precision
 def chunked_log_weight_stats(params, x: jax.Array, rng: jax.Array, *, model,
                              num_samples: int, chunk_size: int,
                              log_weights: LogWeights = log_importance_weights
@@ -40,6 +45,9 @@ def chunked_log_weight_stats(params, x: jax.Array, rng: jax.Array, *, model,
   Returns:
     (iwae, elbo): each [B] in nats. iwae = L_K (Burda et al. 2016, Eq. 8);
     elbo = (1/K) Σ_k log w_k, the ELBO estimated with the same K samples.
+
+  Runs in float32 at Precision.HIGHEST (`likelihood.precision`), also when
+  traced inside another jit.
 
   Raises:
     ValueError: if num_samples is not a positive multiple of chunk_size.
@@ -67,7 +75,8 @@ def evaluate_log_likelihood(params, images: np.ndarray, rng: jax.Array, *,
   """Per-example IWAE-K log-likelihood estimates and ELBOs over a dataset.
 
   Compiles once and logs progress with an ETA. The last batch is padded, so
-  every example is evaluated.
+  every example is evaluated. Runs in float32 at Precision.HIGHEST
+  (`likelihood.precision`); bfloat16 params are cast to float32.
 
   Args:
     params: the model's variables.
@@ -83,9 +92,10 @@ def evaluate_log_likelihood(params, images: np.ndarray, rng: jax.Array, *,
   Returns:
     {'log_likelihood': [N], 'elbo': [N]}, float64 numpy, in nats.
   """
-  fn = jax.jit(lambda p, xb, key: chunked_log_weight_stats(
+  # Cast outside the jit too, so that the compiled call holds no bfloat16.
+  fn = full_precision(jax.jit(lambda p, xb, key: chunked_log_weight_stats(
       p, xb, key, model=model, num_samples=num_samples,
-      chunk_size=chunk_size, log_weights=log_weights))
+      chunk_size=chunk_size, log_weights=log_weights)))
   out = {'log_likelihood': [], 'elbo': []}
   for b, xb, valid in padded_batches(images, batch_size=batch_size,
                                      what=f'IWAE-{num_samples} batch'):

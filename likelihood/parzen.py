@@ -27,7 +27,9 @@ For a fixed x, p̂(x) is an unbiased estimate of the model density convolved
 with the kernel, (p ∗ N(0, σ² I))(x), not of p(x); log p̂(x) is, in
 addition, biased low by Jensen's inequality.
 
-All values are in nats.
+All values are in nats, computed in float32 (float64 inputs stay float64)
+at `Precision.HIGHEST` whatever the platform's default; bfloat16 or
+float16 inputs are cast to float32 first (`likelihood.precision`).
 """
 
 import math
@@ -39,6 +41,7 @@ from absl import logging
 
 from aefamily.likelihood.batching import padded_batches
 from aefamily.likelihood.iwae import mean_and_standard_error
+from aefamily.likelihood.precision import full_precision
 
 _HIGHEST = jax.lax.Precision.HIGHEST
 
@@ -146,9 +149,11 @@ def _log_probs(x: jax.Array, samples: jax.Array, sigmas: jax.Array, *,
   return log_sum - log_normalizer[:, None]
 
 
-_jit_log_probs = jax.jit(_log_probs, static_argnames=('chunk_size',))
+_jit_log_probs = full_precision(
+    jax.jit(_log_probs, static_argnames=('chunk_size',)))
 
 
+@full_precision
 def parzen_log_prob(x: jax.Array, samples: jax.Array, *, sigma,
                     chunk_size: int) -> jax.Array:
   """log p̂(x) under a Gaussian Parzen window with bandwidth σ.
@@ -214,6 +219,7 @@ def _batched_log_probs(x: np.ndarray, samples: jax.Array, sigmas: np.ndarray,
   return np.concatenate(out, axis=1)
 
 
+@full_precision
 def select_sigma(valid: np.ndarray, samples: np.ndarray, *, sigmas,
                  chunk_size: int = 1000,
                  batch_size: int = 100) -> tuple[float, np.ndarray]:
@@ -259,6 +265,7 @@ def select_sigma(valid: np.ndarray, samples: np.ndarray, *, sigmas,
   return float(sigmas[best]), means
 
 
+@full_precision
 def evaluate_parzen(test: np.ndarray, valid: np.ndarray, samples: np.ndarray,
                     *, sigmas=None, chunk_size: int = 1000,
                     batch_size: int = 100) -> dict:
