@@ -1,5 +1,9 @@
 """Evaluation of a NADE or MADE: the exact test log-likelihood, samples and
-inpainting."""
+inpainting.
+
+Every measurement runs in float32 at `Precision.HIGHEST`, whatever the
+platform's default (`likelihood.precision`).
+"""
 
 import functools
 import math
@@ -13,11 +17,13 @@ from absl import logging
 
 from aefamily.image_grids import save_image_grid
 from aefamily.likelihood import exact
+from aefamily.likelihood.precision import full_precision
 from aefamily.objectives.autoregressive import ensemble_log_prob
 from aefamily.objectives.autoregressive import log_prob
 from aefamily.samplers import autoregressive as sampler
 
 
+@full_precision
 def evaluate(config: ml_collections.ConfigDict, model, params,
              images: np.ndarray, rng: jax.Array, *,
              image_shape: tuple[int, int], workdir: str) -> dict:

@@ -16,7 +16,9 @@ ways:
   effective sample size), this log Ẑ is far below log Z and the
   log-likelihood it gives is too high.
 
-The test log-likelihood is log P*(x) − log Ẑ.
+The test log-likelihood is log P*(x) − log Ẑ. Everything here runs in
+float32 at `Precision.HIGHEST`, whatever the platform's default
+(`likelihood.precision`).
 """
 
 import functools
@@ -36,6 +38,7 @@ from aefamily.likelihood.iwae import mean_and_standard_error
 from aefamily.likelihood.partition import estimate_log_partition
 from aefamily.likelihood.partition import log_rate_upper_bound
 from aefamily.likelihood.partition import log_rate_with_standard_error
+from aefamily.likelihood.precision import full_precision
 from aefamily.models.dga import DGA, stack_codes, stack_log_unnormalized
 from aefamily.models.dga import stack_reconstruct
 from aefamily.samplers import ancestral
@@ -49,6 +52,7 @@ def _batched(fn, x: np.ndarray, what: str,
                                                 what=what)]
 
 
+@full_precision
 def count_reencoded(params: Sequence, rng: jax.Array, *,
                     models: Sequence[DGA], num_samples: int,
                     chunk_size: int) -> int:
@@ -95,6 +99,7 @@ def count_reencoded(params: Sequence, rng: jax.Array, *,
                    jax.random.split(rng, num_samples // chunk_size)))
 
 
+@full_precision
 def evaluate(config: ml_collections.ConfigDict, model: DGA, params,
              images: np.ndarray, rng: jax.Array, *,
              image_shape: tuple[int, int], workdir: str,

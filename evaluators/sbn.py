@@ -1,5 +1,9 @@
 """Evaluation of a sigmoid belief net: IWAE-K log-likelihood, ELBO, the
-gradient variance of every estimator at this checkpoint, and samples."""
+gradient variance of every estimator at this checkpoint, and samples.
+
+Every measurement runs in float32 at `Precision.HIGHEST`, whatever the
+platform's default (`likelihood.precision`).
+"""
 
 import functools
 
@@ -12,6 +16,7 @@ from absl import logging
 from aefamily.diagnostics.gradients import gradient_moments, mean_over
 from aefamily.evaluators.grids import save_samples_and_reconstructions
 from aefamily.likelihood import iwae
+from aefamily.likelihood.precision import full_precision
 from aefamily.objectives import STATISTICS
 from aefamily.objectives.sbn import (ESTIMATORS, initial_statistics,
                             sbn_log_importance_weights, sbn_loss)
@@ -87,6 +92,7 @@ def estimator_variances(params, x: jax.Array, rng: jax.Array, *, model,
   return rows
 
 
+@full_precision
 def evaluate(config: ml_collections.ConfigDict, model, params,
              images: np.ndarray, rng: jax.Array, *,
              image_shape: tuple[int, int], workdir: str) -> dict:

@@ -4,7 +4,8 @@ the samples' Fréchet distance (`evaluators.code_shaping.sample_quality`).
 
 For 8-bit data (the discretized logistic likelihood, or the Gaussian on
 dequantized data) the negative log-likelihood is also given in bits/dim
-(`likelihood.bits`).
+(`likelihood.bits`). Every measurement runs in float32 at
+`Precision.HIGHEST`, whatever the platform's default (`likelihood.precision`).
 """
 
 import dataclasses
@@ -26,6 +27,7 @@ from aefamily.evaluators.grids import save_samples_and_reconstructions
 from aefamily.likelihood import bits
 from aefamily.likelihood import iwae
 from aefamily.likelihood.iwae import mean_and_standard_error
+from aefamily.likelihood.precision import full_precision
 from aefamily.samplers import ancestral
 
 
@@ -66,6 +68,7 @@ def _decoded_means(params, x: jax.Array, *, model):
   return model.apply(params, x, eps).likelihood
 
 
+@full_precision
 def evaluate(config: ml_collections.ConfigDict, model, params,
              images: np.ndarray, rng: jax.Array, *,
              image_shape: tuple[int, ...], workdir: str) -> dict:
