@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-F = TypeVar('F', bound=Callable[..., Any])
+_F = TypeVar('_F', bound=Callable[..., Any])
 
 
 def _at_least_float32(leaf):
@@ -56,7 +56,7 @@ def at_least_float32(tree):
   return jax.tree.map(_at_least_float32, tree)
 
 
-def full_precision(fn: F) -> F:
+def full_precision(fn: _F) -> _F:
   """Wraps fn so that it runs in float32 at `Precision.HIGHEST`.
 
   The wrapper casts the floating leaves of every argument narrower than
