@@ -21,13 +21,11 @@ called inside; an operation that names its own precision keeps it.
 """
 
 import functools
-from typing import Any, Callable, TypeVar
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-
-_F = TypeVar('_F', bound=Callable[..., Any])
 
 
 def _at_least_float32(leaf):
@@ -56,7 +54,7 @@ def at_least_float32(tree):
   return jax.tree.map(_at_least_float32, tree)
 
 
-def full_precision(fn: _F) -> _F:
+def full_precision(fn: Callable) -> Callable:
   """Wraps fn so that it runs in float32 at `Precision.HIGHEST`.
 
   The wrapper casts the floating leaves of every argument narrower than
