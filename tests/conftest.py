@@ -8,6 +8,7 @@ shipped configs (whose data_dir is empty) and every subprocess find it too.
 
 import os
 import pathlib
+import sys
 
 import pytest
 
@@ -22,6 +23,34 @@ SHARED_DATA = pathlib.Path(
     or os.environ.get('AEFAMILY_SHARED_DATA')
     or REPO.parent / 'shared' / 'data')
 os.environ['AEFAMILY_DATA_DIR'] = str(SHARED_DATA)
+
+def forget_benchmark_modules() -> None:
+  """Drops the benchmark scripts' modules and the absl flags they defined.
+
+  The scripts under benchmarks/ define their flags when imported, several
+  with one name (--output_dir, --seeds, --workdir); pytest-xdist runs many
+  test files in one process, so each test file imports the scripts it uses
+  afresh (`_fresh_benchmarks`) instead of meeting another file's flags.
+  """
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  for module, defined in list(flags.FLAGS.flags_by_module_dict().items()):
+    if module.startswith('aefamily.benchmarks.'):
+      for flag in defined:
+        if flag.name in flags.FLAGS:
+          delattr(flags.FLAGS, flag.name)
+  package = sys.modules.get('aefamily.benchmarks')
+  for name in [n for n in sys.modules if n.startswith('aefamily.benchmarks.')]:
+    del sys.modules[name]
+    if package is not None and hasattr(package, name.rsplit('.', 1)[1]):
+      delattr(package, name.rsplit('.', 1)[1])
+
+
+@pytest.fixture(autouse=True, scope='module')
+def _fresh_benchmarks():
+  forget_benchmark_modules()
+  yield
+  forget_benchmark_modules()
+
 
 
 @pytest.fixture(scope='session')

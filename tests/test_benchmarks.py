@@ -13,7 +13,6 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from aefamily.benchmarks import performance
 from aefamily.configs import binarized_mnist_vae
 from aefamily.diagnostics import gradients
 from aefamily.models.vae import VAE
@@ -24,6 +23,15 @@ from aefamily.training import registry
 from aefamily.training import experiment
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+performance = None  # imported per test file: see conftest.forget_benchmark_modules
+
+
+@pytest.fixture(autouse=True, scope='module')
+def _import_performance(_fresh_benchmarks):
+  global performance
+  from aefamily.benchmarks import performance as module  # pylint: disable=g-import-not-at-top
+  performance = module
 
 
 @pytest.mark.parametrize('version, expected', [
@@ -125,7 +133,6 @@ def test_torch_reference_losses_equal_the_library_bounds(num_samples):
     iwae = torch_reference.iwae_loss(torch_model, xt, epst).item()
   np.testing.assert_allclose(vae, -float(jnp.mean(elbo)), rtol=1e-5)
   np.testing.assert_allclose(iwae, -float(jnp.mean(bound)), rtol=1e-5)
-
 
 
 def test_gradient_snr_rows_agree_where_the_estimators_must():

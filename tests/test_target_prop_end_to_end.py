@@ -12,9 +12,18 @@ import scipy.stats
 
 from aefamily import eval as eval_lib
 from aefamily import train
-from aefamily.benchmarks import target_prop as target_prop_benchmark
-from aefamily.benchmarks.target_prop import EXPERIMENTS, load_config
 from aefamily.training import experiment
+
+# imported per test file: see conftest.forget_benchmark_modules
+target_prop_benchmark = EXPERIMENTS = load_config = None
+
+
+@pytest.fixture(autouse=True, scope='module')
+def _import_target_prop(_fresh_benchmarks):
+  global target_prop_benchmark, EXPERIMENTS, load_config
+  from aefamily.benchmarks import target_prop as module  # pylint: disable=g-import-not-at-top
+  target_prop_benchmark = module
+  EXPERIMENTS, load_config = module.EXPERIMENTS, module.load_config
 
 
 def _tiny(config, data_dir):
