@@ -78,8 +78,8 @@ class FVSBN(nn.Module):
     logit d = b_d + Σ_j W_dj M_dj x_j.
 
     `mask` is there for the interface MADE shares; an FVSBN's only mask is
-    0. The product runs at HIGHEST precision, so that a reported
-    likelihood is float32 on every platform.
+    0. A reported likelihood runs it at HIGHEST precision through the
+    evaluators (`likelihood.precision.full_precision`), as every model's.
 
     Raises:
       ValueError: if x's last axis is not D, or the ordering is not a
@@ -92,4 +92,4 @@ class FVSBN(nn.Module):
     weights = self.param('W', self.weight_init, (d, d))
     bias = self.param('b', self.output_bias_init, (d,))
     masked = weights * jnp.asarray(fvsbn_mask(self.order()))
-    return jnp.matmul(x, masked.T, precision=jax.lax.Precision.HIGHEST) + bias
+    return x @ masked.T + bias
