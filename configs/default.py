@@ -22,6 +22,11 @@ def get_config() -> ml_collections.ConfigDict:
   # `python -m aefamily.data download <dataset>` puts them; then TFDS.
   config.data_dir = ''
   config.data_source = 'auto'    # auto, files, tfds (the named datasets)
+  # TFDS's data directory, for 'tfds:NAME' and data_source='tfds': where
+  # `python -m aefamily.data prepare tfds:NAME --manual_dir=PATH` (or `tfds
+  # build NAME --file_format=array_record`) put the dataset. '' =
+  # $TFDS_DATA_DIR, else ~/tensorflow_datasets. Never config.data_dir.
+  config.tfds_data_dir = ''
   # For tfds: and arrays: datasets, which of their own splits are train,
   # valid and test; without a split named `valid`, the last valid_fraction
   # of `train` is the validation split (input_pipeline.SplitMapping).

@@ -12,8 +12,12 @@ Three kinds of source are supported:
   or different file is never used silently. Every error about a file (it
   is missing, damaged, truncated, or its directory is) starts with the
   file's name and says where to download it.
-* ``'tfds'``: TensorFlow Datasets (needs TensorFlow:
-  ``pip install -e ".[tfds]"``).
+* ``'tfds'``: TensorFlow Datasets, read through its random-access data
+  sources (`tfds_images`): no TensorFlow, but the dataset prepared in the
+  array_record format in TFDS's own data directory (``tfds_data_dir``:
+  ``config.tfds_data_dir``, else $TFDS_DATA_DIR, else
+  ~/tensorflow_datasets; never ``data_dir``). ``python -m aefamily.data
+  prepare tfds:NAME --manual_dir=PATH`` prepares it from local files.
 * ``'digits'`` is always read from the copy embedded in scikit-learn and needs
   no download.
 
@@ -26,8 +30,9 @@ split by a fixed permutation (seed baked in below) into 1297/250/250.
 Note: TFDS stores examples in its own (fixed) shuffled order. With
 ``source='tfds'`` the test sets and binarized_mnist's splits hold the same
 examples as with ``source='files'`` (possibly in another order), but the
-50k/10k train/valid partition of mnist and fashion_mnist is a different,
-equally fixed, partition of the same 60k images.
+50k/10k train/valid partition of mnist and fashion_mnist (the first 50,000
+and the last 10,000 of TFDS's 'train' split) is a different, equally fixed,
+partition of the same 60k images.
 
 Values. Whatever the source, a loaded split is checked once: binary images
 exactly in {0, 1}, gray ones in [0, 1], no NaN. A bad value is an error that
@@ -64,7 +69,6 @@ DATASETS: tuple[str, ...] = ('binarized_mnist', 'mnist', 'fashion_mnist',
 FILE_DATASETS: tuple[str, ...] = ('binarized_mnist', 'mnist', 'fashion_mnist')
 SOURCES: tuple[str, ...] = ('auto', 'files', 'tfds')
 
-_TFDS_INSTALL_HINT = 'pip install -e ".[tfds]"'
 
 # --- binarized MNIST (Salakhutdinov & Murray 2008, files by H. Larochelle) ---
 _BMNIST_URL = (
@@ -143,13 +147,14 @@ _MNIST_TRAIN_SIZE = 50000  # 'train' = first 50k of the 60k; 'valid' = rest.
 _DIGITS_SPLIT_SEED = 20240607  # Fixed forever: changing it changes the split.
 _DIGITS_SIZES = {'train': 1297, 'valid': 250, 'test': 250}
 
-_TFDS_SPLITS = {
-    'binarized_mnist': {'train': 'train', 'valid': 'validation',
-                        'test': 'test'},
-    'mnist': {'train': f'train[:{_MNIST_TRAIN_SIZE}]',
-              'valid': f'train[{_MNIST_TRAIN_SIZE}:]', 'test': 'test'},
+# The named datasets' splits in TFDS: binarized_mnist has a 'validation'
+# split; mnist's and fashion_mnist's 'valid' is the last 10,000 of TFDS's
+# 60,000-image 'train' (round(1/6 · 60000) = 10000).
+_TFDS_MAPPINGS = {
+    'binarized_mnist': arrays.SplitMapping(),
+    'mnist': arrays.SplitMapping(valid_fraction=10000 / 60000),
 }
-_TFDS_SPLITS['fashion_mnist'] = _TFDS_SPLITS['mnist']
+_TFDS_MAPPINGS['fashion_mnist'] = _TFDS_MAPPINGS['mnist']
 
 
 class ChecksumError(ValueError):
@@ -467,9 +472,9 @@ def _missing_files(name: str, split: str, data_dir) -> list[str]:
 
 
 def _tfds_available() -> bool:
-  """Whether TensorFlow and tensorflow-datasets are installed (no import)."""
-  return all(importlib.util.find_spec(m) is not None
-             for m in ('tensorflow', 'tensorflow_datasets'))
+  """Whether tensorflow-datasets is installed (no import; no TensorFlow
+  needed)."""
+  return importlib.util.find_spec('tensorflow_datasets') is not None
 
 
 def _not_found(name: str, data_dir, missing: list[str], *,
@@ -483,7 +488,8 @@ def _not_found(name: str, data_dir, missing: list[str], *,
       which rule chose it) or a path given as config.data_dir.
     missing: the names of the missing files.
     tfds_missing: source='auto' would fall back to TFDS, not installed.
-    tfds_error: source='auto' fell back to TFDS, which failed with this.
+    tfds_error: source='auto' fell back to TFDS, which failed with this
+      (a `tfds_images.NotPreparedError` adds its prepare command).
   """
   if not isinstance(data_dir, locations.Location):
     data_dir = locations.Location(data_dir, 'config.data_dir')
@@ -513,7 +519,12 @@ def _not_found(name: str, data_dir, missing: list[str], *,
       'config.data_dir to use files elsewhere.')
   if tfds_missing:
     message += (" source='auto' would fall back to TensorFlow Datasets, which "
-                f'is not installed: `{_TFDS_INSTALL_HINT}` enables it.')
+                'is not installed: `pip install tensorflow-datasets` (a '
+                'dependency of aefamily) enables it.')
+  elif isinstance(tfds_error, tfds_images.NotPreparedError):
+    message += (" source='auto' fell back to TensorFlow Datasets, where it is "
+                'not prepared either: to use TFDS, run '
+                f'`{tfds_error.command}`.')
   elif tfds_error is not None:
     first = (str(tfds_error).splitlines() or [''])[0][:300]
     message += (" source='auto' fell back to TensorFlow Datasets, which could "
@@ -560,77 +571,32 @@ def _load_files(name: str, split: str, data_dir,
 # ----------------------------------------------------------------------------
 
 
-def _import_tfds(name: str):
-  """tensorflow_datasets, or an ImportError that says what else to do."""
-  try:
-    import tensorflow  # noqa: F401  # pylint: disable=g-import-not-at-top
-    import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-  except ImportError as e:
-    raise ImportError(
-        f"source='tfds' needs TensorFlow and tensorflow-datasets ({e}). "
-        f'Install them with `{_TFDS_INSTALL_HINT}`, or download the {name} '
-        f'files from {_DOWNLOAD[name]} and load them with data_dir=... '
-        "(source='files' or 'auto').") from None
-  return tfds
-
-
-def tfds_split_spec(name: str, split: str, process_index: int = 0,
-                    process_count: int = 1):
-  """The TFDS split argument that loads one process's shard of a split.
-
-  Args:
-    name: 'binarized_mnist', 'mnist' or 'fashion_mnist'.
-    split: 'train', 'valid' or 'test'.
-    process_index: this process's index in [0, process_count).
-    process_count: the number of processes.
-
-  Returns:
-    A split string such as 'train[:50000]', or for process_count > 1 the
-    `tfds.even_splits` sub-split for this process (contiguous shards).
-
-  Raises:
-    ValueError: if name or split is unknown.
-    ImportError: if process_count > 1 and tensorflow_datasets is missing.
-  """
-  if name not in _TFDS_SPLITS:
-    raise ValueError(f'no TFDS dataset for {name!r}; choose from '
-                     f'{tuple(_TFDS_SPLITS)}')
-  if split not in SPLITS:
-    raise ValueError(f'unknown split {split!r}; choose from {SPLITS}')
-  spec = _TFDS_SPLITS[name][split]
-  if process_count == 1:
-    return spec
-  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-  return tfds.even_splits(spec, n=process_count)[process_index]
-
-
-def _load_tfds(name: str, split: str, data_dir, process_index: int,
+def _load_tfds(name: str, split: str, tfds_data_dir, process_index: int,
                process_count: int, files_missing: list[str] | None = None,
                where: locations.Location | None = None) -> Split:
-  """Loads through TFDS; files_missing: the fallback of source='auto', whose
-  files were looked for in `where`."""
-  tfds = _import_tfds(name)
-  spec = tfds_split_spec(name, split, process_index, process_count)
+  """Loads a named dataset through TFDS's data source (`tfds_images`).
+
+  tfds_data_dir: TFDS's data directory (None = its default). files_missing:
+  the fallback of source='auto', whose files were looked for in `where`.
+  """
   try:
-    data = tfds.as_numpy(tfds.load(name, split=spec, data_dir=data_dir,
-                                   batch_size=-1, shuffle_files=False))
-  except Exception as e:  # pylint: disable=broad-except
+    images, labels, origin = tfds_images.read_tfds_split(
+        name, split, data_dir=tfds_data_dir, mapping=_TFDS_MAPPINGS[name],
+        process_index=process_index, process_count=process_count)
+  except (OSError, ValueError) as e:
     if files_missing is None:
       raise
     # The user of 'auto' wants the files: say which are missing and where
-    # to get them, not TFDS's download traceback.
+    # to get them first, then how to prepare TFDS.
     raise _not_found(name, where, files_missing, tfds_error=e) from None
-  images = np.asarray(data['image'])
   images = images.reshape(images.shape[0], -1)
   binary = name == 'binarized_mnist'
   if binary:
     images = images.astype(np.float32)
   else:
     images = images.astype(np.float32) * np.float32(1.0 / 255.0)
-  labels = (np.asarray(data['label']).astype(np.int32)
-            if 'label' in data else None)
-  check_image_values(images, binary, f'{name} {split} from TFDS split '
-                      f'{spec!r}')
+  labels = None if labels is None or binary else labels.astype(np.int32)
+  check_image_values(images, binary, f'{name} {split} from TFDS ({origin})')
   return Split(images=images, labels=labels, image_shape=(28, 28),
                binary=binary, bits=None if binary else 8)
 
@@ -684,7 +650,8 @@ def check_dataset_name(name: str) -> None:
 
 def load_split(name: str, split: str, *, data_dir: str | None = None,
                source: str = 'auto', process_index: int = 0,
-               process_count: int = 1, mapping=None) -> Split:
+               process_count: int = 1, mapping=None,
+               tfds_data_dir: str | None = None) -> Split:
   """Loads one split of a named dataset (this process's shard of it).
 
   Args:
@@ -700,24 +667,26 @@ def load_split(name: str, split: str, *, data_dir: str | None = None,
       subdirectory named like the dataset (so both '../shared/data' and
       '../shared/data/binarized_mnist' work); None or '' =
       $AEFAMILY_DATA_DIR/NAME, else the per-user cache's NAME folder
-      (`locations.dataset_location`). For source='tfds', TFDS's data_dir
-      (None = TFDS's default).
-    source: 'files' (verified local files), 'tfds' (TensorFlow Datasets), or
-      'auto': 'files' when the files this split needs are where data_dir
-      (or the rule above) says, else 'tfds' (when installed). Ignored for
-      'digits', which scikit-learn embeds, and for 'sprites', which the
-      library renders.
+      (`locations.dataset_location`). Never TFDS's data directory.
+    source: 'files' (verified local files), 'tfds' (TensorFlow Datasets'
+      array_record data source, no TensorFlow), or 'auto': 'files' when the
+      files this split needs are where data_dir (or the rule above) says,
+      else 'tfds'. Ignored for 'digits', which scikit-learn embeds, and for
+      'sprites', which the library renders.
     process_index: this process's index in [0, process_count).
-    process_count: the number of processes sharing the split. With files or
-      digits, a process keeps rows process_index::process_count; with TFDS it
-      loads only its contiguous `tfds.even_splits` shard. Either way the
-      shards are disjoint and together make up the split. When process_count
-      does not divide N, shard sizes differ by one; to give every process the
-      same number of steps, count batches from N // process_count.
+    process_count: the number of processes sharing the split. A process
+      keeps rows process_index::process_count (with TFDS it reads only
+      those), so the shards are disjoint and together make up the split.
+      When process_count does not divide N, shard sizes differ by one; to
+      give every process the same number of steps, count batches from
+      N // process_count.
     mapping: for 'tfds:' and 'arrays:' datasets, an `arrays.SplitMapping`:
       which of the source's splits are train, valid and test, and the
       fraction of train carved out for valid when it has no validation
       split. None = the default (train, validation, test; 10%).
+    tfds_data_dir: TFDS's data directory (config.tfds_data_dir), for
+      'tfds:' datasets and source='tfds'; None or '' = $TFDS_DATA_DIR, else
+      ~/tensorflow_datasets (`tfds_images.default_data_dir`).
 
   Returns:
     A `Split` with [N, D] float32 images in [0, 1] (exactly {0, 1} and
@@ -738,13 +707,16 @@ def load_split(name: str, split: str, *, data_dir: str | None = None,
       installed or fails to load them: the message names the dataset, the
       files, the directory searched (whether it exists, and which rule
       chose it), the `python -m aefamily.data download NAME` command and
-      where to download them, and for 'auto' that `pip install -e
-      ".[tfds]"` enables TFDS.
-    ImportError: with source='tfds', if
-      TensorFlow or tensorflow-datasets is not installed (a 'tfds:' dataset
-      needs tensorflow-datasets only). A 'tfds:' or 'arrays:' dataset
-      raises the errors of `tfds_images.load_tfds_split` or
-      `arrays.load_arrays_split`.
+      where to download them, and for 'auto' the `python -m aefamily.data
+      prepare tfds:NAME --manual_dir=PATH` command that would let TFDS
+      load it.
+    tfds_images.NotPreparedError: (a FileNotFoundError) with source='tfds'
+      or a 'tfds:' dataset, if the dataset is not prepared in the
+      array_record format in tfds_data_dir: the message gives the prepare
+      command.
+    ImportError: with source='tfds', if tensorflow-datasets is not
+      installed. A 'tfds:' or 'arrays:' dataset raises the errors of
+      `tfds_images.load_tfds_split` or `arrays.load_arrays_split`.
   """
   check_dataset_name(name)
   if split not in SPLITS:
@@ -763,8 +735,8 @@ def load_split(name: str, split: str, *, data_dir: str | None = None,
     shard = dict(mapping=mapping or arrays.SplitMapping(),
                  process_index=process_index, process_count=process_count)
     kind, _, rest = name.partition(':')
-    if kind == 'tfds':
-      return tfds_images.load_tfds_split(rest, split, data_dir=data_dir,
+    if kind == 'tfds':  # TFDS's own data_dir, never the files' data_dir.
+      return tfds_images.load_tfds_split(rest, split, data_dir=tfds_data_dir,
                                          **shard)
     return arrays.load_arrays_split(rest, split, **shard)
   if name == 'digits':
@@ -775,7 +747,8 @@ def load_split(name: str, split: str, *, data_dir: str | None = None,
   data_dir = None if data_dir is None or os.fspath(data_dir) == '' else (
       data_dir)
   if source == 'tfds':
-    return _load_tfds(name, split, data_dir, process_index, process_count)
+    return _load_tfds(name, split, tfds_data_dir, process_index,
+                      process_count)
   # The files, where the one rule of `locations` says they are.
   where = locations.dataset_location(name, data_dir)
   missing = _missing_files(name, split, where.path)
@@ -785,6 +758,5 @@ def load_split(name: str, split: str, *, data_dir: str | None = None,
     raise _not_found(name, where, missing)
   if not _tfds_available():
     raise _not_found(name, where, missing, tfds_missing=True)
-  # TFDS keeps its own data_dir default when config.data_dir is empty.
-  return _load_tfds(name, split, data_dir, process_index, process_count,
+  return _load_tfds(name, split, tfds_data_dir, process_index, process_count,
                     files_missing=missing, where=where)

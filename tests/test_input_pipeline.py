@@ -1,7 +1,6 @@
 """Tests of input_pipeline: real data loading, parsing, batching, synthetics."""
 
 import gzip
-import importlib.util
 import itertools
 import math
 import os
@@ -225,38 +224,40 @@ def test_argument_errors_list_the_choices(tmp_path, monkeypatch):
   assert 'python -m aefamily.data download mnist' in str(info.value)
 
 
-@pytest.mark.skipif(importlib.util.find_spec('tensorflow') is not None,
-                    reason='TensorFlow is installed')
-def test_tfds_without_tensorflow_says_how_to_install(tmp_path):
-  with pytest.raises(ImportError, match=r'pip install -e "\.\[tfds\]"'):
-    input_pipeline.load_split('mnist', 'test', source='tfds')
+def test_tfds_not_prepared_says_how_to_prepare(tmp_path):
+  # No TensorFlow needed: the data source needs the array_record build.
+  with pytest.raises(FileNotFoundError,
+                     match='python -m aefamily.data prepare tfds:mnist'):
+    input_pipeline.load_split('mnist', 'test', source='tfds',
+                              tfds_data_dir=str(tmp_path / 'tfds'))
   # 'auto' with a data_dir but no files: the files are what is missing.
-  with pytest.raises(FileNotFoundError, match=r'pip install -e "\.\[tfds\]"'):
-    input_pipeline.load_split('mnist', 'test', data_dir=tmp_path)
+  with pytest.raises(FileNotFoundError,
+                     match=r'(?s)^mnist: missing.*aefamily.data prepare'):
+    input_pipeline.load_split('mnist', 'test', data_dir=tmp_path,
+                              tfds_data_dir=str(tmp_path / 'tfds'))
 
 
-def test_tfds_split_specs_shard_the_right_rows():
-  assert sources.tfds_split_spec('binarized_mnist', 'valid') == 'validation'
-  assert sources.tfds_split_spec('mnist', 'train') == 'train[:50000]'
-  assert sources.tfds_split_spec('fashion_mnist', 'valid') == 'train[50000:]'
-  assert sources.tfds_split_spec('mnist', 'test') == 'test'
-  with pytest.raises(ValueError, match='binarized_mnist'):
-    sources.tfds_split_spec('digits', 'train')
-  # Resolve the shards against MNIST's split sizes with TFDS's own logic
-  # (no TensorFlow needed): contiguous, disjoint, covering the 10k valid rows.
-  tfds_splits = pytest.importorskip('tensorflow_datasets.core.splits')
-  infos = tfds_splits.SplitDict([
-      tfds_splits.SplitInfo(name='train', shard_lengths=[60000], num_bytes=0),
-      tfds_splits.SplitInfo(name='test', shard_lengths=[10000], num_bytes=0)])
-  bounds = []
-  for i in range(3):
-    (instruction,) = sources.tfds_split_spec('mnist', 'valid', i,
-                                             3).to_absolute(infos)
-    assert instruction.splitname == 'train'
-    bounds.append((instruction.from_, instruction.to or 60000))
-  assert bounds[0][0] == 50000 and bounds[-1][1] == 60000
-  assert all(a[1] == b[0] for a, b in zip(bounds, bounds[1:]))
-  assert all(abs((b - a) - 10000 / 3) < 1 for a, b in bounds)
+def test_tfds_splits_shard_the_right_rows():
+  # mnist's 'valid' is the last 10,000 of TFDS's 60,000 'train' rows;
+  # each process reads rows i::3 of it.
+  tfds = pytest.importorskip('tensorflow_datasets')
+  values = np.arange(60000)
+
+  def as_data_source(builder, split, **kwargs):
+    del builder, kwargs
+    assert split == 'train'
+    return [{'image': np.full((28, 28, 1), v % 256, np.uint8), 'label': v % 10}
+            for v in values]
+
+  with tfds.testing.mock_data(as_data_source_fn=as_data_source):
+    shards = [input_pipeline.load_split('mnist', 'valid', source='tfds',
+                                        process_index=i, process_count=3)
+              for i in range(3)]
+  assert sum(s.num_examples for s in shards) == 10000
+  for i, shard in enumerate(shards):
+    np.testing.assert_array_equal(shard.labels, values[50000 + i::3] % 10)
+    np.testing.assert_array_equal(np.round(shard.images[:, 0] * 255),
+                                  values[50000 + i::3] % 256)
 
 
 def test_digits_split():

@@ -119,9 +119,12 @@ def test_feature_keys_come_from_the_dataset_info():
 
 
 def test_tfds_dataset_not_prepared_says_how_to_prepare_it(tmp_path):
-  with pytest.raises(FileNotFoundError,
-                     match='tfds build cifar10 --file_format=array_record'):
-    input_pipeline.load_split('tfds:cifar10', 'test', data_dir=str(tmp_path))
+  with pytest.raises(FileNotFoundError) as info:
+    input_pipeline.load_split('tfds:cifar10', 'test',
+                              tfds_data_dir=str(tmp_path))
+  assert ('`python -m aefamily.data prepare tfds:cifar10 --manual_dir=PATH '
+          f'--tfds_data_dir={tmp_path}`') in str(info.value)
+  assert 'tfds build cifar10 --file_format=array_record' in str(info.value)
 
 
 # --- arrays from files -------------------------------------------------------

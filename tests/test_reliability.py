@@ -22,7 +22,6 @@ The tiny models and the table of losses are those of test_bad_input.py.
 
 import functools
 import gzip
-import importlib.util
 import inspect
 import math
 import re
@@ -286,28 +285,22 @@ def test_digits_with_a_bad_value_fail_to_load(monkeypatch, value, what):
   assert input_pipeline.load_split('digits', 'valid').num_examples == 250
 
 
-class _FakeTfds:
-  """tensorflow_datasets' two calls that `sources` makes, on fixed arrays."""
-
-  def __init__(self, image=None, error=None):
-    self.image, self.error = image, error
-
-  def load(self, name, **kwargs):
-    del name, kwargs
-    if self.error:
-      raise self.error
-    return {'image': self.image}
-
-  def as_numpy(self, data):
-    return data
+def _fake_tfds_read(images=None, error=None):
+  """`tfds_images.read_tfds_split` on fixed arrays, or failing with error."""
+  def read(name, split, **kwargs):
+    del kwargs
+    if error:
+      raise error
+    return images, None, f'tfds:{name} {split}[0:{len(images)}]'
+  return read
 
 
 def test_tfds_binary_data_outside_0_1_fails_to_load(monkeypatch):
   # E.g. a TFDS version that stores binarized MNIST as 0/255 pixels.
   image = np.zeros((6, 28, 28, 1), np.uint8)
   image[4, 2, 3, 0] = 255
-  monkeypatch.setattr(sources, '_import_tfds',
-                      lambda name: _FakeTfds(image))
+  monkeypatch.setattr(sources.tfds_images, 'read_tfds_split',
+                      _fake_tfds_read(image))
   with pytest.raises(ValueError, match=r'binarized_mnist.*test.*TFDS.*'
                                        r'1 of 4704 .*\{0, 1\}.*\[4, 59\]'):
     input_pipeline.load_split('binarized_mnist', 'test', source='tfds')
@@ -455,7 +448,7 @@ def test_damaged_idx_gz_names_the_file_and_where_to_get_it(tmp_path, damage):
 @pytest.mark.parametrize('source', ['files', 'auto'])
 def test_missing_data_dir_is_named_with_where_to_get_the_files(
     tmp_path, monkeypatch, name, where, source):
-  # Without TensorFlow (or with it, pretending it is absent) 'auto' has
+  # Without tensorflow-datasets (or pretending it is absent) 'auto' has
   # nothing to fall back to.
   monkeypatch.setattr(sources, '_tfds_available', lambda: False)
   data_dir = tmp_path / 'no_such_dir'
@@ -469,30 +462,29 @@ def test_missing_data_dir_is_named_with_where_to_get_the_files(
   assert expected in message
 
 
-@pytest.mark.skipif(importlib.util.find_spec('tensorflow') is not None,
-                    reason='TensorFlow is installed')
 @pytest.mark.parametrize('name, files, where', [
     ('binarized_mnist', ['binarized_mnist_test.amat'], BMNIST_URL),
     ('mnist', ['t10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz'],
      MNIST_URL)])
-def test_auto_without_tensorflow_or_files_is_a_file_not_found_error(
+def test_auto_without_files_or_tfds_data_is_a_file_not_found_error(
     tmp_path, name, files, where):
   with pytest.raises(FileNotFoundError) as info:
-    input_pipeline.load_split(name, 'test', data_dir=tmp_path)
+    input_pipeline.load_split(name, 'test', data_dir=tmp_path,
+                              tfds_data_dir=str(tmp_path / 'tfds'))
   message = str(info.value)
   assert message.startswith(name) and str(tmp_path) in message
   assert all(f in message for f in files) and where in message
-  assert 'pip install -e ".[tfds]"' in message
+  assert f'python -m aefamily.data prepare tfds:{name}' in message
   assert 'Traceback' not in message and info.value.__cause__ is None
 
 
 def test_auto_whose_tfds_fallback_fails_names_the_files_first(tmp_path,
                                                               monkeypatch):
-  # With TensorFlow installed but offline, TFDS fails with its own long
-  # error; the files, and where to get them, come first.
+  # TFDS fails with its own long error; the files, and where to get
+  # them, come first.
   monkeypatch.setattr(sources, '_tfds_available', lambda: True)
-  monkeypatch.setattr(sources, '_import_tfds', lambda name: _FakeTfds(
-      error=RuntimeError('Failed to download https://example.org: offline')))
+  monkeypatch.setattr(sources.tfds_images, 'read_tfds_split', _fake_tfds_read(
+      error=OSError('Failed to read gs://example/tfds: offline')))
   with pytest.raises(FileNotFoundError) as info:
     input_pipeline.load_split('fashion_mnist', 'valid', data_dir=tmp_path)
   message = str(info.value)
@@ -503,19 +495,10 @@ def test_auto_whose_tfds_fallback_fails_names_the_files_first(tmp_path,
 
 def test_tfds_source_errors_are_not_rewritten(monkeypatch):
   # source='tfds' asked for TFDS: its error is the one to see.
-  monkeypatch.setattr(sources, '_import_tfds', lambda name: _FakeTfds(
-      error=RuntimeError('offline')))
-  with pytest.raises(RuntimeError, match='offline'):
+  monkeypatch.setattr(sources.tfds_images, 'read_tfds_split',
+                      _fake_tfds_read(error=OSError('offline')))
+  with pytest.raises(OSError, match='offline'):
     input_pipeline.load_split('mnist', 'test', source='tfds')
-
-
-def test_tfds_missing_says_how_to_install_and_where_to_get_the_files():
-  if importlib.util.find_spec('tensorflow') is not None:
-    pytest.skip('TensorFlow is installed')
-  with pytest.raises(ImportError) as info:
-    input_pipeline.load_split('mnist', 'test', source='tfds')
-  assert 'pip install -e ".[tfds]"' in str(info.value)
-  assert MNIST_URL in str(info.value)
 
 
 @pytest.mark.parametrize('name', ['binarized_mnist', 'fashion_mnist'])
