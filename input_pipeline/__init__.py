@@ -5,7 +5,11 @@ host-memory `Split`, from verified local files or TFDS, or of the user's own
 data: any TFDS image dataset (`tfds_images`), .npz / .npy files or arrays
 in memory (`arrays`); `locations` says where a named dataset's files are
 (config.data_dir, else $AEFAMILY_DATA_DIR, else the per-user cache) and
-`fetch` downloads, imports and lists them (`python -m aefamily.data`);
+`fetch` downloads, imports and lists them (`python -m aefamily.data`).
+Every TFDS read goes through `tfds_images`: TFDS's array_record data
+sources, without TensorFlow, in TFDS's own data directory
+(config.tfds_data_dir); `tfds_images.prepare` (`python -m aefamily.data
+prepare tfds:NAME --manual_dir=PATH`) prepares a dataset from local files;
 `epoch_batches`
 turns it into deterministic, resumable, device-shaped batches; `synthetic`
 holds small datasets whose log p(x) is exact.

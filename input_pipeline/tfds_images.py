@@ -179,15 +179,13 @@ def read_tfds_split(
 ) -> tuple[np.ndarray, np.ndarray | None, str]:
   """This process's rows of one split of a TFDS image dataset, as stored.
 
-  Args: as `load_tfds_split`.
+  It takes the arguments of `load_tfds_split` and raises its errors, except
+  those of `arrays.split_from_array`: the values are not checked here.
 
   Returns:
     (images [n, *shape] in the dataset's dtype, e.g. uint8 [n, 28, 28, 1];
     labels [n] or None; a description of the rows, for messages), where
     the rows are process_index::process_count of the resolved split.
-
-  Raises:
-    as `load_tfds_split`.
   """
   tfds = _import_tfds()
   name = _bare_name(name)
