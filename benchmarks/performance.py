@@ -18,7 +18,7 @@ data of the config's shape, it measures:
 * for the VAE and the IWAE (K = 5), the same step in PyTorch
   (`benchmarks/torch_reference.py`), timed in alternation with the JAX
   step, and the ratio of the two, when torch is installed
-  (`pip install -e ".[torch]"`).
+  (`pip install "aefamily[torch]"`).
 
 It also measures the K = 5000 IWAE log-likelihood estimate of `eval.py`
 (`likelihood.iwae.evaluate_log_likelihood`, chunks of 500 samples) in test
@@ -60,7 +60,11 @@ from absl import logging
 import jax
 import jax.numpy as jnp
 import numpy as np
-import tabulate
+try:
+  import tabulate  # pylint: disable=g-import-not-at-top
+except ImportError as e:  # the 'benchmarks' extra, not the core install
+  raise ImportError(f'aefamily.benchmarks.performance needs tabulate ({e}): '
+                    'pip install "aefamily[benchmarks]"') from None
 
 from aefamily.configs import binarized_mnist_cae
 from aefamily.configs import binarized_mnist_dga

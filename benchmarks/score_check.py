@@ -47,7 +47,11 @@ from absl import app
 from absl import flags
 import jax
 import jax.numpy as jnp
-import matplotlib
+try:
+  import matplotlib  # pylint: disable=g-import-not-at-top
+except ImportError as e:  # the 'benchmarks' extra, not the core install
+  raise ImportError(f'aefamily.benchmarks.score_check needs matplotlib ({e}): '
+                    'pip install "aefamily[benchmarks]"') from None
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 import numpy as np

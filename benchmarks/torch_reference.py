@@ -19,7 +19,7 @@ it. tests/test_benchmarks.py checks them against the library's bounds at
 the same weights and noise.
 
 Only `benchmarks/performance.py` imports this module, and only when torch
-is installed (`pip install -e ".[torch]"`).
+is installed (`pip install "aefamily[torch]"`).
 """
 
 import math

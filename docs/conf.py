@@ -165,8 +165,8 @@ autodoc_default_options = {
 }
 autodoc_typehints = 'signature'
 autodoc_preserve_defaults = True
-# torch is an optional extra (`.[torch]`); benchmarks/torch_reference.py
-# imports it at module level.
+# torch is an optional extra (`pip install "aefamily[torch]"`);
+# benchmarks/torch_reference.py imports it at module level.
 autodoc_mock_imports = ['torch']
 napoleon_google_docstring = True
 napoleon_numpy_docstring = False
