@@ -183,7 +183,8 @@ def load_split(config: ml_collections.ConfigDict,
   not sharded): what an evaluator reads its labels from."""
   return input_pipeline.load_split(
       config.dataset, split, data_dir=config.data_dir or None,
-      source=config.data_source, mapping=split_mapping(config))
+      source=config.data_source, mapping=split_mapping(config),
+      tfds_data_dir=config.get('tfds_data_dir') or None)
 
 
 def load_splits(config: ml_collections.ConfigDict, *splits: str,
@@ -205,7 +206,8 @@ def load_splits(config: ml_collections.ConfigDict, *splits: str,
   else:
     loaded = [input_pipeline.load_split(
         config.dataset, split, data_dir=config.data_dir or None,
-        source=config.data_source, mapping=split_mapping(config), **shard)
+        source=config.data_source, mapping=split_mapping(config),
+        tfds_data_dir=config.get('tfds_data_dir') or None, **shard)
               for split in splits]
   family = registry.get(config.family)
   if not prepared or family.prepare_data is None:
