@@ -4,17 +4,26 @@ A checkpoint holds the params, the optimizer state, the step, the data
 position (epoch and batch within it), the config it was trained with and a
 SHA-256 digest of its arrays. Orbax writes each one to a temporary directory
 and renames it when complete, so an interrupted write never leaves a
-checkpoint that loads. Orbax keeps no checksum of the array data, so a file
-damaged after the write could load as wrong numbers; the digest, checked on
-restore, turns that into an error. A checkpoint whose model or objective
-differ from the current config is refused.
+checkpoint that loads. Saves are asynchronous: `save` returns once the state
+is handed over, and orbax writes it, and the digest is computed, in
+background threads while training goes on. A write that fails raises
+CheckpointWriteError at the next `save` or `wait_until_finished`.
+
+Orbax keeps no checksum of the array data (its zarr3 layout checksums only
+the shard index; a byte flipped in the zstd-compressed chunks reads back as
+other numbers, without an error), so a file damaged after the write could
+load as wrong numbers; the digest, checked on restore, turns that into an
+error. A checkpoint whose model or objective differ from the current config
+is refused.
 """
 
+import asyncio
 import dataclasses
 import hashlib
 import json
 import os
 from typing import Any
+import weakref
 
 import jax
 import ml_collections
@@ -69,21 +78,50 @@ def manager(workdir: str, *, max_to_keep: int = 2, best: bool = False,
   loss to WORKDIR/best (`best_validation`). With create=False the directory
   is not created (for reading only).
 
-  Saves are synchronous: a write that fails raises at once in the caller
-  (orbax's background threads would otherwise keep a failed run alive).
+  Saves are asynchronous (`save`); call `wait_until_finished` before the
+  process ends or another process reads the checkpoints. A write that
+  fails ends orbax's background threads at once, so they do not keep a
+  failed run alive.
   """
   return ocp.CheckpointManager(
-      epath.Path(os.path.abspath(workdir)) / ('best' if best else
-                                              'checkpoints'),
-      options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep,
-                                           create=create,
-                                           enable_async_checkpointing=False))
+      _root(workdir) / ('best' if best else 'checkpoints'),
+      options=ocp.CheckpointManagerOptions(
+          max_to_keep=max_to_keep, create=create,
+          enable_async_checkpointing=True,
+          async_options=ocp.AsyncOptions(
+              # A write that hangs (a stalled network file system) fails
+              # after this long rather than orbax's 20 minutes.
+              timeout_secs=_WRITE_TIMEOUT_S,
+              # The step's directory is made in `save` itself: made in the
+              # background, a failure (a read-only disk) would leave orbax's
+              # other write threads waiting for it, keeping the failed run
+              # alive for timeout_secs.
+              create_directories_asynchronously=False)))
+
+
+def _root(workdir: str) -> epath.Path:
+  """workdir as an absolute path (orbax needs one); a URL (gs://...) as it
+  is."""
+  return (epath.Path(workdir) if '://' in os.fspath(workdir)
+          else epath.Path(workdir).absolute())
+
+
+# Seconds a checkpoint's background write may take before it fails.
+_WRITE_TIMEOUT_S = 300
+
+# The step each manager's save in progress writes, to name it in errors.
+_writing: 'weakref.WeakKeyDictionary[ocp.CheckpointManager, int]' = (
+    weakref.WeakKeyDictionary())
 
 
 def save(mngr: ocp.CheckpointManager, state: Any, *,
          data_position: dict[str, int], config: ml_collections.ConfigDict,
          schedule_steps: int, validation_loss: float | None = None) -> None:
-  """Saves a host TrainState at state.step and waits for the write.
+  """Starts saving a host TrainState at state.step; returns while orbax
+  writes it (and computes its digest) in the background.
+
+  It first waits for the manager's previous save. The state's arrays are
+  copied, so the caller may reuse or donate their buffers at once.
 
   Args:
     mngr: from `manager`.
@@ -95,25 +133,79 @@ def save(mngr: ocp.CheckpointManager, state: Any, *,
     validation_loss: for the best checkpoint, its validation loss.
 
   Raises:
-    CheckpointWriteError: if the checkpoint cannot be written; it names the
-      directory. The checkpoints written before stay as they were.
+    CheckpointWriteError: if this checkpoint, or the one saved before it,
+      cannot be written; it names the step and the directory. The
+      checkpoints written before stay as they were.
   """
+  wait_until_finished(mngr)
   step = int(state.step)
+  # Copies: NumPy views of device buffers would stop the next train step
+  # from donating them, or change under the write.
+  state = jax.tree.map(np.array, state)
+  _writing[mngr] = step
   try:
     mngr.save(step, args=ocp.args.Composite(
         state=ocp.args.StandardSave(_state_tree(state)),
-        meta=ocp.args.JsonSave({'format': FORMAT,
-                                'data_position': data_position,
-                                'schedule_steps': int(schedule_steps),
-                                'config': json.loads(config.to_json()),
-                                'arrays_sha256': arrays_digest(state),
-                                'validation_loss': validation_loss})))
+        meta=_MetaSave({'format': FORMAT,
+                        'data_position': data_position,
+                        'schedule_steps': int(schedule_steps),
+                        'config': json.loads(config.to_json()),
+                        'validation_loss': validation_loss},
+                       arrays=state)))
+  except Exception as e:  # orbax wraps OSError in several kinds
+    _writing.pop(mngr, None)
+    raise _write_error(mngr, step, e) from e
+
+
+def wait_until_finished(mngr: ocp.CheckpointManager) -> None:
+  """Waits for the save in progress, if any, to be written.
+
+  Raises:
+    CheckpointWriteError: if it could not be written; it names the step and
+      the directory.
+  """
+  try:
     mngr.wait_until_finished()
   except Exception as e:  # orbax wraps OSError in several kinds
-    raise CheckpointWriteError(
-        f'could not write the checkpoint of step {step} to {mngr.directory}: '
-        f'{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ""}'
-    ) from e
+    raise _write_error(mngr, _writing.pop(mngr, None), e) from e
+  _writing.pop(mngr, None)
+
+
+def _write_error(mngr: ocp.CheckpointManager, step: int | None,
+                 e: Exception) -> 'CheckpointWriteError':
+  which = 'a checkpoint' if step is None else f'the checkpoint of step {step}'
+  return CheckpointWriteError(
+      f'could not write {which} to {mngr.directory}: '
+      f'{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ""}')
+
+
+class _MetaHandler(ocp.JsonCheckpointHandler):
+  """Writes a checkpoint's metadata (JSON) with the digest of its arrays
+  (`arrays_digest`), computed in orbax's background write rather than in
+  the caller; reads it back as JsonCheckpointHandler does."""
+
+  async def async_save(self, directory, item=None, args=None):
+    del item
+
+    async def write():
+      # hashlib releases the GIL: the training thread goes on meanwhile.
+      digest = await asyncio.to_thread(arrays_digest, args.arrays)
+      await self._save_fn({**args.item, 'arrays_sha256': digest}, directory)
+    return [ocp.future.CommitFutureAwaitingContractedSignals(
+        write(), name='aefamily_meta_save')]
+
+
+@ocp.args.register_with_handler(_MetaHandler, for_save=True)
+@dataclasses.dataclass
+class _MetaSave(ocp.args.CheckpointArgs):
+  item: dict[str, Any]
+  arrays: Any  # the host TrainState whose arrays the digest covers
+
+
+@ocp.args.register_with_handler(_MetaHandler, for_restore=True)
+@dataclasses.dataclass
+class _MetaRestore(ocp.args.CheckpointArgs):
+  item: None = None
 
 
 def _latest_meta(mngr: ocp.CheckpointManager) -> tuple[int | None, dict]:
@@ -121,14 +213,16 @@ def _latest_meta(mngr: ocp.CheckpointManager) -> tuple[int | None, dict]:
 
   Raises:
     CorruptCheckpointError: if the metadata cannot be read.
+    CheckpointWriteError: if the save in progress fails.
   """
+  wait_until_finished(mngr)  # a save in progress is the latest
   step = mngr.latest_step()
   if step is None:
     return None, {}
   where = mngr.directory / str(step)
   try:
     meta = mngr.restore(step, args=ocp.args.Composite(
-        meta=ocp.args.JsonRestore()))['meta']
+        meta=_MetaRestore()))['meta']
   except Exception as e:
     reason = (str(e).splitlines() or [type(e).__name__])[0][:300]
     raise CorruptCheckpointError(
@@ -247,7 +341,7 @@ def saved_config(workdir: str) -> ml_collections.ConfigDict:
     FileNotFoundError: if workdir has no checkpoint.
   """
   step = None
-  if os.path.isdir(os.path.join(workdir, 'checkpoints')):
+  if (_root(workdir) / 'checkpoints').is_dir():
     step, meta = _latest_meta(manager(workdir))
   if step is None:
     raise FileNotFoundError(f'no checkpoint in {workdir}/checkpoints')
