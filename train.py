@@ -340,14 +340,24 @@ def _train(config: ml_collections.ConfigDict, workdir: str,
                              validation_loss=value)
   finally:
     sigterm.restore()
+    # Saves are asynchronous: a run that stops (SIGTERM, NaN, any error)
+    # first lets its last checkpoint be written.
+    for m in (mngr, best_mngr):
+      if m is not None:
+        checkpoints.wait_until_finished(m)
   if int(mngr.latest_step() or -1) != step:
     checkpoint(epochs_done, 0)
+  checkpoints.wait_until_finished(mngr)
   writer.tensorboard.close()
   return fetch_replicated(state)
 
 
 def _last_checkpoint(mngr) -> str:
   """Where a failed run's last (finite) checkpoint is, in a sentence."""
+  try:
+    checkpoints.wait_until_finished(mngr)  # the save in progress, if any
+  except checkpoints.CheckpointWriteError:
+    pass  # not written: the one before is the last
   step = mngr.latest_step()
   if step is None:
     return 'No checkpoint was written yet.'
