@@ -17,11 +17,13 @@ num_samples, ...) may differ. Writes, in the workdir:
   reconstructions.png  rows of data and their reconstructions, alternating.
 """
 
+import io
 import json
 import os
 import time
 
 from absl import logging
+from etils import epath
 import jax
 import ml_collections
 import numpy as np
@@ -32,6 +34,7 @@ from aefamily import input_pipeline
 from aefamily.training import checkpoints
 from aefamily.training import command_line
 from aefamily.training import experiment
+from aefamily.training import files
 from aefamily.training import metrics as metrics_lib
 
 def evaluate(config: ml_collections.ConfigDict, workdir: str, *,
@@ -69,14 +72,15 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     checkpoints.IncompatibleCheckpointError: if it was trained with another
       model or objective.
   """
-  cpu_start, wall_start = time.process_time(), time.time()
+  cpu_start = time.process_time()
+  pngs_before = _png_times(workdir)
   experiment.validate_config(config, num_devices=1)
   config = experiment.with_family_defaults(config)
-  if not os.path.isdir(os.path.join(workdir, 'checkpoints')):
+  if not (epath.Path(workdir) / 'checkpoints').is_dir():
     raise FileNotFoundError(f'no checkpoint in {workdir}/checkpoints; train '
                             f'first with train.py --workdir={workdir}')
   best = config.eval.checkpoint == 'best'
-  if best and not os.path.isdir(os.path.join(workdir, 'best')):
+  if best and not (epath.Path(workdir) / 'best').is_dir():
     raise _no_best_checkpoint(workdir)
   # The training split as the model saw it fixes the model's shapes.
   train_split, = experiment.load_splits(config, 'train', data=data)
@@ -114,13 +118,13 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str, *,
                         image_shape=split.image_shape, workdir=workdir),
   }
   results['cpu_seconds'] = time.process_time() - cpu_start
-  train_cpu = os.path.join(workdir, metrics_lib.TRAIN_CPU_FILE)
-  if os.path.exists(train_cpu):   # written by train.py's command line
-    with open(train_cpu) as f:
-      results['train_cpu_seconds'] = json.load(f)['cpu_seconds']
-  path = os.path.join(workdir, f'eval_{config.eval.split}.json')
+  train_cpu = epath.Path(workdir) / metrics_lib.TRAIN_CPU_FILE
+  if train_cpu.exists():   # written by train.py's command line
+    results['train_cpu_seconds'] = json.loads(
+        train_cpu.read_text())['cpu_seconds']
+  path = epath.Path(workdir) / f'eval_{config.eval.split}.json'
   metrics_lib.write_atomic(path, json.dumps(results, indent=2) + '\n')
-  write_tensorboard(workdir, results, int(state.step), since=wall_start)
+  write_tensorboard(workdir, results, int(state.step), pngs_before=pngs_before)
   logging.info('%s results written to %s: %s', config.eval.split, path,
                json.dumps({k: v for k, v in results.items()
                            if isinstance(v, (int, float))}))
@@ -133,10 +137,23 @@ def _no_best_checkpoint(workdir: str) -> FileNotFoundError:
       '--config.early_stopping_patience >= 1 to keep one')
 
 
+def _png_times(workdir: str) -> dict[str, float]:
+  """{name: modification time} of the PNG files in workdir ({} if it does
+  not exist): local ones to the nanosecond, objects in cloud storage to the
+  second, by the store's clock."""
+  directory = epath.Path(workdir)
+  if not directory.is_dir():
+    return {}
+  remote = files.is_remote(workdir)
+  return {path.name: path.stat().mtime if remote else os.stat(path).st_mtime_ns
+          for path in directory.glob('*.png')}
+
+
 def write_tensorboard(workdir: str, results: dict, step: int, *,
-                      since: float) -> None:
+                      pngs_before: dict[str, float]) -> None:
   """The numbers of results (as eval_SPLIT/NAME) and the PNG grids written
-  since `since` (a time.time()) as TensorBoard events at `step`, when
+  by this evaluation (new or changed since `pngs_before`, the
+  `_png_times` taken before it) as TensorBoard events at `step`, when
   tensorboardX is installed."""
   board = metrics_lib.TensorBoardWriter(workdir)
   if not board.enabled:
@@ -145,10 +162,10 @@ def write_tensorboard(workdir: str, results: dict, step: int, *,
   board.scalars(step, {f'eval_{split}/{k}': v for k, v in results.items()
                        if isinstance(v, (int, float))
                        and not isinstance(v, bool)})
-  for name in sorted(os.listdir(workdir)):
-    path = os.path.join(workdir, name)
-    if name.endswith('.png') and os.path.getmtime(path) >= since:
-      with Image.open(path) as image:
+  for name, written in sorted(_png_times(workdir).items()):
+    if pngs_before.get(name) != written:
+      with Image.open(io.BytesIO(
+          (epath.Path(workdir) / name).read_bytes())) as image:
         board.image(f'eval_{split}/{name[:-4]}', np.asarray(image.convert('L')),
                     step)
   board.close()
@@ -160,8 +177,7 @@ def trained_config(workdir: str) -> ml_collections.ConfigDict | None:
   missing or unreadable. Reads files only: what eval.py's --config.eval.*
   overrides are parsed against when no --config is given."""
   try:
-    with open(os.path.join(workdir, 'config.json')) as f:
-      config = json.load(f)
+    config = json.loads((epath.Path(workdir) / 'config.json').read_text())
     return ml_collections.ConfigDict(checkpoints.with_defaults(
         config, checkpoints.config_defaults(config['family'])))
   except Exception:  # pylint: disable=broad-except
@@ -194,7 +210,7 @@ def main(config: ml_collections.ConfigDict, workdir: str) -> None:
   """Evaluates; what the command line runs."""
   metrics_lib.quiet_library_logs()
   if not command_line.config_given():
-    if not os.path.isdir(os.path.join(workdir, 'checkpoints')):
+    if not (epath.Path(workdir) / 'checkpoints').is_dir():
       raise FileNotFoundError(f'no checkpoint in {workdir}/checkpoints; '
                               f'train first with train.py --workdir={workdir}')
     config = stored_config(workdir, config, command_line.config_overrides())

@@ -1,9 +1,11 @@
 """PNG grids of images, written with Pillow."""
 
-import os
+import io
 
 import numpy as np
 from PIL import Image
+
+from aefamily.training import files
 
 
 def save_image_grid(path: str, images: np.ndarray,
@@ -12,7 +14,7 @@ def save_image_grid(path: str, images: np.ndarray,
   """Writes images as one PNG grid (grayscale, or RGB for color), atomically.
 
   Args:
-    path: the .png file to write.
+    path: the .png file to write: a local path or a URL (gs://...).
     images: [N, D] or [N, H, W(, C)] values in [0, 1] (clipped).
     image_shape: (H, W) for gray images, (H, W, 3) for color ones (other
       channel counts: each channel is shown as a gray image of its own).
@@ -48,6 +50,6 @@ def save_image_grid(path: str, images: np.ndarray,
                           mode='L' if depth == 1 else 'RGB').resize(
                               (grid.shape[1] * scale, grid.shape[0] * scale),
                               Image.NEAREST)
-  tmp = f'{path}.tmp{os.getpid()}.png'
-  image.save(tmp)
-  os.replace(tmp, path)
+  png = io.BytesIO()
+  image.save(png, format='PNG')
+  files.write_atomic(path, png.getvalue())

@@ -11,17 +11,19 @@ Every config field can be overridden with --config.FIELD=VALUE. Without
 itself from the latest checkpoint in --workdir. The workdir receives
 checkpoints/, metrics.jsonl and config.json; while the run trains it also
 holds train.lock, and a second training on the same workdir is refused.
+--workdir may be in Cloud Storage, gs://BUCKET/DIR (pip install
+"aefamily[gcs]"); `training.workdir` says what its lock guarantees there.
 """
 
 import json
 import math
-import os
 import signal
 import threading
 import time
 from typing import Callable
 
 from absl import logging
+from etils import epath
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -164,7 +166,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   # Every family field, those the config leaves out at their defaults: what
   # config.json and the checkpoints record.
   config = experiment.with_family_defaults(config)
-  if os.path.exists(workdir) and not os.path.isdir(workdir):
+  if epath.Path(workdir).is_file():
     raise NotADirectoryError(f'--workdir {workdir} is a file, not a directory')
 
   # As the family's model sees them (a DGA stage: the codes of the stages
@@ -217,7 +219,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str,
     logging.info('Resuming from step %d (epoch %d, batch %d).', start_step,
                  position['epoch'], position['batch'])
   if is_chief:
-    metrics_lib.write_atomic(os.path.join(workdir, 'config.json'),
+    metrics_lib.write_atomic(epath.Path(workdir) / 'config.json',
                              config.to_json(indent=2))
   writer = metrics_lib.MetricsWriter(workdir, resume_step=start_step,
                                      enabled=is_chief)
@@ -385,7 +387,7 @@ def _add_train_cpu_seconds(workdir: str, seconds: float) -> None:
   the workdir (another training holds it, or it is not writable) trained
   nothing there: its time is left out, with a warning, and its own error
   is the one reported."""
-  if not os.path.isdir(workdir):
+  if not epath.Path(workdir).is_dir():
     return
   try:
     with workdir_lib.hold(workdir, enabled=jax.process_index() == 0):

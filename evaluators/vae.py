@@ -9,6 +9,7 @@ dequantized data) the negative log-likelihood is also given in bits/dim
 """
 
 import dataclasses
+import io
 import os
 
 import jax
@@ -18,6 +19,7 @@ import numpy as np
 from absl import logging
 
 from aefamily.diagnostics import vae as vae_diagnostics
+from aefamily.training import files
 from aefamily.evaluators.code_shaping import sample_quality
 from aefamily.evaluators.code_shaping import SampleQualityEval
 from aefamily.evaluators.disentanglement import DisentanglementEval
@@ -115,10 +117,11 @@ def evaluate(config: ml_collections.ConfigDict, model, params,
     correction = bits.dequantization_correction(images.shape[1])
     per_example = {k: v - correction for k, v in per_example.items()}
 
-  path = os.path.join(workdir, f'eval_{config.eval.split}_per_example.npz')
-  tmp = f'{path}.tmp{os.getpid()}.npz'
-  np.savez(tmp, **per_example)
-  os.replace(tmp, path)
+  npz = io.BytesIO()
+  np.savez(npz, **per_example)
+  files.write_atomic(
+      os.path.join(workdir, f'eval_{config.eval.split}_per_example.npz'),
+      npz.getvalue())
 
   means_fn = jax.jit(lambda p, x: vae_diagnostics.posterior_means(
       p, x, au_rng, model=model))

@@ -4,11 +4,17 @@ line of long jobs."""
 import json
 import logging as std_logging
 import os
+import pathlib
+import shutil
+import tempfile
 import time
 from typing import Any
 
 from absl import logging
+from etils import epath
 import numpy as np
+
+from aefamily.training import files
 
 
 class MetricsWriter:
@@ -19,31 +25,44 @@ class MetricsWriter:
   On resume at step s, lines with a step after s (written by the interrupted
   run after its last checkpoint) are dropped first, atomically, and so is a
   line the interruption cut short.
+
+  In cloud storage (a gs:// workdir), where an object cannot be appended
+  to, each write rewrites the whole object, atomically (`files.write_atomic`):
+  a few hundred kB at most, once per log interval.
   """
 
   def __init__(self, workdir: str, *, resume_step: int = 0,
                enabled: bool = True):
-    self.path = os.path.join(workdir, 'metrics.jsonl')
+    self.path = epath.Path(workdir) / 'metrics.jsonl'
     self.enabled = enabled
     self.tensorboard = TensorBoardWriter(workdir, enabled=enabled)
-    if enabled and os.path.exists(self.path):
-      with open(self.path) as f:
-        records = [(line, _parse(line)) for line in f if line.strip()]
+    # The file's lines, kept to rewrite a remote file whole.
+    self._lines = []
+    if enabled and self.path.exists():
+      records = [(line, _parse(line))
+                 for line in self.path.read_text().splitlines(keepends=True)
+                 if line.strip()]
       for line, record in records:
         if record is None:
           logging.warning('%s: dropping a line that is not a complete JSON '
                           'record (cut short by an interruption?): %r',
                           self.path, line[:80])
-      write_atomic(self.path, ''.join(
-          line for line, record in records
-          if record is not None and record['step'] <= resume_step))
+      self._lines = [line if line.endswith('\n') else line + '\n'
+                     for line, record in records
+                     if record is not None and record['step'] <= resume_step]
+      files.write_atomic(self.path, ''.join(self._lines))
 
   def write(self, step: int, values: dict[str, Any]) -> None:
     if not self.enabled:
       return
     record = {'step': int(step), **{k: float(v) for k, v in values.items()}}
-    with open(self.path, 'a') as f:
-      f.write(json.dumps(record) + '\n')
+    line = json.dumps(record) + '\n'
+    if files.is_remote(self.path):
+      self._lines.append(line)
+      files.write_atomic(self.path, ''.join(self._lines))
+    else:
+      with open(self.path, 'a') as f:
+        f.write(line)
     self.tensorboard.scalars(step, {k: v for k, v in record.items()
                                     if k != 'step'})
 
@@ -52,22 +71,32 @@ class TensorBoardWriter:
   """Scalars, images and text as TensorBoard events in WORKDIR/tensorboard.
 
   Written through tensorboardX, which needs no TensorFlow: install the
-  'tensorboard' extra (`pip install -e ".[tensorboard]"`). Without it, or
+  'tensorboard' extra (`pip install "aefamily[tensorboard]"`). Without it, or
   when not enabled (a process other than the chief), every call does
   nothing. View with `tensorboard --logdir WORKDIR/tensorboard`.
+
+  In cloud storage (a gs:// workdir) the events are written to a local
+  temporary directory, and each flush uploads its event files whole to
+  WORKDIR/tensorboard (a few MB at most, once per log interval), since an
+  object cannot be appended to.
   """
 
   def __init__(self, workdir: str, *, enabled: bool = True):
     self._writer = None
+    self._remote = None   # where a remote workdir's events are uploaded
     if not enabled:
       return
     try:
       from tensorboardX import SummaryWriter  # pylint: disable=g-import-not-at-top
     except ImportError:
       logging.info('tensorboardX is not installed: no TensorBoard events '
-                   '(pip install -e ".[tensorboard]").')
+                   '(pip install "aefamily[tensorboard]").')
       return
-    self._writer = SummaryWriter(os.path.join(workdir, 'tensorboard'))
+    logdir = epath.Path(workdir) / 'tensorboard'
+    if files.is_remote(workdir):
+      self._remote = logdir
+      logdir = tempfile.mkdtemp(prefix='aefamily-tensorboard-')
+    self._writer = SummaryWriter(os.fspath(logdir))
 
   @property
   def enabled(self) -> bool:
@@ -95,11 +124,20 @@ class TensorBoardWriter:
   def flush(self) -> None:
     if self._writer is not None:
       self._writer.flush()
+      self._upload()
 
   def close(self) -> None:
     if self._writer is not None:
       self._writer.close()
+      self._upload()
+      if self._remote is not None:
+        shutil.rmtree(self._writer.logdir, ignore_errors=True)
       self._writer = None
+
+  def _upload(self) -> None:
+    if self._remote is not None:
+      for local in pathlib.Path(self._writer.logdir).iterdir():
+        files.write_atomic(self._remote / local.name, local.read_bytes())
 
 
 def _parse(line: str) -> dict | None:
@@ -111,14 +149,11 @@ def _parse(line: str) -> dict | None:
   return record if isinstance(record, dict) and 'step' in record else None
 
 
-def write_atomic(path: str, text: str) -> None:
-  """Writes text to path through a temporary file and a rename."""
-  tmp = f'{path}.tmp{os.getpid()}'
-  with open(tmp, 'w') as f:
-    f.write(text)
-    f.flush()
-    os.fsync(f.fileno())
-  os.replace(tmp, path)
+def write_atomic(path: str | os.PathLike, text: str) -> None:
+  """Writes text to path atomically: locally through a temporary file and a
+  rename, in cloud storage (gs://) as one object write
+  (`files.write_atomic`)."""
+  files.write_atomic(path, text)
 
 
 TRAIN_CPU_FILE = 'train_cpu.json'
@@ -128,13 +163,12 @@ def add_train_cpu_seconds(workdir: str, seconds: float) -> None:
   """Adds a training process's CPU time to WORKDIR/train_cpu.json, summed
   over the run's resumptions ({'cpu_seconds', 'processes'}), atomically;
   nothing when workdir does not exist."""
-  if not os.path.isdir(workdir):
+  if not epath.Path(workdir).is_dir():
     return
-  path = os.path.join(workdir, TRAIN_CPU_FILE)
+  path = epath.Path(workdir) / TRAIN_CPU_FILE
   record = {'cpu_seconds': 0., 'processes': 0}
-  if os.path.exists(path):
-    with open(path) as f:
-      record = json.load(f)
+  if path.exists():
+    record = json.loads(path.read_text())
   record = {'cpu_seconds': record['cpu_seconds'] + seconds,
             'processes': record['processes'] + 1}
   write_atomic(path, json.dumps(record) + '\n')
