@@ -8,11 +8,31 @@ shipped configs (whose data_dir is empty) and every subprocess find it too.
 
 import os
 import pathlib
+import shutil
 import sys
+import tempfile
 
 import pytest
 
-from aefamily.training import command_line
+# One persistent XLA compilation cache for the whole test run, made by the
+# first process (pytest, or pytest-xdist's controller) and inherited by its
+# workers and every train.py / eval.py subprocess: the same tiny configs are
+# compiled by many tests, and a cached executable is the one a fresh compile
+# gives. The process that made it removes it at the end.
+_OWN_CACHE = None
+if 'JAX_COMPILATION_CACHE_DIR' not in os.environ:
+  _OWN_CACHE = tempfile.mkdtemp(prefix='aefamily-test-xla-cache-')
+  os.environ['JAX_COMPILATION_CACHE_DIR'] = _OWN_CACHE
+  os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS', '0.1')
+
+
+def pytest_unconfigure(config):
+  del config
+  if _OWN_CACHE is not None:
+    shutil.rmtree(_OWN_CACHE, ignore_errors=True)
+
+
+from aefamily.training import command_line  # pylint: disable=g-import-not-at-top
 
 # The tests run on the XLA:CPU kernels train.py and eval.py choose.
 command_line.prefer_fast_cpu_kernels()
