@@ -519,8 +519,7 @@ def _not_found(name: str, data_dir, missing: list[str], *,
       'config.data_dir to use files elsewhere.')
   if tfds_missing:
     message += (" source='auto' would fall back to TensorFlow Datasets, which "
-                'is not installed: `pip install tensorflow-datasets` (a '
-                'dependency of aefamily) enables it.')
+                'is not installed: `pip install "aefamily[tfds]"` enables it.')
   elif isinstance(tfds_error, tfds_images.NotPreparedError):
     message += (" source='auto' fell back to TensorFlow Datasets, where it is "
                 'not prepared either: to use TFDS, run '

@@ -52,7 +52,7 @@ from aefamily.input_pipeline.split import Split
 TFDS_PREFIX = 'tfds:'
 # Only TFDS builders whose preparation calls TensorFlow need it: the extra
 # that installs it.
-TENSORFLOW_INSTALL_HINT = 'pip install "aefamily[tfds]"'
+TENSORFLOW_INSTALL_HINT = 'pip install "aefamily[tensorflow]"'
 
 
 class NotPreparedError(FileNotFoundError):
@@ -71,9 +71,8 @@ def _import_tfds():
   try:
     import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   except ImportError as e:
-    raise ImportError(f'TFDS datasets need tensorflow-datasets ({e}), a '
-                      'dependency of aefamily: pip install '
-                      'tensorflow-datasets') from None
+    raise ImportError(f'TFDS datasets need tensorflow-datasets ({e}): '
+                      'pip install "aefamily[tfds]"') from None
   return tfds
 
 
@@ -390,7 +389,7 @@ def prepare(name: str, manual_dir: str | os.PathLike, *,
       data_dir in another format.
     RuntimeError: if the builder needs TensorFlow, which is not installed:
       the message names the builder's line that imports it and says to
-      `pip install "aefamily[tfds]"`.
+      `pip install "aefamily[tensorflow]"`.
     ValueError: also for a file in manual_dir whose size or SHA-256 is not
       the one TFDS registers (TFDS's message, naming the file, follows).
   """

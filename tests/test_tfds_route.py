@@ -220,7 +220,7 @@ def test_a_builder_that_needs_tensorflow_fails_naming_where(
   message = capsys.readouterr().err
   assert "TFDS's binarized_mnist builder needs TensorFlow" in message
   assert 'binarized_mnist_dataset_builder.py' in message
-  assert 'pip install "aefamily[tfds]"' in message
+  assert 'pip install "aefamily[tensorflow]"' in message
 
 
 def test_prepare_refuses_a_missing_folder_or_file(tmp_path, capsys):
