@@ -36,6 +36,7 @@ from aefamily.training import data_source
 from aefamily.training import command_line
 from aefamily.training import experiment
 from aefamily.training import metrics as metrics_lib
+from aefamily.training import precision
 from aefamily.training import workdir as workdir_lib
 from aefamily.training.step import Game
 from aefamily.training.step import TrainState
@@ -231,7 +232,8 @@ def _train(config: ml_collections.ConfigDict, workdir: str,
       if patience else None
   best = checkpoints.best_validation(best_mngr) if patience else None
 
-  train_steps = make_train_step(loss_fn, mesh, source)
+  train_steps = make_train_step(
+      precision.with_policy(loss_fn, config.precision), mesh, source)
   one_call_at_a_time = needs_synchronous_calls(mesh)
 
   model_loss = loss_fn.model_loss if isinstance(loss_fn, Game) else loss_fn

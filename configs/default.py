@@ -48,6 +48,10 @@ def get_config() -> ml_collections.ConfigDict:
   # ('device' on accelerators when it fits a quarter of their memory; 'host'
   # on CPUs, where it is faster). See docs/training.md.
   config.data_placement = 'auto'
+  # The train step's compute dtype: 'float32', or 'bfloat16' for its matrix
+  # products (parameters and optimizer state stay float32; reported
+  # likelihoods are float32 whatever it is). See training/precision.py.
+  config.precision = 'float32'
   config.optimizer = ml_collections.ConfigDict()
   config.optimizer.name = 'adam'                # adam, sgd, adagrad
   config.optimizer.learning_rate = 1e-3

@@ -153,6 +153,9 @@ def test_eval_without_config_uses_the_checkpoints_config(tmp_path):
      'config.optimizer.learning_rate must be positive and finite, got -0.001'),
     ({'optimizer.learning_rate': float('nan')},
      'config.optimizer.learning_rate must be positive and finite, got nan'),
+    ({'precision': 'float16'},
+     r"config.precision must be one of \['bfloat16', 'float32'\], got "
+     r"'float16'"),
 ])
 def test_a_bad_seed_or_learning_rate_is_refused_before_the_workdir_exists(
     tmp_path, overrides, message):

@@ -42,7 +42,8 @@ FORMAT = 2
 # match the checkpoint.
 RESUMABLE_FIELDS = ('num_epochs', 'log_every_steps', 'checkpoint_every_steps',
                     'eval_every_epochs', 'data_dir', 'eval', 'steps_per_call',
-                    'early_stopping_patience', 'data_placement')
+                    'early_stopping_patience', 'data_placement',
+                    'tfds_data_dir', 'precision')
 
 
 # Config fields that only steer training: eval.py evaluates a checkpoint

@@ -20,6 +20,7 @@ from aefamily.objectives import STATISTICS
 from aefamily.training import checkpoints
 from aefamily.training import data_source
 from aefamily.training import optimizers
+from aefamily.training import precision
 from aefamily.training.step import Game
 from aefamily.training.step import game_optimizer
 from aefamily.training.step import TrainState
@@ -156,6 +157,7 @@ def validate_config(config: ml_collections.ConfigDict,
     raise ValueError(f'config.seed must be an int in [0, {MAX_SEED}), got '
                      f'{seed!r}')
   optimizers.check_config(config.optimizer)
+  precision.compute_dtype(config.get('precision', 'float32'))
   if config.eval.split not in input_pipeline.SPLITS:
     raise ValueError(f'config.eval.split={config.eval.split!r}; choose from '
                      f'{input_pipeline.SPLITS}')
