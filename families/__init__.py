@@ -17,6 +17,7 @@ Importing this package registers the library's families in
   wae            families/wae.py          Wasserstein autoencoder (MMD)
   rae            families/rae.py          regularized autoencoder (RAE)
   factorvae      families/factorvae.py    FactorVAE (a game)
+  gan            families/gan.py          generative adversarial network (a game)
   vqvae          families/vqvae.py        VQ-VAE
 
 A new family is one module like these (its settings dataclass, model
@@ -30,6 +31,7 @@ from aefamily.families import autoregressive
 from aefamily.families import classifier
 from aefamily.families import dga
 from aefamily.families import factorvae
+from aefamily.families import gan
 from aefamily.families import gsn
 from aefamily.families import rae
 from aefamily.families import sbn
