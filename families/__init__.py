@@ -17,6 +17,8 @@ Importing this package registers the library's families in
   wae            families/wae.py          Wasserstein autoencoder (MMD)
   rae            families/rae.py          regularized autoencoder (RAE)
   factorvae      families/factorvae.py    FactorVAE (a game)
+  gmmn           families/gmmn.py         generative moment matching networks
+                 (data space, or an autoencoder's code space)
   gan            families/gan.py          generative adversarial network (a game)
   vqvae          families/vqvae.py        VQ-VAE
 
@@ -31,6 +33,7 @@ from aefamily.families import autoregressive
 from aefamily.families import classifier
 from aefamily.families import dga
 from aefamily.families import factorvae
+from aefamily.families import gmmn
 from aefamily.families import gan
 from aefamily.families import gsn
 from aefamily.families import rae
