@@ -112,6 +112,10 @@ CONFIGS = {
     # The moving-average codebook: statistics averaged over the devices.
     'vqvae': _config('fashion_mnist_vqvae', **{'model.hidden': (32,),
                                                'model.num_codes': 8}),
+    # A game: the generator, then the discriminator, each on its shard.
+    'gan': _config('fashion_mnist_gan', **{
+        'model.noise_dim': 8, 'model.hidden': (32,),
+        'model.discriminator_hidden': (16,)}),
     'factorvae': _config('sprites_factorvae', **{
         'model.latent_dims': (4,), 'model.hidden': ((32,),),
         'discriminator.hidden': (16,)}),
@@ -128,23 +132,21 @@ CONFIGS = {
 
 
 def reference(loss_fn, state, batches, rng):
+  # One compiled function gives each shard's gradient and its statistics.
   grad_fn = jax.jit(jax.grad(lambda p, s, b, key: loss_fn(
-      with_statistics(p, s), b, key)[0]))
-  aux_fn = jax.jit(lambda p, s, b, key: loss_fn(with_statistics(p, s), b,
-                                                key)[1])
+      with_statistics(p, s), b, key), has_aux=True))
   for batch in batches:
     step_key = jax.random.fold_in(rng, state.step)
     per_device = BATCH // NUM_DEVICES
     shards = [({**{k: v[d * per_device:(d + 1) * per_device]
                    for k, v in batch.items()}, 'step': state.step},
                jax.random.fold_in(step_key, d)) for d in range(NUM_DEVICES)]
-    grads = [grad_fn(state.params, state.statistics, b, key)
-             for b, key in shards]
+    grads, auxes = zip(*[grad_fn(state.params, state.statistics, b, key)
+                         for b, key in shards])
     mean = lambda *t: sum(t) / NUM_DEVICES
     new = state.apply_gradients(grads=jax.tree.map(mean, *grads))
     # Running statistics (objectives.STATISTICS): the mean over shards.
-    statistics = [aux_fn(state.params, state.statistics, b, key).statistics
-                  for b, key in shards]
+    statistics = [aux.statistics for aux in auxes]
     if statistics[0] is not None:
       new = new.replace(statistics=jax.tree.map(mean, *statistics))
     state = new
