@@ -112,10 +112,12 @@ CONFIGS = {
     # The moving-average codebook: statistics averaged over the devices.
     'vqvae': _config('fashion_mnist_vqvae', **{'model.hidden': (32,),
                                                'model.num_codes': 8}),
-    # A game: the generator, then the discriminator, each on its shard.
+    # A game: the generator, then the discriminator, each on its shard;
+    # output biases from 0 (not the data mean's saturated logits).
     'gan': _config('fashion_mnist_gan', **{
         'model.noise_dim': 8, 'model.hidden': (32,),
-        'model.discriminator_hidden': (16,)}),
+        'model.discriminator_hidden': (16,),
+        'model.output_bias_from_data_mean': False}),
     'factorvae': _config('sprites_factorvae', **{
         'model.latent_dims': (4,), 'model.hidden': ((32,),),
         'discriminator.hidden': (16,)}),

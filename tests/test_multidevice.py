@@ -42,11 +42,11 @@ def test_every_family_steps_the_same_on_eight_devices(shared_data):
   diffs = _last_json_line('step_families.py', str(shared_data))
   families = [k for k in diffs if not k.endswith('_moved')]
   # Every family (the DGA also with a NADE prior, the VAE also with the
-  # VampPrior, IAF and planar flows, the IWAE also with DReG; the game of
-  # the adversarial autoencoder and FactorVAE; the WAE, the RAE, InfoVAE,
-  # β-TCVAE, the VQ-VAE, the FVSBN) and the SBN's and the VQ-VAE's
+  # VampPrior, IAF and planar flows, the IWAE also with DReG; the games of
+  # the adversarial autoencoder, FactorVAE and the GAN; the WAE, the RAE,
+  # InfoVAE, β-TCVAE, the VQ-VAE, the FVSBN) and the SBN's and the VQ-VAE's
   # statistics.
-  assert len(families) == 31, diffs
+  assert len(families) == 32, diffs
   for name in families:
     # The parameters moved, and the two runs agree to float rounding of
     # sums taken in another order: a relative 1e-4 of the move.
