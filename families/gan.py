@@ -139,8 +139,9 @@ def evaluate(config, model: GAN, variables, images: np.ndarray,
   (`evaluators.code_shaping.sample_quality`).
 
   Args:
-    config, model, variables, images ([N, D] in [0, 1]), rng, image_shape,
-      workdir: as every family's evaluate.
+    config, model, variables, rng, image_shape, workdir: as every
+      family's evaluate.
+    images: [N, D] the test images, in [0, 1].
 
   Returns:
     {'value' and 'value_standard_error': v(G, D) = E log D(x) +
