@@ -6,11 +6,13 @@ source says what the `lax.scan` runs over (`scan_over`) and turns each
 scanned element into that device's batch (`batch`). The loop does not care
 which source it has:
 
-* `HostData`: the batches are drawn on the host by
-  `input_pipeline.epoch_batches` (NumPy permutation of (seed, epoch),
-  dynamic binarization from (seed, epoch, batch)), stacked and copied to the
-  devices at each call. What every run did before `DeviceData` existed: its
-  batches, and so its checkpoints and results, are unchanged.
+* `HostData`: the batches are read on the host by grain
+  (`input_pipeline.batches.epoch_dataset`: NumPy permutation of (seed,
+  epoch), dynamic binarization from (seed, epoch, batch)) and put on the
+  devices by a background thread ahead of the step, from a `Split` in
+  memory or from any random-access source (a `tfds.data_source`, read
+  lazily). What every run did before `DeviceData` existed: its batches,
+  and so its checkpoints and results, are unchanged.
 * `DeviceData`: the training split lives on the device mesh as one global
   array sharded on its example axis (`NamedSharding(mesh, P('batch'))`).
   Each device permutes its own shard for the epoch and binarizes each batch
@@ -37,6 +39,7 @@ import itertools
 import math
 from typing import Any
 
+import grain
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -44,6 +47,7 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from aefamily import input_pipeline
+from aefamily.input_pipeline import batches
 from aefamily.training.step import AXIS
 from aefamily.training.step import shard_batches
 
@@ -91,35 +95,78 @@ class DataSource:
 
 
 class HostData(DataSource):
-  """Batches drawn on the host by `input_pipeline.epoch_batches`, stacked
-  and sent to the devices each call ([num_steps, global_batch, ...] sharded
-  on the batch axis, `step.shard_batches`).
+  """Batches read on the host by grain and sent to the devices ahead.
 
-  Consecutive calls continue one iterator per epoch, so an epoch's
-  permutation is drawn once.
+  Each epoch is `batches.epoch_dataset` (a `grain.MapDataset` whose
+  element b is batch b: NumPy permutation of (seed, epoch), dynamic
+  binarization from (seed, epoch, b)), cut at steps_per_epoch. One
+  background thread (grain's `ThreadPrefetchIterDataset`) reads the
+  batches in order and makes each a global array on the mesh ([1,
+  global_batch, ...] sharded on the batch axis, `step.shard_batches`),
+  `prefetch` batches ahead of the step; a call stacks its num_steps of them.
+
+  The data position {epoch, batch} that train.py checkpoints is grain's
+  iterator state: the epoch names the dataset, and its iterator's state is
+  {'next_index': batch} (`set_state`), so a resumed run reads the same
+  batches, bitwise. Consecutive calls continue one iterator per epoch.
+
+  Args:
+    split: this process's training rows: a `Split`, or any random-access
+      source `batches.epoch_dataset` reads (a `tfds.data_source`).
+    mesh: the devices.
+    local_batch: this process's batch.
+    steps_per_epoch: optimizer steps in one epoch (the smallest process's).
+    seed: the data seed.
+    binarization: one of `input_pipeline.BINARIZATIONS`.
+    shard: the rows of split this process reads (`epoch_dataset`); None
+      when split is already this process's shard.
+    prefetch: batches read ahead (0: read in the calling thread).
   """
   in_spec = P(None, AXIS)
 
-  def __init__(self, split: input_pipeline.Split, mesh: jax.sharding.Mesh, *,
-               local_batch: int, steps_per_epoch: int, seed: int,
-               binarization: str):
-    self.split, self.mesh = split, mesh
+  def __init__(self, split, mesh: jax.sharding.Mesh, *, local_batch: int,
+               steps_per_epoch: int, seed: int, binarization: str,
+               shard: grain.sharding.ShardOptions | None = None,
+               prefetch: int = 2):
+    self.split, self.mesh, self.shard = split, mesh, shard
     self.local_batch, self.steps_per_epoch = local_batch, steps_per_epoch
-    self.seed, self.binarization = seed, binarization
+    self.seed, self.binarization, self.prefetch = seed, binarization, prefetch
     self._at, self._batches = None, None   # (epoch, next batch), iterator
+
+  def epoch_iterator(self, epoch: int,
+                     first: int = 0) -> grain.DatasetIterator:
+    """The grain iterator of epoch's batches from batch `first` on, each
+    {'image': [1, global_batch, D], 'label': ...} on the mesh."""
+    ds = batches.epoch_dataset(
+        self.split, batch_size=self.local_batch, seed=self.seed,
+        epoch=epoch, binarization=self.binarization, shard=self.shard)
+    if len(ds) < self.steps_per_epoch:
+      raise ValueError(f'epoch {epoch} has {len(ds)} batches, fewer than '
+                       f'the {self.steps_per_epoch} steps of an epoch')
+    ds = ds[:self.steps_per_epoch].to_iter_dataset(
+        grain.ReadOptions(num_threads=0, prefetch_buffer_size=0))
+    ds = ds.map(lambda batch: shard_batches(
+        self.mesh, {k: v[None] for k, v in batch.items()}))
+    if self.prefetch:
+      ds = grain.experimental.ThreadPrefetchIterDataset(
+          ds, prefetch_buffer_size=self.prefetch)
+    iterator = iter(ds)
+    iterator.set_state({'next_index': first})   # grain's state: the batch
+    return iterator
 
   def call_inputs(self, epoch: int, first: int, num_steps: int) -> Any:
     if self._at != (epoch, first):
-      self._batches = input_pipeline.epoch_batches(
-          self.split, batch_size=self.local_batch, seed=self.seed,
-          epoch=epoch, start_batch=first, binarization=self.binarization)
+      if self._batches is not None:
+        self._batches.close()
+      self._batches = self.epoch_iterator(epoch, first)
     chunk = list(itertools.islice(self._batches, num_steps))
     if len(chunk) != num_steps:
       raise ValueError(f'epoch {epoch} has no batches {first}..'
                        f'{first + num_steps - 1}')
     self._at = (epoch, first + num_steps)
-    stacked = {k: np.stack([batch[k] for batch in chunk]) for k in chunk[0]}
-    return shard_batches(self.mesh, stacked)
+    if num_steps == 1:
+      return chunk[0]
+    return _stack(chunk)
 
   def scan_over(self, inputs, step, num_steps, rng):
     del step, num_steps, rng
@@ -128,6 +175,12 @@ class HostData(DataSource):
   def batch(self, inputs, scanned, step, rng):
     del inputs, step, rng
     return scanned
+
+
+@jax.jit
+def _stack(chunk):
+  # On the devices: [1, B, ...] batches, sharded on B, to [num_steps, B, ...].
+  return jax.tree.map(lambda *a: jnp.concatenate(a), *chunk)
 
 
 def epoch_order(key: jax.Array, epoch: jax.Array | int,
@@ -272,7 +325,7 @@ def default_steps_per_call(source: DataSource) -> int:
   (each call draws its epoch's permutation, about 30 ms for 50,000
   examples on a CPU core: 1, 10, 50 and 500 steps per call ran the VAE at
   2.7k, 7.6k, 12.6k and 11k examples/s; docs/training.md), one step for
-  `HostData` (its batches are made on the host between calls anyway)."""
+  `HostData` (its batches reach the devices one by one, prefetched)."""
   return source.steps_per_epoch if isinstance(source, DeviceData) else 1
 
 
