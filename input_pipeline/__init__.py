@@ -10,9 +10,11 @@ Every TFDS read goes through `tfds_images`: TFDS's array_record data
 sources, without TensorFlow, in TFDS's own data directory
 (config.tfds_data_dir); `tfds_images.prepare` (`python -m aefamily.data
 prepare tfds:NAME --manual_dir=PATH`) prepares a dataset from local files;
-`epoch_batches`
-turns it into deterministic, resumable, device-shaped batches; `synthetic`
-holds small datasets whose log p(x) is exact.
+`epoch_dataset` (a grain MapDataset, over a `Split` or, through
+`RecordSource`, any random-access source such as `tfds.data_source`;
+`epoch_batches` iterates it) turns it into deterministic, resumable,
+process-sharded batches; `synthetic` holds small datasets whose log p(x) is
+exact.
 """
 
 from aefamily.input_pipeline.arrays import load_arrays_split
@@ -22,9 +24,11 @@ from aefamily.input_pipeline.arrays import SplitMapping
 from aefamily.input_pipeline.batches import BINARIZATIONS
 from aefamily.input_pipeline.batches import binarize
 from aefamily.input_pipeline.batches import epoch_batches
+from aefamily.input_pipeline.batches import epoch_dataset
 from aefamily.input_pipeline.batches import fixed_binarization
 from aefamily.input_pipeline.batches import keep_labels
 from aefamily.input_pipeline.batches import num_batches
+from aefamily.input_pipeline.batches import RecordSource
 from aefamily.input_pipeline.sources import check_dataset_name
 from aefamily.input_pipeline.sources import ChecksumError
 from aefamily.input_pipeline.sources import DATASETS
@@ -42,6 +46,7 @@ __all__ = [
     'ChecksumError',
     'DATASETS',
     'LinearGaussian',
+    'RecordSource',
     'SOURCES',
     'SPLITS',
     'Split',
@@ -49,6 +54,7 @@ __all__ = [
     'binarize',
     'check_dataset_name',
     'epoch_batches',
+    'epoch_dataset',
     'fixed_binarization',
     'keep_labels',
     'load_arrays_split',
