@@ -35,7 +35,7 @@ import sys
 from aefamily.input_pipeline import fetch
 from aefamily.input_pipeline import locations
 from aefamily.input_pipeline import sources
-from aefamily.input_pipeline import tfds_images
+from aefamily.input_pipeline import tfds_prepare
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
       fetch.import_files(args.name, args.path, args.dir, log=log)
       return 0
     if args.command == 'prepare':
-      tfds_images.prepare(args.name, args.manual_dir,
+      tfds_prepare.prepare(args.name, args.manual_dir,
                           data_dir=args.tfds_data_dir, log=log)
       return 0
     statuses = fetch.inventory(args.names or None, args.dir)

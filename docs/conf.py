@@ -185,7 +185,7 @@ nitpicky = True
 _EXTERNAL = ('jax', 'jaxlib', 'flax', 'nn', 'numpy', 'np', 'jnp', 'optax',
              'ml_collections', 'orbax', 'etils', 'absl', 'scipy', 'PIL',
              'matplotlib', 'sklearn', 'tensorflow', 'tensorflow_datasets',
-             'tfds', 'torch', 'tensorboardX', 'chex', 'tabulate',
+             'tfds', 'torch', 'tensorboardX', 'chex', 'tabulate', 'grain',
              # the standard library
              'collections', 'typing', 'types', 'pathlib', 'dataclasses',
              'functools', 'enum', 'os', 'io', 'concurrent', 'threading',

@@ -8,7 +8,7 @@ in memory (`arrays`); `locations` says where a named dataset's files are
 `fetch` downloads, imports and lists them (`python -m aefamily.data`).
 Every TFDS read goes through `tfds_images`: TFDS's array_record data
 sources, without TensorFlow, in TFDS's own data directory
-(config.tfds_data_dir); `tfds_images.prepare` (`python -m aefamily.data
+(config.tfds_data_dir); `tfds_prepare.prepare` (`python -m aefamily.data
 prepare tfds:NAME --manual_dir=PATH`) prepares a dataset from local files;
 `epoch_dataset` (a grain MapDataset, over a `Split` or, through
 `RecordSource`, any random-access source such as `tfds.data_source`;

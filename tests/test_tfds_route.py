@@ -26,6 +26,7 @@ from aefamily.configs import binarized_mnist_vae
 from aefamily.configs import default
 from aefamily.input_pipeline import sources
 from aefamily.input_pipeline import tfds_images
+from aefamily.input_pipeline import tfds_prepare
 
 tfds = pytest.importorskip('tensorflow_datasets')
 
@@ -188,7 +189,7 @@ def test_binarized_mnist_is_prepared_from_the_files_without_tensorflow(
   n = 40
   # TFDS checks the whole files against its checksums.tsv; it keeps only
   # each split's first n examples (its own debugging option).
-  where = tfds_images.prepare(
+  where = tfds_prepare.prepare(
       'tfds:binarized_mnist', shared_data / 'binarized_mnist',
       data_dir=tmp_path, max_examples_per_split=n)
   assert where == str(tmp_path / 'binarized_mnist' / '1.0.0')
@@ -213,7 +214,7 @@ def test_binarized_mnist_is_prepared_from_the_files_without_tensorflow(
 def test_a_builder_that_needs_tensorflow_fails_naming_where(
     tmp_path, shared_data, monkeypatch, capsys):
   # TFDS's own binarized_mnist builder reads its files with tf.io.gfile.
-  monkeypatch.setattr(tfds_images, '_WITHOUT_TENSORFLOW', {})
+  monkeypatch.setattr(tfds_prepare, '_WITHOUT_TENSORFLOW', {})
   assert data_cli.main(['prepare', 'tfds:binarized_mnist', '--manual_dir',
                         str(shared_data / 'binarized_mnist'),
                         '--tfds_data_dir', str(tmp_path)]) == 1
