@@ -9,7 +9,9 @@ Reads the evaluated runs (`train.py`, then `eval.py` with
 
 * `fm_<member>` for each Fashion-MNIST member
   (configs/fashion_mnist_<member>.py; `fm_infovae_l100`: the InfoVAE's
-  with --config.divergence_weight=100): the classifier-feature Fréchet
+  with --config.divergence_weight=100; `fm_gmmn_ae` with
+  --config.autoencoder_workdir=<runs>/fm_rae; the GAN and the GMMNs have no
+  encoder, so no reconstruction): the classifier-feature Fréchet
   distance of 10,000 samples to the test images ± its bootstrap standard
   error (the training images' distance is its floor), the test
   reconstruction −log p(x | x̂) and squared error, each ± its standard
@@ -54,12 +56,16 @@ from PIL import Image
 from aefamily.training import metrics as metrics_lib
 
 FASHION_MEMBERS = ('vae', 'betavae', 'infovae', 'infovae_l100', 'betatcvae',
-                   'factorvae', 'wae', 'rae', 'aae', 'vqvae')
+                   'factorvae', 'wae', 'rae', 'aae', 'vqvae',
+                   # generators without an encoder: no reconstruction columns
+                   'gan', 'gmmn', 'gmmn_ae')
 SPRITES_MEMBERS = ('vae', 'betavae', 'betatcvae', 'factorvae')
 NAMES = {'vae': 'VAE', 'betavae': 'β-VAE', 'infovae': 'InfoVAE-MMD',
          'infovae_l100': 'InfoVAE-MMD, λ = 100',
          'betatcvae': 'β-TCVAE', 'factorvae': 'FactorVAE', 'wae': 'WAE-MMD',
-         'rae': 'RAE-GP', 'aae': 'AAE', 'vqvae': 'VQ-VAE'}
+         'rae': 'RAE-GP', 'aae': 'AAE', 'vqvae': 'VQ-VAE',
+         'gan': 'GAN (non-saturating)', 'gmmn': 'GMMN',
+         'gmmn_ae': 'GMMN+AE (RAE codes)'}
 
 _RUNS = flags.DEFINE_string('runs', 'runs', 'The directory of the runs.')
 _OUTPUT_DIR = flags.DEFINE_string('output_dir', 'runs/code_shaping',
