@@ -232,13 +232,18 @@ def mmd_unbiased(x: jax.Array, y: jax.Array, kernel: Kernel, *,
     ValueError: if x or y is not 2-D, if n < 2 or m < 2, or if their
       dimensions d differ.
   """
-  _check_samples(x, y)
+  k_xx, k_yy, k_xy = _kernel_matrices(x, y, kernel, distances)
   n, m = x.shape[0], y.shape[0]
-  k_xx = kernel(distances(x, x))                                # [n, n]
-  k_yy = kernel(distances(y, y))                                # [m, m]
-  k_xy = kernel(distances(x, y))                                # [n, m]
   return (_mean_off_diagonal(k_xx) + _mean_off_diagonal(k_yy)
           - 2.0 * jnp.sum(k_xy) / (n * m))
+
+
+def _kernel_matrices(x, y, kernel, distances):
+  """The checked samples' kernel matrices k(x, x) [n, n], k(y, y) [m, m] and
+  k(x, y) [n, m], shared by both estimators."""
+  _check_samples(x, y)
+  return (kernel(distances(x, x)), kernel(distances(y, y)),
+          kernel(distances(x, y)))
 
 
 def mmd_biased(x: jax.Array, y: jax.Array, kernel: Kernel, *,
@@ -279,10 +284,7 @@ def mmd_biased(x: jax.Array, y: jax.Array, kernel: Kernel, *,
     ValueError: if x or y is not 2-D, if n < 2 or m < 2, or if their
       dimensions d differ.
   """
-  _check_samples(x, y)
+  k_xx, k_yy, k_xy = _kernel_matrices(x, y, kernel, distances)
   n, m = x.shape[0], y.shape[0]
-  k_xx = kernel(distances(x, x))                                # [n, n]
-  k_yy = kernel(distances(y, y))                                # [m, m]
-  k_xy = kernel(distances(x, y))                                # [n, m]
   return (jnp.sum(k_xx) / (n * n) + jnp.sum(k_yy) / (m * m)
           - 2.0 * jnp.sum(k_xy) / (n * m))
