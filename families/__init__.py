@@ -21,6 +21,8 @@ Importing this package registers the library's families in
                  (data space, or an autoencoder's code space)
   gan            families/gan.py          generative adversarial network (a game)
   vqvae          families/vqvae.py        VQ-VAE
+  diffusion      families/diffusion.py    Gaussian diffusion (variational,
+                 discrete or continuous time)
 
 A new family is one module like these (its settings dataclass, model
 builder, initializer, loss binding and evaluator, and one
@@ -32,6 +34,7 @@ from aefamily.families import autoencoder
 from aefamily.families import autoregressive
 from aefamily.families import classifier
 from aefamily.families import dga
+from aefamily.families import diffusion
 from aefamily.families import factorvae
 from aefamily.families import gmmn
 from aefamily.families import gan
