@@ -154,16 +154,25 @@ def discrete_diffusion_term(eps: jax.Array, eps_hat: jax.Array,
           * jnp.sum(jnp.square(eps - eps_hat), axis=-1))
 
 
-def uniform_times(rng: jax.Array, batch_size: int, *,
-                  num_steps: int = 0) -> jax.Array:
-  """Low-discrepancy times for a batch: t_b = (u + b/B) mod 1, one uniform u
-  (VDM §3.5 / App. I, 'antithetic' time sampling), each t_b still uniform
-  on [0, 1); for T > 0 steps, rounded up to the grid i/T, i ∈ {1, …, T}.
-  -> [B]."""
-  u = jax.random.uniform(rng, ())
-  t = jnp.mod(u + jnp.arange(batch_size) / batch_size, 1.0)
+def uniform_times(rng: jax.Array, batch_size: int, *, num_steps: int = 0,
+                  low_discrepancy: bool = False) -> jax.Array:
+  """A time per example, uniform on [0, 1); for T > 0 steps, rounded up
+  to the grid i/T, i ∈ {1, …, T}. -> [B].
+
+  With low_discrepancy, t_b = (u + b/B) mod 1 for one uniform u (VDM
+  App. I): each t_b is still uniform, so each example's estimate stays
+  unbiased, but the batch covers [0, 1) evenly, which lowers the variance
+  of the batch mean (for training). The examples' estimates are then
+  dependent, so a standard error over examples needs independent times
+  (the default).
+  """
+  if low_discrepancy:
+    u = jax.random.uniform(rng, ())
+    t = jnp.mod(u + jnp.arange(batch_size) / batch_size, 1.0)
+  else:
+    t = jax.random.uniform(rng, (batch_size,))
   if num_steps:
-    t = (jnp.floor(t * num_steps) + 1.0) / num_steps
+    t = jnp.minimum(jnp.floor(t * num_steps) + 1.0, num_steps) / num_steps
   return t
 
 
@@ -186,7 +195,8 @@ class VLBTerms:
 
 
 def negative_elbo(params: Any, x: jax.Array, rng: jax.Array, *, model: Any,
-                  num_steps: int = 0, num_levels: int = 256) -> VLBTerms:
+                  num_steps: int = 0, num_levels: int = 256,
+                  low_discrepancy: bool = False) -> VLBTerms:
   """A one-sample estimate of −ELBO(x) by term (VDM Eq. 11): [B, D] -> [B].
 
   Args:
@@ -199,6 +209,8 @@ def negative_elbo(params: Any, x: jax.Array, rng: jax.Array, *, model: Any,
     num_steps: T reverse transitions; 0 for continuous time (T → ∞).
     num_levels: L, the values each coordinate of x takes (256 for 8-bit
       data, 2 for binary).
+    low_discrepancy: spread the batch's times evenly (`uniform_times`);
+      off, the examples' estimates are independent.
 
   Returns:
     `VLBTerms` in nats; .total is an unbiased estimate of −ELBO(x) for
@@ -226,7 +238,8 @@ def negative_elbo(params: Any, x: jax.Array, rng: jax.Array, *, model: Any,
   reconstruction = -reconstruction_log_prob(x, z_0, gamma_0,
                                             num_levels=num_levels)
 
-  t = uniform_times(t_rng, x.shape[0], num_steps=num_steps)
+  t = uniform_times(t_rng, x.shape[0], num_steps=num_steps,
+                    low_discrepancy=low_discrepancy)
   if num_steps:
     gamma_t = gamma(t)
     gamma_s = gamma(t - 1.0 / num_steps)
@@ -248,7 +261,8 @@ def negative_elbo(params: Any, x: jax.Array, rng: jax.Array, *, model: Any,
 def diffusion_loss(params: Any, batch: dict[str, jax.Array], rng: jax.Array,
                    *, model: Any, num_steps: int = 0,
                    num_levels: int = 256) -> tuple[jax.Array, LossAux]:
-  """The batch mean of −ELBO(x) (VDM Eq. 11), nats per example.
+  """The batch mean of −ELBO(x) (VDM Eq. 11), nats per example, with the
+  batch's times spread evenly over [0, 1) (`uniform_times`).
 
   The schedule's parameters (its endpoints γ(0), γ(1) and its shape) get
   the gradient of the same bound as the noise predictor; in continuous
@@ -274,7 +288,7 @@ def diffusion_loss(params: Any, batch: dict[str, jax.Array], rng: jax.Array,
   x = batch['image']
   check_values(x, "batch['image']")
   terms = negative_elbo(params, x, rng, model=model, num_steps=num_steps,
-                        num_levels=num_levels)
+                        num_levels=num_levels, low_discrepancy=True)
   loss = jnp.mean(terms.total)
   ends = model.apply(params, jnp.array([0.0, 1.0]), method=model.gamma)
   metrics = {
