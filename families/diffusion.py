@@ -58,7 +58,8 @@ class DiffusionNetwork:
 
   Attributes:
     network: 'mlp' or 'unet'.
-    width, num_blocks: the MLP's hidden width and residual blocks.
+    width: the MLP's hidden width.
+    num_blocks: the MLP's residual blocks.
     channels: the U-Net's channels per resolution, full resolution first
       (H and W divisible by 2^(len − 1)).
     fourier_exponents: the n of the Fourier features sin/cos(2^n 2π z)
@@ -117,9 +118,10 @@ class DiffusionSettings:
     model: the noise predictor.
     num_steps: T reverse transitions; 0 for continuous time.
     schedule: 'learned' or 'fixed_linear'.
-    gamma_min, gamma_max: γ(0) and γ(1) of the fixed schedule, the start of
-      a learned one's, and the range the predictor's conditioning is
-      scaled by (VDM's −13.3 and 5).
+    gamma_min: γ(0) of the fixed schedule, the start of a learned one's,
+      and the low end of the range the predictor's conditioning is scaled
+      by (VDM's −13.3).
+    gamma_max: γ(1), likewise (VDM's 5).
     eval: `DiffusionEval`.
   """
   model: DiffusionNetwork = DiffusionNetwork()

@@ -48,7 +48,8 @@ class LearnedSchedule(nn.Module):
   shape starts near the linear schedule (a_j small).
 
   Attributes:
-    gamma_min, gamma_max: the starting endpoints.
+    gamma_min: the starting γ(0).
+    gamma_max: the starting γ(1).
     num_features: the number of sigmoids j of the shape.
   """
   gamma_min: float = GAMMA_MIN
@@ -238,8 +239,10 @@ class DiffusionModel(nn.Module):
     data_dim: D.
     num_levels: L, the values of each data coordinate (256 for 8-bit
       data, 2 for binary): the discretized decoder's.
-    data_mean, data_variance: [D] initializers of m and v (on [−1, 1]).
-    gamma_min, gamma_max: the conditioning's fixed range.
+    data_mean: initializer of m [D] (on the model's scale).
+    data_variance: initializer of v [D].
+    gamma_min: the conditioning's fixed range, from γ_min ...
+    gamma_max: ... to γ_max.
   """
   schedule: nn.Module
   predictor: nn.Module
