@@ -44,9 +44,9 @@ def test_every_family_steps_the_same_on_eight_devices(shared_data):
   # Every family (the DGA also with a NADE prior, the VAE also with the
   # VampPrior, IAF and planar flows, the IWAE also with DReG; the games of
   # the adversarial autoencoder, FactorVAE and the GAN; the WAE, the RAE,
-  # InfoVAE, β-TCVAE, the VQ-VAE, the FVSBN, the GMMN) and the SBN's and
-  # the VQ-VAE's statistics.
-  assert len(families) == 33, diffs
+  # InfoVAE, β-TCVAE, the VQ-VAE, the FVSBN, the GMMN, the diffusion model)
+  # and the SBN's and the VQ-VAE's statistics.
+  assert len(families) == 34, diffs
   for name in families:
     # The parameters moved, and the two runs agree to float rounding of
     # sums taken in another order: a relative 1e-4 of the move.
