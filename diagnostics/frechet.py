@@ -281,7 +281,10 @@ def sample_quality(module, variables, samples, test, train=None) -> dict:
     A dict of the distances and sample sizes. 'frechet_distance' is
     FD(samples, test), 'frechet_distance_standard_error' its bootstrap
     standard error (`bootstrap_standard_error`); 'num_samples' is N and
-    'num_test' M. When train is
+    'num_test' M. 'sample_class_frequencies' is the fraction of the
+    samples the classifier labels as each class ([K], summing to 1): a
+    generator that drops a class (mode collapse) shows a 0 there, which
+    the distance alone does not name. When train is
     given, 'frechet_distance_floor' is FD(train[:N'], test) with N' =
     min(K, N), the distance between real training and test images, the
     floor a generator of N samples can hope to reach (taken with as many
@@ -301,8 +304,13 @@ def sample_quality(module, variables, samples, test, train=None) -> dict:
       raise ValueError(f'{name} must be [N >= 2, D], got shape '
                        f'{images.shape}')
   test_features, sample_features = features(test), features(samples)
+  labels = np.argmax(np.asarray(jax.jit(functools.partial(
+      module.apply, method=lambda m, h: m.logits(h)))(
+          variables, sample_features)), axis=-1)
   result = {'frechet_distance': frechet_distance(sample_features,
                                                  test_features),
+            'sample_class_frequencies': (np.bincount(
+                labels, minlength=module.num_classes) / len(labels)).tolist(),
             'frechet_distance_standard_error': bootstrap_standard_error(
                 sample_features, test_features),
             'num_samples': int(samples.shape[0]),

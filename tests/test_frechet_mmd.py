@@ -380,6 +380,12 @@ def test_sample_quality_reports_the_distance_and_its_floor(tiny_classifier):
       frechet.frechet_distance(features(train[:40]), features(test)))
   assert result['num_train'] == 40
   assert result['frechet_distance'] > result['frechet_distance_floor']
+  # The classes the classifier gives the samples, counted independently.
+  labels = np.argmax(np.asarray(module.apply(variables, jnp.asarray(
+      samples, jnp.float32))), -1)
+  np.testing.assert_allclose(
+      result['sample_class_frequencies'],
+      [np.mean(labels == k) for k in range(module.num_classes)])
   without_train = frechet.sample_quality(module, variables, samples, test)
   assert 'frechet_distance_floor' not in without_train
   assert without_train['frechet_distance'] == result['frechet_distance']
