@@ -125,10 +125,15 @@ def reconstruction_log_prob(x: jax.Array, z_0: jax.Array, gamma_0: jax.Array,
     num_levels: L (256 for 8-bit data, 2 for binary data).
   """
   logits = decoder_logits(z_0, gamma_0, num_levels=num_levels)
+  # x's own logit, from its level's value rather than gathered from
+  # logits: the gather's gradient (a scatter) cost a third of the step.
   k = jnp.clip(jnp.round(((x + 1.0) * num_levels - 1.0) / 2.0), 0,
-               num_levels - 1).astype(jnp.int32)
-  picked = jnp.take_along_axis(logits, k[..., None], axis=-1)[..., 0]
-  return jnp.sum(picked - jax.nn.logsumexp(logits, axis=-1), axis=-1)
+               num_levels - 1)
+  gamma_0 = jnp.broadcast_to(gamma_0, z_0.shape[:1])[:, None]
+  alpha, sigma = alpha_sigma(gamma_0)
+  own = -0.5 * jnp.square((z_0 - alpha * ((2.0 * k + 1.0) / num_levels - 1.0))
+                          / sigma)
+  return jnp.sum(own - jax.nn.logsumexp(logits, axis=-1), axis=-1)
 
 
 def continuous_diffusion_term(eps: jax.Array, eps_hat: jax.Array,

@@ -174,6 +174,29 @@ def test_the_decoder_normalizes_over_every_configuration():
     assert abs(float(jnp.sum(jnp.exp(log_p))) - 1.0) < 1e-5
 
 
+def test_the_decoder_log_prob_is_the_log_softmax_at_each_values_level():
+  # log p(x | z_0) takes x's own logit from its value, not by indexing the
+  # logits: the same as the log-softmax picked at each value's level, at
+  # sharp and at broad decoders, the edge levels included.
+  rng = np.random.default_rng(1)
+  k = rng.integers(0, 256, (4, 300))
+  k[:, :2] = [0, 255]                  # the edges of the window
+  x = jnp.asarray((2 * k + 1) / 256 - 1, jnp.float32)
+  for gamma_0 in (-13.3, -10.0, -9.0, -6.0):
+    alpha, sigma = diffusion.alpha_sigma(jnp.array(gamma_0))
+    z_0 = alpha * x + sigma * jnp.asarray(rng.normal(size=x.shape) * 1.5,
+                                          jnp.float32)
+    logits = diffusion.decoder_logits(z_0, jnp.array(gamma_0),
+                                      num_levels=256)
+    expected = jnp.sum(jnp.take_along_axis(
+        jax.nn.log_softmax(logits, -1), jnp.asarray(k)[..., None], -1)[..., 0],
+                       -1)
+    got = diffusion.reconstruction_log_prob(x, z_0, jnp.array(gamma_0),
+                                            num_levels=256)
+    np.testing.assert_allclose(np.asarray(got), np.asarray(expected),
+                               rtol=1e-5, atol=1e-3)
+
+
 def _forward_posterior(x, z_t, gamma_s, gamma_t):
   """q(z_s | z_t, x), written from the forward transition
   q(z_t | z_s) = N(α_{t|s} z_s, σ_{t|s}²), α_{t|s} = α_t/α_s,
