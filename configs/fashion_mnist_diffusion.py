@@ -33,8 +33,8 @@ def get_config():
   config.gamma_max = 5.0
   config.batch_size = 128
   config.num_epochs = 50
-  config.optimizer.learning_rate = 1e-3
-  config.optimizer.final_learning_rate = 1e-4
+  config.optimizer.learning_rate = 5e-4
+  config.optimizer.final_learning_rate = 5e-5
   config.optimizer.eps = 1e-8
   config.eval_every_epochs = 10
   config.eval.batch_size = 500

@@ -218,15 +218,19 @@ class DiffusionModel(nn.Module):
 
   The prediction is the residual of the network on top of the best linear
   predictor for data whose coordinates were independent Gaussians of mean
-  m and variance v (learned, started at the training data's per-pixel
-  mean and variance on [−1, 1]):
+  m and variance v (the training data's per-pixel mean and variance on the
+  model's scale, held fixed):
 
     ε̂(z_t; γ_t) = σ_t (z_t − α_t m) / (α_t² v + σ_t²) + f(z_t, u),
 
   E[ε | z_t] for such data. The untrained model is that Gaussian's
   diffusion, not ε̂ = 0, and the network needs to learn only what the data
   have beyond it (at high noise, ε ≈ z_t, which an MLP narrower than D
-  cannot pass through on its own).
+  cannot pass through on its own). m and v are parameters that never
+  change (their gradient is stopped): trained, v would shrink to 0 at
+  pixels that are nearly constant (Fashion-MNIST's borders), where the
+  predictor then divides by σ_t² alone and an image with ink there gives
+  a bound of millions of nats.
 
   Methods: `gamma` t [...] -> γ(t) [...]; `predict_noise` (z_t [B, D],
   γ_t [B]) -> ε̂ [B, D], f at u = (γ_t − γ_min)/(γ_max − γ_min) (a fixed
@@ -258,11 +262,12 @@ class DiffusionModel(nn.Module):
 
   @nn.compact
   def predict_noise(self, z: jax.Array, gamma_t: jax.Array) -> jax.Array:
-    mean = self.param('data_mean', self.data_mean, (self.data_dim,))
-    log_var = self.param(
+    mean = jax.lax.stop_gradient(
+        self.param('data_mean', self.data_mean, (self.data_dim,)))
+    log_var = jax.lax.stop_gradient(self.param(
         'data_log_variance',
         lambda key, shape: jnp.log(self.data_variance(key, shape)),
-        (self.data_dim,))
+        (self.data_dim,)))
     alpha_sq = nn.sigmoid(-gamma_t)[:, None]
     sigma_sq = nn.sigmoid(gamma_t)[:, None]
     linear = (jnp.sqrt(sigma_sq) * (z - jnp.sqrt(alpha_sq) * mean)
