@@ -39,8 +39,13 @@ def get_config():
   config.eval_every_epochs = 10
   config.eval.batch_size = 500
   config.eval.num_elbo_draws = 4
-  config.eval.num_sample_steps = 1000
+  config.eval.num_sample_steps = 1000  # the samples' reverse steps
   config.eval.num_chains = 8
   config.eval.classifier_workdir = ''
   config.eval.num_fd_samples = 10_000
+  # The Parzen window of the walk-back DAE and the GSN (10,000 samples, σ
+  # chosen on 1000 validation images); the same samples give the Fréchet
+  # distance.
+  config.eval.parzen_samples = 10_000
+  config.eval.parzen_valid_examples = 1000
   return config

@@ -44,7 +44,9 @@ def sample_quality(config: ml_collections.ConfigDict, draw_samples,
   Args:
     config: the run's config (config.eval.classifier_workdir,
       config.eval.num_fd_samples; the training split of config.dataset).
-    draw_samples: (rng, n) -> [n, D] sample means.
+    draw_samples: (rng, n) -> [n, D] sample means; or the samples
+      themselves, [N, D] with N ≥ config.eval.num_fd_samples (drawn once
+      for several measurements).
     images: [M, D] the evaluated test images.
 
   Returns:
@@ -56,10 +58,14 @@ def sample_quality(config: ml_collections.ConfigDict, draw_samples,
   train_split = experiment.load_split(config, 'train')
   classifier, variables = experiment.restore_trained(
       config.eval.classifier_workdir, train_split)
-  keys = jax.random.split(jax.random.key(config.seed + 2),
-                          -(-config.eval.num_fd_samples // 1000))
-  samples = np.concatenate([np.asarray(draw_samples(key, 1000))
-                            for key in keys])[:config.eval.num_fd_samples]
+  if callable(draw_samples):
+    keys = jax.random.split(jax.random.key(config.seed + 2),
+                            -(-config.eval.num_fd_samples // 1000))
+    samples = np.concatenate([np.asarray(draw_samples(key, 1000))
+                              for key in keys])
+  else:
+    samples = np.asarray(draw_samples)
+  samples = samples[:config.eval.num_fd_samples]
   result = frechet.sample_quality(classifier, variables, samples, images,
                                   train_split.images)
   # Beside the IWAE's K in a VAE's results: named as its config field.

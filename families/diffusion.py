@@ -42,6 +42,7 @@ from aefamily.image_grids import save_image_grid
 from aefamily.input_pipeline import Split
 from aefamily.likelihood import bits
 from aefamily.likelihood.iwae import mean_and_standard_error
+from aefamily.likelihood.parzen import evaluate_parzen
 from aefamily.likelihood.precision import full_precision
 from aefamily.models import diffusion as networks
 from aefamily.objectives import diffusion
@@ -96,10 +97,16 @@ class DiffusionEval(SampleQualityEval):
     num_sample_steps: T of the reverse chain that draws samples (the
       model's own T for a discrete-time model, if 0).
     num_chains: the rows of reverse_chain.png.
+    parzen_samples: the samples of the Parzen-window log-likelihood
+      (`likelihood.parzen`, the protocol of the walk-back DAE and the GSN:
+      σ chosen on parzen_valid_examples validation images); 0 for none.
+    parzen_valid_examples: the validation images that choose σ.
   """
   num_elbo_draws: int = 4
   num_sample_steps: int = 0
   num_chains: int = 8
+  parzen_samples: int = 0
+  parzen_valid_examples: int = 1000
 
   def __post_init__(self):
     super().__post_init__()
@@ -236,16 +243,18 @@ def evaluate(config, model, variables, images, rng, *, image_shape,
     'bits_per_dim', 'bits_per_dim_standard_error', 'prior',
     'reconstruction', 'diffusion' (the terms' means, nats), 'gamma_0',
     'gamma_1', 'gamma_curve' (γ at t = 0, 0.1, …, 1), 'num_steps',
-    'num_elbo_draws', 'num_sample_steps', 'num_examples'}, with
-    those of `evaluators.code_shaping.sample_quality` when
-    config.eval.classifier_workdir is set.
+    'num_elbo_draws', 'num_sample_steps', 'num_examples'}; with
+    config.eval.parzen_samples, 'parzen' (`likelihood.parzen.
+    evaluate_parzen` of the test images under that many samples' means,
+    nats) and 'parzen_samples'; with config.eval.classifier_workdir, those
+    of `evaluators.code_shaping.sample_quality` (the same samples).
   """
   settings = experiment.family_settings(config)
   levels = model.num_levels
   bound_fn = jax.jit(functools.partial(
       _mean_terms, model=model, num_steps=settings.num_steps,
       num_levels=levels, num_draws=settings.eval.num_elbo_draws))
-  bound_rng, sample_rng, chain_rng = jax.random.split(rng, 3)
+  bound_rng, sample_rng, chain_rng, parzen_rng = jax.random.split(rng, 4)
   size = config.eval.batch_size
   terms = [bound_fn(variables, jnp.asarray(images[i:i + size]),
                     jax.random.fold_in(bound_rng, i))
@@ -296,8 +305,24 @@ def evaluate(config, model, variables, images, rng, *, image_shape,
   fine = np.asarray(model.apply(variables, jnp.linspace(0.0, 1.0, 201),
                                 method=model.gamma))
   save_schedule_plot(os.path.join(workdir, 'noise_schedule.png'), fine)
-  results.update(sample_quality(
-      config, lambda key, n: draw(variables, key, num_samples=n)[1], images))
+
+  # One set of samples (their means) serves the Parzen window and the
+  # Fréchet distance.
+  e = settings.eval
+  wanted = max(e.parzen_samples,
+               e.num_fd_samples if e.classifier_workdir else 0)
+  if wanted:
+    logging.info('Drawing %d samples by %d reverse steps.', wanted, steps)
+    samples = np.concatenate([
+        np.asarray(draw(variables, key, num_samples=1000)[1])
+        for key in jax.random.split(parzen_rng, -(-wanted // 1000))])
+    if e.parzen_samples:
+      valid = experiment.load_split(config, 'valid').images
+      results['parzen'] = evaluate_parzen(
+          images, valid[:e.parzen_valid_examples],
+          samples[:e.parzen_samples])
+      results['parzen_samples'] = e.parzen_samples
+    results.update(sample_quality(config, samples, images))
   return results
 
 

@@ -303,12 +303,15 @@ def _tiny(dataset, **overrides):
   config.eval.num_images, config.eval.num_chains = 8, 2
   config.eval.num_sample_steps, config.eval.num_elbo_draws = 20, 1
   config.eval.batch_size = 100
+  config.eval.parzen_samples = 0
   config.update_from_flattened_dict(overrides)
   return config
 
 
 @pytest.mark.parametrize('overrides', [
-    {},  # continuous time, learned schedule, MLP
+    # Continuous time, learned schedule, MLP; the Parzen window of 100
+    # samples, σ chosen on 50 validation images.
+    {'eval.parzen_samples': 100, 'eval.parzen_valid_examples': 50},
     {'num_steps': 50, 'schedule': 'fixed_linear', 'model.network': 'unet'},
 ])
 def test_diffusion_trains_on_fashion_mnist_and_tightens_its_bound(
@@ -320,6 +323,9 @@ def test_diffusion_trains_on_fashion_mnist_and_tightens_its_bound(
   for png in ('samples.png', 'reverse_chain.png', 'noise_schedule.png'):
     assert (workdir / png).exists(), png
   assert results['num_examples'] == 200
+  if config.eval.parzen_samples:
+    assert results['parzen_samples'] == 100
+    assert np.isfinite(results['parzen']['log_likelihood'])
   assert results['bits_per_dim'] == pytest.approx(
       results['nll_bound'] / (784 * np.log(2)), rel=1e-6)
   per_example = np.load(workdir / 'eval_test_per_example.npz')['elbo']
