@@ -28,10 +28,10 @@ distance (`evaluators.code_shaping.sample_quality`).
 import dataclasses
 import functools
 import io
-import logging
 import os
 from typing import Literal
 
+from absl import logging
 import jax
 import jax.numpy as jnp
 import numpy as np
