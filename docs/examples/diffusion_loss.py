@@ -18,10 +18,11 @@ model = networks.DiffusionModel(
     data_dim=16, num_levels=256)
 params = model.init(jax.random.key(0), jnp.zeros((1, 16)), jnp.zeros(1))
 loss_fn = functools.partial(diffusion_loss, model=model, num_steps=0)
-(loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+(loss, aux), grads = jax.jit(jax.value_and_grad(loss_fn, has_aux=True))(
     params, {'image': images}, jax.random.key(1))
 print({k: round(float(v), 3) for k, v in aux.metrics.items()})
 assert float(aux.metrics['bits_per_dim']) > 0   # a bound on a discrete P(x)
-x, mean = sample(params, jax.random.key(2), model=model, num_samples=4,
-                 num_steps=100)
+draw = jax.jit(functools.partial(sample, model=model, num_samples=4,
+                                 num_steps=100))
+x, mean = draw(params, jax.random.key(2))
 assert x.shape == (4, 16)
