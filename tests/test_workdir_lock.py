@@ -91,6 +91,17 @@ def test_a_failed_run_releases_the_workdir(tmp_path):
     pass
 
 
+def test_a_lock_file_deleted_during_the_run_keeps_the_runs_own_error(
+    tmp_path):
+  workdir = tmp_path / 'run'
+  with pytest.raises(KeyboardInterrupt):
+    with workdir_lib.hold(str(workdir)):
+      (workdir / workdir_lib.LOCK_FILE).unlink()
+      raise KeyboardInterrupt
+  with workdir_lib.hold(str(workdir)):  # free again
+    pass
+
+
 def test_hold_refuses_a_second_holder_in_the_same_process(tmp_path):
   workdir = str(tmp_path / 'run')
   with workdir_lib.hold(workdir):

@@ -167,6 +167,10 @@ def _release(path: str, fd: int) -> None:
   # once it gets the lock, that the file is gone, and opens a new one.
   try:
     os.unlink(path)
+  except FileNotFoundError:
+    # Deleted by hand during the run: nothing is left to release, and an
+    # error here would hide the exception that is ending the run.
+    pass
   finally:
     os.close(fd)
 
