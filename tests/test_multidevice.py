@@ -13,9 +13,17 @@ from conftest import REPO
 
 
 def _env(num_devices: int) -> dict[str, str]:
-  """The environment of a CPU subprocess with num_devices fake devices."""
+  """The environment of a CPU subprocess with num_devices fake devices.
+
+  Its programs are compiled without LLVM's optimizations: these scripts
+  compile dozens of tiny steps and run each a few times, so compiling is
+  most of their time (the 34 families' check takes half the CPU time), and
+  the comparisons are of float rounding, which the optimizations leave
+  alone (XLA:CPU does not use fast math).
+  """
   return dict(os.environ, JAX_PLATFORMS='cpu',
-              XLA_FLAGS=f'--xla_force_host_platform_device_count={num_devices}',
+              XLA_FLAGS=f'--xla_force_host_platform_device_count={num_devices}'
+              ' --xla_backend_optimization_level=0',
               PYTHONPATH=os.pathsep.join([str(REPO), str(REPO / 'tests')]))
 
 
