@@ -46,7 +46,9 @@ def get_config() -> ml_collections.ConfigDict:
   # permutation and dynamic binarization drawn there, no host work between
   # calls), 'host' (batches made by NumPy and copied each call) or 'auto'
   # ('device' on accelerators when it fits a quarter of their memory; 'host'
-  # on CPUs, where it is faster). See docs/training.md.
+  # on CPUs, where it is faster), or 'stream' (a tfds:NAME training split
+  # read from its source batch by batch, never loaded). See
+  # docs/training.md.
   config.data_placement = 'auto'
   # The train step's compute dtype: 'float32', or 'bfloat16' for its matrix
   # products (parameters and optimizer state stay float32; reported

@@ -13,7 +13,8 @@ prepare tfds:NAME --manual_dir=PATH`) prepares a dataset from local files;
 `epoch_dataset` (a grain MapDataset, over a `Split` or, through
 `RecordSource`, any random-access source such as `tfds.data_source`;
 `epoch_batches` iterates it) turns it into deterministic, resumable,
-process-sharded batches; `synthetic` holds small datasets whose log p(x) is
+process-sharded batches; `streamed` keeps a TFDS training split in its
+source, read batch by batch (`config.data_placement = 'stream'`); `synthetic` holds small datasets whose log p(x) is
 exact.
 """
 
@@ -36,6 +37,7 @@ from aefamily.input_pipeline.sources import load_split
 from aefamily.input_pipeline.sources import SOURCES
 from aefamily.input_pipeline.split import Split
 from aefamily.input_pipeline.split import SPLITS
+from aefamily.input_pipeline.streamed import StreamedImages
 from aefamily.input_pipeline.synthetic import BernoulliMixture
 from aefamily.input_pipeline.synthetic import LinearGaussian
 from aefamily.input_pipeline.tfds_images import load_tfds_split
@@ -50,6 +52,7 @@ __all__ = [
     'SOURCES',
     'SPLITS',
     'Split',
+    'StreamedImages',
     'SplitMapping',
     'binarize',
     'check_dataset_name',

@@ -153,7 +153,11 @@ class RecordSource:
     """The examples `rows` ([n] ints) as {'image': [n, D] float32 in [0,
     1], 'label': [n] int32 (when label_key)}: the values a `Split` of
     the same examples holds, bitwise."""
-    examples = [self.records[int(i)] for i in rows]
+    # One call for the batch where the source has one (TFDS's array_record
+    # sources read a batch of 100 MNIST images in half the time).
+    getitems = getattr(self.records, '__getitems__', None)
+    examples = (getitems([int(i) for i in rows]) if getitems is not None
+                else [self.records[int(i)] for i in rows])
     images = np.stack([np.asarray(e[self.image_key]) for e in examples])
     flat = images.reshape(len(rows), -1)
     if flat.dtype == np.uint8:

@@ -650,7 +650,8 @@ def check_dataset_name(name: str) -> None:
 def load_split(name: str, split: str, *, data_dir: str | None = None,
                source: str = 'auto', process_index: int = 0,
                process_count: int = 1, mapping=None,
-               tfds_data_dir: str | None = None) -> Split:
+               tfds_data_dir: str | None = None,
+               stream: bool = False) -> Split:
   """Loads one split of a named dataset (this process's shard of it).
 
   Args:
@@ -686,6 +687,9 @@ def load_split(name: str, split: str, *, data_dir: str | None = None,
     tfds_data_dir: TFDS's data directory (config.tfds_data_dir), for
       'tfds:' datasets and source='tfds'; None or '' = $TFDS_DATA_DIR, else
       ~/tensorflow_datasets (`tfds_images.default_data_dir`).
+    stream: for 'tfds:' datasets, read the images from the data source as
+      they are indexed rather than load them (`tfds_images.stream_tfds_split`:
+      a `Split` whose images are a `streamed.StreamedImages`).
 
   Returns:
     A `Split` with [N, D] float32 images in [0, 1] (exactly {0, 1} and
@@ -694,7 +698,8 @@ def load_split(name: str, split: str, *, data_dir: str | None = None,
 
   Raises:
     ValueError: for an unknown name, split or source (the message lists the
-      choices), invalid process arguments, a local file that is not a valid
+      choices), stream for a dataset that is not 'tfds:', invalid process
+      arguments, a local file that is not a valid
       gzip file (truncated or damaged) or whose format, shape or row count
       is wrong, or images outside {0, 1} (binary) or [0, 1] (gray), or NaN.
       A message about a file starts with its path and says where to
@@ -730,13 +735,17 @@ def load_split(name: str, split: str, *, data_dir: str | None = None,
       or not 0 <= process_index < process_count):
     raise ValueError(f'process_index must be an int in [0, {process_count}), '
                      f'got {process_index!r}')
+  if stream and not name.startswith('tfds:'):
+    raise ValueError(f'{name}: only TFDS datasets (tfds:NAME) are streamed; '
+                     'the others are loaded into memory')
   if name.startswith(('tfds:', 'arrays:')):
     shard = dict(mapping=mapping or arrays.SplitMapping(),
                  process_index=process_index, process_count=process_count)
     kind, _, rest = name.partition(':')
     if kind == 'tfds':  # TFDS's own data_dir, never the files' data_dir.
-      return tfds_images.load_tfds_split(rest, split, data_dir=tfds_data_dir,
-                                         **shard)
+      load = (tfds_images.stream_tfds_split if stream
+              else tfds_images.load_tfds_split)
+      return load(rest, split, data_dir=tfds_data_dir, **shard)
     return arrays.load_arrays_split(rest, split, **shard)
   if name == 'digits':
     return _load_digits(split, process_index, process_count)

@@ -26,9 +26,11 @@ TFDS's data directory (`config.tfds_data_dir`; empty = $TFDS_DATA_DIR, else
 ~/tensorflow_datasets) — never the folder of the library's own files
 (`config.data_dir`). `tfds_prepare.prepare` (``python -m aefamily.data
 prepare tfds:NAME --manual_dir=PATH``) builds it there from files on disk; TFDS checks them
-against its registered checksums. A split is held in host memory as float32:
-mind the size of large sets (celeb_a's 162,770 training images are 76 GB as
-float32).
+against its registered checksums. A loaded split is held in host memory as
+float32: mind the size of large sets (celeb_a's 162,770 training images are
+76 GB as float32). `stream_tfds_split` (`config.data_placement = 'stream'`)
+reads the training split's rows as the batches need them instead
+(`input_pipeline.streamed`).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ import numpy as np
 from aefamily.input_pipeline.arrays import SplitMapping
 from aefamily.input_pipeline.arrays import split_from_array
 from aefamily.input_pipeline.split import Split
+from aefamily.input_pipeline import streamed
 
 TFDS_PREFIX = 'tfds:'
 # Only TFDS builders whose preparation calls TensorFlow need it: the extra
@@ -163,21 +166,13 @@ def feature_keys(features, origin: str) -> tuple[str, str | None]:
   return image, None
 
 
-def read_tfds_split(
-    name: str, split: str, *, data_dir: str | None = None,
-    mapping: SplitMapping = SplitMapping(), process_index: int = 0,
-    process_count: int = 1
-) -> tuple[np.ndarray, np.ndarray | None, str]:
-  """This process's rows of one split of a TFDS image dataset, as stored.
-
-  It takes the arguments of `load_tfds_split` and raises its errors, except
-  those of `arrays.split_from_array`: the values are not checked here.
-
-  Returns:
-    (images [n, H, W, C] or [n, D] in the dataset's dtype, e.g. uint8 [n, 28, 28, 1];
-    labels [n] or None; a description of the rows, for messages), where
-    the rows are process_index::process_count of the resolved split.
-  """
+def _open_tfds_split(name: str, split: str, *, data_dir: str | None,
+                     mapping: SplitMapping, process_index: int,
+                     process_count: int):
+  """(records, rows, image_key, label_key, description): the opened data
+  source of the resolved split and this process's rows of it
+  (process_index::process_count of the split), unread. Raises the errors
+  of `read_tfds_split`."""
   tfds = _import_tfds()
   name = _bare_name(name)
   origin = f'{TFDS_PREFIX}{name}'
@@ -208,12 +203,52 @@ def read_tfds_split(
   split_name, start, stop = mapping.resolve(
       split, available, lambda s: len(source(s)), origin=origin)
   rows = range(start + process_index, stop, process_count)
-  examples = [source(split_name)[i] for i in rows]
+  return (source(split_name), rows, image_key, label_key,
+          f'{origin} {split_name}[{start}:{stop}]', shape)
+
+
+def read_tfds_split(
+    name: str, split: str, *, data_dir: str | None = None,
+    mapping: SplitMapping = SplitMapping(), process_index: int = 0,
+    process_count: int = 1
+) -> tuple[np.ndarray, np.ndarray | None, str]:
+  """This process's rows of one split of a TFDS image dataset, as stored.
+
+  It takes the arguments of `load_tfds_split` and raises its errors, except
+  those of `arrays.split_from_array`: the values are not checked here.
+
+  Returns:
+    (images [n, H, W, C] or [n, D] in the dataset's dtype, e.g. uint8 [n, 28, 28, 1];
+    labels [n] or None; a description of the rows, for messages), where
+    the rows are process_index::process_count of the resolved split.
+  """
+  records, rows, image_key, label_key, origin, shape = _open_tfds_split(
+      name, split, data_dir=data_dir, mapping=mapping,
+      process_index=process_index, process_count=process_count)
+  examples = [records[i] for i in rows]
   images = (np.stack([example[image_key] for example in examples])
             if examples else np.zeros((0, *shape), np.uint8))
   labels = (np.asarray([example[label_key] for example in examples])
             if label_key is not None else None)
-  return images, labels, f'{origin} {split_name}[{start}:{stop}]'
+  return images, labels, origin
+
+
+def stream_tfds_split(name: str, split: str, *, data_dir: str | None = None,
+                      mapping: SplitMapping = SplitMapping(),
+                      process_index: int = 0,
+                      process_count: int = 1) -> Split:
+  """`load_tfds_split`'s Split, its images read from the data source as
+  they are indexed (`streamed.StreamedImages`), not loaded.
+
+  Takes the arguments of `load_tfds_split` and raises its errors. Opening
+  reads every row once (`streamed.stream_split`: the values' check, the
+  labels, the mean); after that a read of rows reads only those.
+  """
+  records, rows, image_key, label_key, origin, _ = _open_tfds_split(
+      name, split, data_dir=data_dir, mapping=mapping,
+      process_index=process_index, process_count=process_count)
+  return streamed.stream_split(records, rows, image_key=image_key,
+                               label_key=label_key, origin=origin)
 
 
 def load_tfds_split(name: str, split: str, *, data_dir: str | None = None,

@@ -90,6 +90,18 @@ def shared_data() -> pathlib.Path:
   return SHARED_DATA
 
 
+@pytest.fixture(scope='module')
+def gray_rows(shared_data):
+  """300 real 8-bit 28x28 images with labels (Fashion-MNIST's first),
+  served as TFDS serves mnist: [28, 28, 1] uint8 and an int label."""
+  from aefamily.input_pipeline import sources  # pylint: disable=g-import-not-at-top
+  images = sources.read_idx(shared_data / 'fashion_mnist' /
+                            'train-images-idx3-ubyte.gz')[:300]
+  labels = sources.read_idx(shared_data / 'fashion_mnist' /
+                            'train-labels-idx1-ubyte.gz')[:300]
+  return images[..., None], labels
+
+
 def factorized_bernoulli_log_likelihood(data_dir: str,
                                         num_examples: int) -> float:
   """An independent reference for a trained model of binarized MNIST.

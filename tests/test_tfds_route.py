@@ -57,17 +57,6 @@ def _bernoulli_entropy(pixel_means):
   return float(-np.sum(m * np.log(m) + (1 - m) * np.log1p(-m)))
 
 
-@pytest.fixture(scope='module')
-def gray_rows(shared_data):
-  """300 real 8-bit 28x28 images with labels (Fashion-MNIST's first),
-  served as TFDS serves mnist: [28, 28, 1] uint8 and an int label."""
-  images = sources.read_idx(shared_data / 'fashion_mnist' /
-                            'train-images-idx3-ubyte.gz')[:300]
-  labels = sources.read_idx(shared_data / 'fashion_mnist' /
-                            'train-labels-idx1-ubyte.gz')[:300]
-  return images[..., None], labels
-
-
 def _serving(images, labels):
   """A mock `tfds.data_source`: 'train' is the first 250 rows, 'test' the
   rest."""

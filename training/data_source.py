@@ -52,12 +52,17 @@ from aefamily.training.step import AXIS
 from aefamily.training.step import shard_batches
 
 # config.data_placement: 'auto' puts the training split on accelerators
-# when it fits `device_memory_budget`, and keeps it on the host of a CPU run.
-PLACEMENTS = ('auto', 'device', 'host')
+# when it fits `device_memory_budget`, and keeps it on the host of a CPU run;
+# 'stream' keeps it in its TFDS source, read batch by batch on the host
+# (`input_pipeline.streamed`).
+PLACEMENTS = ('auto', 'device', 'host', 'stream')
 
 # Folded into the run's key for the data's keys: a number no step reaches,
 # so that the data's noise and the model's (fold_in(rng, step)) differ.
 DATA_STREAM = 2**32 - 1
+
+# Threads reading a streamed split's batches ahead (`HostData`).
+READ_THREADS = 4
 
 # 'auto' on an accelerator: at most this fraction of one device's memory.
 ACCELERATOR_FRACTION = 0.25
@@ -143,8 +148,13 @@ class HostData(DataSource):
     if len(ds) < self.steps_per_epoch:
       raise ValueError(f'epoch {epoch} has {len(ds)} batches, fewer than '
                        f'the {self.steps_per_epoch} steps of an epoch')
+    # A split in memory is one gather a batch; a streamed one reads and
+    # decodes its examples, in READ_THREADS threads.
+    threads = (READ_THREADS if isinstance(
+        getattr(self.split, 'images', None), input_pipeline.StreamedImages)
+               else 0)
     ds = ds[:self.steps_per_epoch].to_iter_dataset(
-        grain.ReadOptions(num_threads=0, prefetch_buffer_size=0))
+        grain.ReadOptions(num_threads=threads, prefetch_buffer_size=threads))
     ds = ds.map(lambda batch: shard_batches(
         self.mesh, {k: v[None] for k, v in batch.items()}))
     if self.prefetch:
@@ -340,7 +350,7 @@ def place_on_device(placement: str, split: input_pipeline.Split,
                     mesh: jax.sharding.Mesh) -> bool:
   """Whether config.data_placement keeps the training split on the devices.
 
-  'device' always; 'host' never; 'auto' when the devices are accelerators,
+  'device' always; 'host' and 'stream' never; 'auto' when the devices are accelerators,
   the run is single-process and the split's share per device fits
   `device_memory_budget`. On a CPU the host is the device: there the
   resident split saved no CPU time and ran 20-25% fewer examples/s than

@@ -109,8 +109,8 @@ def validate_config(config: ml_collections.ConfigDict,
     The family's settings (`family_settings`).
 
   Raises:
-    ValueError: for an unknown family, dataset, source, data placement,
-      binarization or
+    ValueError: for an unknown family, dataset, source, data placement
+      (or 'stream' for a dataset that is not 'tfds:'), binarization or
       eval split, non-positive sizes or sample counts, a seed outside
       [0, MAX_SEED), an optimizer `optimizers.check_config` refuses (a
       learning rate that is negative, zero or NaN), a batch the devices
@@ -129,6 +129,11 @@ def validate_config(config: ml_collections.ConfigDict,
     split_mapping(config)
   except ValueError as e:
     raise ValueError(f'config.dataset / config.splits: {e}') from None
+  if config.data_placement == 'stream' and not config.dataset.startswith(
+      'tfds:'):
+    raise ValueError(f"config.data_placement='stream' reads a TFDS dataset "
+                     f"(config.dataset='tfds:NAME'); {config.dataset!r} is "
+                     "loaded into memory: use 'auto'")
   settings = family_settings(config)
   for field in ('batch_size', 'num_epochs', 'log_every_steps',
                 'checkpoint_every_steps', 'eval.num_samples',
@@ -197,7 +202,9 @@ def load_splits(config: ml_collections.ConfigDict, *splits: str,
   With `prepared`, the splits are as the family's model sees them (its
   `prepare_data`: the codes of lower DGA stages, the labels a
   semi-supervised run keeps). With `data`, a dict of in-memory splits
-  (`input_pipeline.memory_split`), config.dataset is not read.
+  (`input_pipeline.memory_split`), config.dataset is not read. With
+  config.data_placement = 'stream', the train split is streamed
+  (`input_pipeline.streamed`).
   """
   shard = dict(process_index=jax.process_index(),
                process_count=jax.process_count())
@@ -209,7 +216,9 @@ def load_splits(config: ml_collections.ConfigDict, *splits: str,
     loaded = [input_pipeline.load_split(
         config.dataset, split, data_dir=config.data_dir or None,
         source=config.data_source, mapping=split_mapping(config),
-        tfds_data_dir=config.get('tfds_data_dir') or None, **shard)
+        tfds_data_dir=config.get('tfds_data_dir') or None,
+        stream=split == 'train' and config.data_placement == 'stream',
+        **shard)
               for split in splits]
   family = registry.get(config.family)
   if not prepared or family.prepare_data is None:
