@@ -52,7 +52,7 @@ import platform
 import resource
 import time
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 from absl import app
 from absl import flags
@@ -269,37 +269,55 @@ def synthetic_split(config, num_examples: int, *, seed: int = 0) -> Split:
                binary=binary)
 
 
-def jax_train_step(family_name: str, batch_size: int, steps_per_call: int = 1):
-  """(run, FLOPs per call) for the family's default config at batch_size.
+class TrainCall(NamedTuple):
+  """One call of a family's train step: step(state, batches, key) ->
+  (state, metrics), and what it reads: the state replicated on the mesh,
+  the batches [steps_per_call, batch_size, ...] on the devices, the key."""
+  step: Callable
+  state: Any
+  batches: dict
+  key: jax.Array
+  mesh: jax.sharding.Mesh
 
-  run() makes one call of the data-parallel train step over a mesh of all
-  devices, taking steps_per_call optimizer steps, and feeds the new state
-  back in (the step donates its input state); it returns the metrics. The
-  batches are placed on the devices once: the input pipeline is not timed.
-  """
+
+def jax_train_call(family_name: str, batch_size: int,
+                   steps_per_call: int = 1) -> TrainCall:
+  """The data-parallel train step of the family's default config at
+  batch_size, over a mesh of all devices, and its inputs (synthetic data,
+  placed on the devices once: the input pipeline is not timed)."""
   config = FAMILY_CONFIGS[family_name].get_config()
   config.batch_size = batch_size
   experiment.validate_config(config, jax.device_count())
   split = synthetic_split(config, batch_size)
-  family, model, state = experiment.create_state(config, split, 10_000)
+  _, model, state = experiment.create_state(config, split, 10_000)
   mesh = make_mesh()
   step = make_train_step(experiment.build_loss(config, model), mesh)
   batch = {'image': split.images}
   if split.labels is not None:
     batch['label'] = split.labels
-  stacked = lambda n: shard_batches(
-      mesh, {k: np.stack([v] * n) for k, v in batch.items()})
-  key = jax.random.key(0)
-  holder = [replicate_on(mesh, state)]
-  # XLA counts a loop body once, so count one step and multiply.
-  flops = compiled_flops(step, holder[0], stacked(1), key) * (
-      jax.device_count() * steps_per_call)
-  batches = stacked(steps_per_call)
+  batches = shard_batches(
+      mesh, {k: np.stack([v] * steps_per_call) for k, v in batch.items()})
+  return TrainCall(step, replicate_on(mesh, state), batches,
+                   jax.random.key(0), mesh)
 
-  synchronous = needs_synchronous_calls(mesh)
+
+def jax_train_step(family_name: str, batch_size: int, steps_per_call: int = 1):
+  """(run, FLOPs per call) for the family's default config at batch_size.
+
+  run() makes one call of the train step (`jax_train_call`), taking
+  steps_per_call optimizer steps, and feeds the new state back in (the
+  step donates its input state); it returns the metrics.
+  """
+  call = jax_train_call(family_name, batch_size, steps_per_call)
+  one = jax.tree.map(lambda v: v[:1], call.batches)
+  # XLA counts a loop body once, so count one step and multiply.
+  flops = compiled_flops(call.step, call.state, one, call.key) * (
+      jax.device_count() * steps_per_call)
+  holder = [call.state]
+  synchronous = needs_synchronous_calls(call.mesh)
 
   def run():
-    holder[0], metrics = step(holder[0], batches, key)
+    holder[0], metrics = call.step(holder[0], call.batches, call.key)
     return jax.block_until_ready(metrics) if synchronous else metrics
   return run, flops
 

@@ -293,25 +293,15 @@ def jax_step(family: str, batch_size: int) -> tuple[Callable, str]:
   run() makes one call of one optimizer step and blocks on its metrics.
   """
   import jax  # pylint: disable=g-import-not-at-top
-  import numpy as np  # pylint: disable=g-import-not-at-top
   from aefamily.benchmarks import performance  # pylint: disable=g-import-not-at-top
-  from aefamily.training import experiment  # pylint: disable=g-import-not-at-top
-  from aefamily.training import step as step_lib  # pylint: disable=g-import-not-at-top
 
-  config = performance.FAMILY_CONFIGS[family].get_config()
-  config.batch_size = batch_size
-  experiment.validate_config(config, jax.device_count())
-  split = performance.synthetic_split(config, batch_size)
-  _, model, state = experiment.create_state(config, split, 10_000)
-  mesh = step_lib.make_mesh()
-  step = step_lib.make_train_step(experiment.build_loss(config, model), mesh)
-  batches = step_lib.shard_batches(mesh, {'image': split.images[None]})
-  key = jax.random.key(0)
-  holder = [step_lib.replicate_on(mesh, state)]
-  hlo = step.lower(holder[0], batches, key).compile().as_text()
+  call = performance.jax_train_call(family, batch_size)
+  hlo = call.step.lower(call.state, call.batches,
+                        call.key).compile().as_text()
+  holder = [call.state]
 
   def run():
-    holder[0], metrics = step(holder[0], batches, key)
+    holder[0], metrics = call.step(holder[0], call.batches, call.key)
     return jax.block_until_ready(metrics)
   return run, hlo
 
