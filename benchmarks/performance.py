@@ -501,6 +501,7 @@ def main(argv):
   del argv
   if not _YNNPACK.value:
     command_line.prefer_fast_cpu_kernels()  # the XLA:CPU kernels train.py uses
+  command_line.reuse_freed_host_memory()  # as train.py
   unknown = sorted(set(_FAMILIES.value) - set(FAMILY_CONFIGS))
   if unknown:
     raise app.UsageError(f'--families: no benchmark config for {unknown}; '

@@ -606,6 +606,7 @@ def main(argv):
   del argv
   from aefamily.training import command_line  # pylint: disable=g-import-not-at-top
   command_line.prefer_fast_cpu_kernels()  # as train.py, before any computation
+  command_line.reuse_freed_host_memory()  # as train.py
   breakdowns, hlo = profile(_FAMILY.value, _BATCH_SIZE.value,
                             steps=_STEPS.value, rounds=_ROUNDS.value,
                             with_torch=_TORCH.value)

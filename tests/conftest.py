@@ -45,6 +45,7 @@ from aefamily.training import command_line  # pylint: disable=g-import-not-at-to
 
 # The tests run on the XLA:CPU kernels train.py and eval.py choose.
 command_line.prefer_fast_cpu_kernels()
+command_line.reuse_freed_host_memory()
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 SHARED_DATA = pathlib.Path(
