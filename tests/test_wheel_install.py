@@ -28,9 +28,9 @@ from conftest import factorized_bernoulli_log_likelihood
 from conftest import REPO
 
 # Optional routes that the core install must not pull in (the extras
-# 'tfds' and 'benchmarks'; 'torch', 'tensorboard', 'docs' likewise).
+# 'tfds' and 'benchmarks'; 'torch', 'tensorboard', 'docs', 'peers' likewise).
 _EXTRAS_ONLY = ('tensorflow_datasets', 'tensorflow', 'matplotlib', 'tabulate',
-                'torch', 'tensorboardX', 'sphinx')
+                'torch', 'tensorboardX', 'sphinx', 'pythae')
 _EVAL_EXAMPLES = 100
 
 

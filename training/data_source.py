@@ -352,10 +352,12 @@ def place_on_device(placement: str, split: input_pipeline.Split,
 
   'device' always; 'host' and 'stream' never; 'auto' when the devices are accelerators,
   the run is single-process and the split's share per device fits
-  `device_memory_budget`. On a CPU the host is the device: there the
-  resident split saved no CPU time and ran 20-25% fewer examples/s than
-  host batches, which NumPy prepares on another core while the step runs
-  (docs/training.md), so 'auto' keeps the host path.
+  `device_memory_budget`. On a CPU the host is the device, and 'auto'
+  keeps the host path: under load the resident split ran 20-25% fewer
+  examples/s than host batches (docs/training.md); on a quiet machine it
+  was the faster loop (docs/performance.md, "The whole run"), but moving
+  CPU runs to it would change their batches, and every published CPU
+  result's command with them.
 
   Raises:
     ValueError: for a placement not in PLACEMENTS.
