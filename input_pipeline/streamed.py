@@ -202,8 +202,10 @@ def stream_split(records, rows: range, *, image_key: str,
       logging.info('%s: checked %d of %d examples, %.0f s to go.', origin,
                    done, n, elapsed * (n - done) / done)
   eight_bit = dtype == np.uint8 and high > 1
-  if eight_bit:
-    total, low, high = total_scaled, low / 255, high / 255
+  if eight_bit:  # scaled in float32, as the loaded split's values are
+    scale = np.float32(1.0 / 255.0)
+    total, low, high = (total_scaled, float(np.float32(low) * scale),
+                        float(np.float32(high) * scale))
   images = StreamedImages(
       RecordSource(records, image_key=image_key, label_key=label_key,
                    eight_bit=eight_bit),
