@@ -81,6 +81,7 @@ from aefamily.samplers import markov
 from aefamily.training import command_line
 from aefamily.training import experiment
 from aefamily.training import metrics as metrics_lib
+from aefamily.training import precision as precision_lib
 from aefamily import families  # registers the library's families
 from aefamily.training import registry
 from aefamily.training.step import make_mesh
@@ -112,7 +113,7 @@ def define_flags() -> None:
   other benchmarks with flags of the same names)."""
   global _FAMILIES, _BATCH_SIZES, _LARGE_BATCH_FAMILIES, _STEPS, _ROUNDS
   global _TORCH, _IWAE_EXAMPLES, _CHAIN_STEPS, _MATMUL, _WORKDIR, _YNNPACK
-  global _STEPS_PER_CALL, _STEPS_PER_CALL_FAMILIES
+  global _STEPS_PER_CALL, _STEPS_PER_CALL_FAMILIES, _PRECISIONS
   _FAMILIES = flags.DEFINE_list(
       'families', [f for f in FAMILY_CONFIGS if f in registry.names()],
       'Families whose train step to time.')
@@ -129,6 +130,9 @@ def define_flags() -> None:
       'steps_per_call', ['1', '10'], 'Optimizer steps per call of the train '
       'step (config.steps_per_call) timed for --steps_per_call_families; '
       'every other family is timed at 1.')
+  _PRECISIONS = flags.DEFINE_list(
+      'precisions', ['float32'], 'config.precision of the timed train steps '
+      '(float32, bfloat16); PyTorch is compared at float32 only.')
   _STEPS_PER_CALL_FAMILIES = flags.DEFINE_list(
       'steps_per_call_families', list(TORCH_FAMILIES),
       'Families timed at each of --steps_per_call.')
@@ -168,26 +172,41 @@ class Row:
 # Timing and memory.
 
 
+class Finished(NamedTuple):
+  """A PyTorch result and how to wait for the work behind it."""
+  wait: Callable[[], None]
+  value: Any
+
+
+def _wait(out) -> None:
+  """Blocks until out is computed: a JAX result, or a `Finished`."""
+  if isinstance(out, Finished):
+    out.wait()
+  else:
+    jax.block_until_ready(out)
+
+
 def time_interleaved(calls: dict[str, Callable[[], Any]], *, steps: int,
                      rounds: int) -> dict[str, float]:
   """Seconds per call of each function: the best of `rounds` rounds.
 
   Each function first runs `steps` untimed calls. The rounds then alternate
   between the functions, so that load from other processes falls on all of
-  them alike and their ratios stay meaningful. A round ends by blocking on
-  its last result (`jax.block_until_ready`; PyTorch on CPU is synchronous).
+  them alike and their ratios stay meaningful. A round ends by waiting for
+  its last result (`jax.block_until_ready`; a PyTorch step returns a
+  `Finished`, which waits for the GPU's queue).
   """
   for call in calls.values():
     for _ in range(steps):
       out = call()
-    jax.block_until_ready(out)
+    _wait(out)
   best = {name: math.inf for name in calls}
   for _ in range(rounds):
     for name, call in calls.items():
       start = time.perf_counter()
       for _ in range(steps):
         out = call()
-      jax.block_until_ready(out)
+      _wait(out)
       best[name] = min(best[name], (time.perf_counter() - start) / steps)
   return best
 
@@ -281,17 +300,22 @@ class TrainCall(NamedTuple):
 
 
 def jax_train_call(family_name: str, batch_size: int,
-                   steps_per_call: int = 1) -> TrainCall:
+                   steps_per_call: int = 1,
+                   precision: str = 'float32') -> TrainCall:
   """The data-parallel train step of the family's default config at
-  batch_size, over a mesh of all devices, and its inputs (synthetic data,
-  placed on the devices once: the input pipeline is not timed)."""
+  batch_size and config.precision, over a mesh of all devices, and its
+  inputs (synthetic data, placed on the devices once: the input pipeline is
+  not timed)."""
   config = FAMILY_CONFIGS[family_name].get_config()
   config.batch_size = batch_size
+  config.precision = precision
   experiment.validate_config(config, jax.device_count())
   split = synthetic_split(config, batch_size)
   _, model, state = experiment.create_state(config, split, 10_000)
   mesh = make_mesh()
-  step = make_train_step(experiment.build_loss(config, model), mesh)
+  step = make_train_step(
+      precision_lib.with_policy(experiment.build_loss(config, model),
+                                precision), mesh)
   batch = {'image': split.images}
   if split.labels is not None:
     batch['label'] = split.labels
@@ -301,14 +325,15 @@ def jax_train_call(family_name: str, batch_size: int,
                    jax.random.key(0), mesh)
 
 
-def jax_train_step(family_name: str, batch_size: int, steps_per_call: int = 1):
+def jax_train_step(family_name: str, batch_size: int, steps_per_call: int = 1,
+                   precision: str = 'float32'):
   """(run, FLOPs per call) for the family's default config at batch_size.
 
   run() makes one call of the train step (`jax_train_call`), taking
   steps_per_call optimizer steps, and feeds the new state back in (the
   step donates its input state); it returns the metrics.
   """
-  call = jax_train_call(family_name, batch_size, steps_per_call)
+  call = jax_train_call(family_name, batch_size, steps_per_call, precision)
   one = jax.tree.map(lambda v: v[:1], call.batches)
   # XLA counts a loop body once, so count one step and multiply.
   flops = compiled_flops(call.step, call.state, one, call.key) * (
@@ -334,13 +359,18 @@ def torch_train_step(family_name: str, batch_size: int, *, compiled: bool):
   step = torch_reference.make_train_step(
       family_name, split.images.mean(0), num_samples=config.num_samples,
       compile_loss=compiled)
-  x = torch.from_numpy(split.images)
-  return lambda: step(x)
+  x = torch.from_numpy(split.images).to(torch_reference.DEVICE)
+
+  def run():
+    loss = step(x)
+    return Finished(torch_reference.synchronize, loss)
+  return run
 
 
 def benchmark_train_step(family_name: str, batch_size: int, *, steps: int,
                          rounds: int, torch_mode: str = 'none',
-                         steps_per_call: int = 1) -> Row:
+                         steps_per_call: int = 1,
+                         precision: str = 'float32') -> Row:
   """A Row for the train step of one family at one batch size.
 
   With torch_mode 'eager' or 'compiled', a family of TORCH_FAMILIES is also
@@ -349,20 +379,22 @@ def benchmark_train_step(family_name: str, batch_size: int, *, steps: int,
   calls of steps_per_call steps each, so its rate stays per optimizer step.
   """
   reset_peak_rss()
-  run, flops = jax_train_step(family_name, batch_size, steps_per_call)
+  run, flops = jax_train_step(family_name, batch_size, steps_per_call,
+                              precision)
   calls = {'jax': run}
   if torch_mode != 'none' and family_name in TORCH_FAMILIES:
     torch_run = torch_train_step(family_name, batch_size,
                                  compiled=torch_mode == 'compiled')
     if torch_run is not None:
       calls['torch'] = torch_run
-  if steps_per_call > 1:
-    calls.pop('torch', None)  # PyTorch is compared at one step per call
+  if steps_per_call > 1 or precision != 'float32':
+    calls.pop('torch', None)  # compared at one step per call, in float32
   calls_per_round = max(1, steps // steps_per_call)
   seconds = time_interleaved(calls, steps=calls_per_round, rounds=rounds)
   config = FAMILY_CONFIGS[family_name]
   return Row(
-      what=f'{family_name} train step', config=config.__name__.split('.')[-1],
+      what=f'{family_name} train step'
+      + ('' if precision == 'float32' else f' ({precision})'), config=config.__name__.split('.')[-1],
       batch=batch_size, rate=batch_size * steps_per_call / seconds['jax'],
       unit='examples', gflops=flops / seconds['jax'] / 1e9,
       peak_rss_mib=peak_rss_mib(),
@@ -517,13 +549,17 @@ def main(argv):
     for family in timed:
       per_call = ([int(n) for n in _STEPS_PER_CALL.value]
                   if family in _STEPS_PER_CALL_FAMILIES.value else [1])
-      for steps_per_call in per_call:
-        rows.append(benchmark_train_step(
-            family, batch_size,
-            steps=max(20, _STEPS.value * 100 // batch_size),
-            rounds=_ROUNDS.value, torch_mode=_TORCH.value,
-            steps_per_call=steps_per_call))
-        logging.info('%s', rows[-1])
+      precisions = (_PRECISIONS.value
+                    if family in _STEPS_PER_CALL_FAMILIES.value else
+                    ['float32'])
+      for precision in precisions:
+        for steps_per_call in per_call:
+          rows.append(benchmark_train_step(
+              family, batch_size,
+              steps=max(20, _STEPS.value * 100 // batch_size),
+              rounds=_ROUNDS.value, torch_mode=_TORCH.value,
+              steps_per_call=steps_per_call, precision=precision))
+          logging.info('%s', rows[-1])
   if _IWAE_EXAMPLES.value:
     rows.append(benchmark_iwae_evaluation(_IWAE_EXAMPLES.value))
     logging.info('%s', rows[-1])

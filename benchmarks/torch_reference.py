@@ -33,6 +33,16 @@ from torch.nn import functional as F
 
 _LOG_2PI = math.log(2 * math.pi)
 
+# Where the reference step runs: a GPU where PyTorch sees one, as the JAX
+# step runs on JAX's default device.
+DEVICE = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+
+
+def synchronize() -> None:
+  """Waits for the work queued on DEVICE (a no-op on the CPU)."""
+  if DEVICE.type == 'cuda':
+    torch.cuda.synchronize()
+
 
 class VAE(nn.Module):
   """x [B, 784] -> (loc, log_var) of q(z | x); z [..., 50] -> logits of p(x | z)."""
@@ -97,10 +107,12 @@ def make_train_step(family: str, data_mean: np.ndarray, *, num_samples: int,
                     seed: int = 0) -> Callable[[torch.Tensor], torch.Tensor]:
   """step(x [B, D]) -> loss: one Adam step on LOSSES[family] with K samples.
 
-  Uses every core (`torch.set_num_threads(os.cpu_count())`), flushes
-  denormals to zero as XLA does, and uses Adam's fused CPU kernel. With
-  compile_loss the loss and its backward pass go through `torch.compile`
-  (Inductor); the first calls then compile.
+  Runs on `DEVICE`: the GPU where PyTorch has one, else the CPU, on every
+  core (`torch.set_num_threads(os.cpu_count())`), flushing denormals to
+  zero as XLA does. Adam uses its fused kernel. With compile_loss the loss
+  and its backward pass go through `torch.compile` (Inductor); the first
+  calls then compile. x must be on `DEVICE`; on a GPU the step returns
+  before its work is done (`synchronize` waits for it).
   """
   torch.set_num_threads(os.cpu_count())
   # XLA's CPU backend flushes denormals to zero; without it, a few thousand
@@ -108,7 +120,7 @@ def make_train_step(family: str, data_mean: np.ndarray, *, num_samples: int,
   # and every operation slows down many times.
   torch.set_flush_denormal(True)
   torch.manual_seed(seed)
-  model = VAE(data_mean)
+  model = VAE(data_mean).to(DEVICE)
   optimizer = torch.optim.Adam(model.parameters(), lr=1e-3,
                                betas=(0.9, 0.999), eps=1e-4, fused=True)
   loss_fn = LOSSES[family]
@@ -117,7 +129,8 @@ def make_train_step(family: str, data_mean: np.ndarray, *, num_samples: int,
 
   def step(x: torch.Tensor) -> torch.Tensor:
     optimizer.zero_grad(set_to_none=True)
-    eps = torch.randn(num_samples, x.shape[0], model.loc.out_features)
+    eps = torch.randn(num_samples, x.shape[0], model.loc.out_features,
+                      device=DEVICE)
     loss = loss_fn(model, x, eps)
     loss.backward()
     optimizer.step()

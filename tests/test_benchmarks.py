@@ -78,6 +78,16 @@ def test_a_train_step_row_has_a_rate_and_a_flop_count():
   assert '| classifier train step' in table and '50%' in table
 
 
+@pytest.mark.parametrize('precision', ['float32', 'bfloat16'])
+def test_a_timed_step_runs_under_its_precision_policy(precision):
+  call = performance.jax_train_call('vae', 10, precision=precision)
+  hlo = call.step.lower(call.state, call.batches, call.key).as_text()
+  products = re.findall(r'stablehlo\.dot_general.*', hlo)
+  assert products
+  in_bf16 = [p for p in products if 'bf16' in p]
+  assert len(in_bf16) == (len(products) if precision == 'bfloat16' else 0)
+
+
 def test_every_trainable_family_has_a_benchmark_config():
   for name, module in performance.FAMILY_CONFIGS.items():
     assert module.get_config().family == name
