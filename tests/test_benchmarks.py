@@ -373,3 +373,21 @@ def test_every_leaderboard_member_is_a_valid_config_of_the_protocol():
       'vampprior_iwae_stl', epochs=3, eval_samples=10, max_test_examples=0,
       data_dir='unused', seed=0), num_devices=1)
   assert combined.num_samples == 5 and combined.gradient == 'stl'
+
+
+def test_the_prepared_accelerator_run_writes_every_row(tmp_path):
+  from aefamily.benchmarks import accelerator  # pylint: disable=g-import-not-at-top
+  # The run's own flags, at a size for the suite.
+  tiny = [a for a in accelerator.PERFORMANCE
+          if not a.startswith(('--batch_sizes', '--families', '--rounds',
+                               '--iwae_examples', '--steps_per_call'))]
+  accelerator.run_all(str(tmp_path), tiny + [
+      '--families=vae', '--batch_sizes=10', '--steps=2', '--rounds=1',
+      '--iwae_examples=0', '--steps_per_call=1,2', '--torch=none'],
+                      whole_run_args=None)
+  assert 'jax' in (tmp_path / 'machine.txt').read_text()
+  rows = json.loads((tmp_path / 'performance' / 'performance.json').read_text())
+  whats = [(r['what'], r['steps_per_call']) for r in rows['rows']]
+  assert whats == [('vae train step', 1), ('vae train step', 2),
+                   ('vae train step (bfloat16)', 1),
+                   ('vae train step (bfloat16)', 2)]
