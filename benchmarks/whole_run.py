@@ -81,6 +81,8 @@ def timed_process(argv: list[str]) -> tuple[float, float]:
 
 
 def ours(epochs: int, workdir: str, placement: str = 'auto') -> list[str]:
+  """The command line of our whole run: the VAE for `epochs` epochs, no
+  validation, one log line an epoch."""
   return [sys.executable, '-m', 'aefamily.train',
           '--config=binarized_mnist_vae', f'--workdir={workdir}',
           f'--config.num_epochs={epochs}', '--config.eval_every_epochs=0',
@@ -89,6 +91,7 @@ def ours(epochs: int, workdir: str, placement: str = 'auto') -> list[str]:
 
 
 def peer(epochs: int, output_dir: str) -> list[str]:
+  """The command line of pythae's whole run (`pythae_peer`)."""
   return [sys.executable, '-m', 'aefamily.benchmarks.pythae_peer',
           f'--epochs={epochs}', f'--output_dir={output_dir}']
 
@@ -117,6 +120,7 @@ def isolated_rate(run, rounds: int = 3) -> list[float]:
 
 
 def has_pythae() -> bool:
+  """Whether pythae is installed (not imported: it imports torch)."""
   return importlib.util.find_spec('pythae') is not None
 
 
