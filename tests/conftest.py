@@ -47,6 +47,16 @@ from aefamily.training import command_line  # pylint: disable=g-import-not-at-to
 command_line.prefer_fast_cpu_kernels()
 command_line.reuse_freed_host_memory()
 
+# TFDS's mock data lives in tensorflow_datasets/testing/test_utils.py, a name
+# pytest's assertion rewriting matches, so the module is parsed and rewritten
+# when it is first imported. Imported lazily inside a test, that parse once
+# failed with CPython 3.11.7's "AST constructor recursion depth mismatch";
+# imported here, at collection, it is parsed before any test has run.
+try:
+  import tensorflow_datasets.testing.test_utils  # pylint: disable=g-import-not-at-top,unused-import
+except ImportError:  # TFDS is an optional extra; its tests skip without it.
+  pass
+
 REPO = pathlib.Path(__file__).resolve().parents[1]
 SHARED_DATA = pathlib.Path(
     os.environ.get('AEFAMILY_DATA_DIR')
