@@ -5,6 +5,7 @@ the state it was written from.
 """
 
 import dataclasses
+import functools
 from typing import Any
 
 import jax
@@ -247,7 +248,10 @@ def create_state(config: ml_collections.ConfigDict, train: input_pipeline.Split,
   family = registry.get(config.family)
   model = family.build_model(family_settings(config), train)
   x = jnp.asarray(train.images[:1])
-  variables = family.init_variables(model, jax.random.key(config.seed), x)
+  # One compiled initializer: op by op, each of its few dozen operations
+  # would be compiled on its own (2.2 s of the VAE's 2.7 s start on a CPU).
+  init = jax.jit(functools.partial(family.init_variables, model))
+  variables = init(jax.random.key(config.seed), x)
   if jax.process_count() > 1:  # every process starts from process 0's params
     variables = multihost_utils.broadcast_one_to_all(variables)
   params = {k: v for k, v in variables.items() if k != STATISTICS}
