@@ -16,7 +16,6 @@ from typing import Literal
 
 import jax
 import numpy as np
-from sklearn import mixture
 
 from aefamily.evaluators import code_shaping as code_shaping_evaluator
 from aefamily.evaluators.code_shaping import SampleQualityEval
@@ -56,9 +55,12 @@ class RAESettings:
 
 
 def fit_ex_post_density(codes: np.ndarray, num_components: int,
-                        seed: int = 0) -> mixture.GaussianMixture:
+                        seed: int = 0) -> 'sklearn.mixture.GaussianMixture':
   """A Gaussian mixture with full covariances fitted by EM to training
   codes [N, d] (Ghosh et al. 2020, §4)."""
+  # Imported here, not with the family: every training run imports the
+  # families, and scikit-learn takes a quarter second to import.
+  from sklearn import mixture  # pylint: disable=g-import-not-at-top
   return mixture.GaussianMixture(num_components, covariance_type='full',
                                  random_state=seed).fit(codes)
 

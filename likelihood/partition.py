@@ -32,7 +32,6 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
-from scipy import stats
 
 from aefamily.likelihood.precision import full_precision
 
@@ -281,4 +280,7 @@ def log_rate_upper_bound(hits: int, trials: int, *,
                      f'in (0, 1); got {hits}, {trials}, {confidence}')
   if hits == trials:
     return 0.0
+  # Imported here: scipy.stats takes 0.6 s to import, which every training
+  # run would pay for the DGA's evaluator.
+  from scipy import stats  # pylint: disable=g-import-not-at-top
   return float(np.log(stats.beta.ppf(confidence, hits + 1, trials - hits)))
