@@ -123,3 +123,13 @@ def test_the_environment_chooses_the_compilation_cache_when_set(tmp_path):
   if env_cache:  # as the suite runs (tests/conftest.py)
     assert command_line.use_compilation_cache(str(cache)) is None
     assert jax.config.jax_compilation_cache_dir in (None, env_cache)
+
+
+def test_a_cache_directory_that_cannot_be_made_is_a_warning(tmp_path,
+                                                            monkeypatch):
+  monkeypatch.delenv('JAX_COMPILATION_CACHE_DIR', raising=False)
+  a_file = tmp_path / 'a_file'
+  a_file.write_text('')
+  before = jax.config.jax_compilation_cache_dir
+  assert command_line.use_compilation_cache(str(a_file / 'cache')) is None
+  assert jax.config.jax_compilation_cache_dir == before

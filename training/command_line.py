@@ -16,6 +16,7 @@ from typing import Callable
 
 from absl import app
 from absl import flags
+from absl import logging
 import jax
 import jaxlib.version
 import ml_collections
@@ -340,16 +341,24 @@ def use_compilation_cache(directory: str) -> str | None:
     directory: a local directory ('~' expanded), or '' for no cache.
 
   Returns:
-    The cache directory now in use, or None: for '', or when
-    $JAX_COMPILATION_CACHE_DIR is set (the environment chooses).
+    The cache directory now in use, or None: for '', when
+    $JAX_COMPILATION_CACHE_DIR is set (the environment chooses), or when
+    the directory cannot be made (a warning says why; the run compiles).
   """
   if not directory or os.environ.get('JAX_COMPILATION_CACHE_DIR'):
     return None
   path = os.path.expanduser(directory)
+  try:
+    os.makedirs(path, exist_ok=True)
+  except OSError as e:
+    logging.warning('No compilation cache (%s); every program is compiled. '
+                    'Choose another with --compilation_cache_dir.', e)
+    return None
   jax.config.update('jax_compilation_cache_dir', path)
   jax.config.update('jax_persistent_cache_min_compile_time_secs',
                     CACHE_MIN_COMPILE_SECONDS)
-  jax.config.update('jax_compilation_cache_max_size', CACHE_MAX_BYTES)
+  if importlib.util.find_spec('filelock'):  # JAX's bound needs it
+    jax.config.update('jax_compilation_cache_max_size', CACHE_MAX_BYTES)
   return path
 
 
