@@ -53,6 +53,7 @@ def machine() -> str:
 
 
 def has_binarized_mnist() -> bool:
+  """Whether the data rule (docs/data.md) finds binarized MNIST."""
   from aefamily import input_pipeline  # pylint: disable=g-import-not-at-top
   try:
     input_pipeline.load_split('binarized_mnist', 'test')

@@ -392,9 +392,11 @@ def benchmark_train_step(family_name: str, batch_size: int, *, steps: int,
   calls_per_round = max(1, steps // steps_per_call)
   seconds = time_interleaved(calls, steps=calls_per_round, rounds=rounds)
   config = FAMILY_CONFIGS[family_name]
+  what = f'{family_name} train step'
+  if precision != 'float32':
+    what += f' ({precision})'
   return Row(
-      what=f'{family_name} train step'
-      + ('' if precision == 'float32' else f' ({precision})'), config=config.__name__.split('.')[-1],
+      what=what, config=config.__name__.split('.')[-1],
       batch=batch_size, rate=batch_size * steps_per_call / seconds['jax'],
       unit='examples', gflops=flops / seconds['jax'] / 1e9,
       peak_rss_mib=peak_rss_mib(),
